@@ -1,0 +1,170 @@
+// GnuTLS error codes, alerts and certificate verification status -> tls::errc, keeping
+// GnuTLS's own message and numeric code in the Error so a user can search for them.
+#include "gnutls_internal.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace connmatrix::tls::gtls {
+namespace {
+
+// The RFC 5246 / 8446 / 7301 names, which is how every other TLS stack and Wireshark spell them
+// (gnutls_alert_get_name() gives prose such as "Handshake failed").
+std::string_view rfc_alert_name(int alert) noexcept {
+    switch (alert) {
+        case 0: return "close_notify";
+        case 10: return "unexpected_message";
+        case 20: return "bad_record_mac";
+        case 21: return "decryption_failed";
+        case 22: return "record_overflow";
+        case 30: return "decompression_failure";
+        case 40: return "handshake_failure";
+        case 41: return "no_certificate";
+        case 42: return "bad_certificate";
+        case 43: return "unsupported_certificate";
+        case 44: return "certificate_revoked";
+        case 45: return "certificate_expired";
+        case 46: return "certificate_unknown";
+        case 47: return "illegal_parameter";
+        case 48: return "unknown_ca";
+        case 49: return "access_denied";
+        case 50: return "decode_error";
+        case 51: return "decrypt_error";
+        case 60: return "export_restriction";
+        case 70: return "protocol_version";
+        case 71: return "insufficient_security";
+        case 80: return "internal_error";
+        case 86: return "inappropriate_fallback";
+        case 90: return "user_canceled";
+        case 100: return "no_renegotiation";
+        case 109: return "missing_extension";
+        case 110: return "unsupported_extension";
+        case 111: return "certificate_unobtainable";
+        case 112: return "unrecognized_name";
+        case 113: return "bad_certificate_status_response";
+        case 114: return "bad_certificate_hash_value";
+        case 115: return "unknown_psk_identity";
+        case 116: return "certificate_required";
+        case 120: return "no_application_protocol";
+        default: return "unknown_alert";
+    }
+}
+
+// The most specific errc for a GnuTLS error that is neither an alert nor a verification failure.
+errc classify(int code, Role role, bool handshake_done) noexcept {
+    switch (code) {
+        case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+            return handshake_done ? errc::bad_record : errc::protocol_version;
+        case GNUTLS_E_INAPPROPRIATE_FALLBACK:
+            return errc::protocol_version;
+        case GNUTLS_E_NO_APPLICATION_PROTOCOL:
+            // Server: no overlap, and we sent no_application_protocol (GNUTLS_ALPN_MANDATORY).
+            // Client: with GNUTLS_ALPN_MANDATORY GnuTLS refuses a selection we did not offer.
+            return role == Role::server ? errc::no_application_protocol : errc::alpn_not_offered;
+        case GNUTLS_E_PREMATURE_TERMINATION:
+            return errc::truncated;
+        case GNUTLS_E_DECRYPTION_FAILED:
+        case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+        case GNUTLS_E_RECORD_OVERFLOW:
+        case GNUTLS_E_UNEXPECTED_PACKET:
+        case GNUTLS_E_TOO_MANY_EMPTY_PACKETS:
+        case GNUTLS_E_DECOMPRESSION_FAILED:
+        case GNUTLS_E_RECORD_LIMIT_REACHED:
+        case GNUTLS_E_TOO_MANY_HANDSHAKE_PACKETS:
+            return errc::bad_record;
+        case GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET:
+            return handshake_done ? errc::bad_record : errc::handshake_failed;
+        case GNUTLS_E_CERTIFICATE_ERROR:
+        case GNUTLS_E_NO_CERTIFICATE_FOUND:
+        case GNUTLS_E_CERTIFICATE_LIST_UNSORTED:
+        case GNUTLS_E_X509_UNSUPPORTED_CRITICAL_EXTENSION:
+        case GNUTLS_E_X509_UNSUPPORTED_ATTRIBUTE:
+        case GNUTLS_E_X509_UNKNOWN_SAN:
+        case GNUTLS_E_X509_UNSUPPORTED_OID:
+        case GNUTLS_E_ASN1_DER_ERROR:
+        case GNUTLS_E_ASN1_DER_OVERFLOW:
+        case GNUTLS_E_ASN1_TAG_ERROR:
+        case GNUTLS_E_ASN1_ELEMENT_NOT_FOUND:
+        case GNUTLS_E_CERTIFICATE_KEY_MISMATCH:
+        case GNUTLS_E_UNKNOWN_PK_ALGORITHM:
+        case GNUTLS_E_PK_SIG_VERIFY_FAILED:
+            return errc::certificate_invalid;
+        case GNUTLS_E_MEMORY_ERROR:
+        case GNUTLS_E_INTERNAL_ERROR:
+        case GNUTLS_E_INVALID_REQUEST:
+        case GNUTLS_E_INVALID_SESSION:
+        case GNUTLS_E_LIB_IN_ERROR_STATE:
+            return errc::internal;
+        default:
+            return handshake_done ? errc::bad_record : errc::handshake_failed;
+    }
+}
+
+Error alert_error(gnutls_session_t session, int code) {
+    return received_alert_error(static_cast<int>(gnutls_alert_get(session)),
+                                code == GNUTLS_E_FATAL_ALERT_RECEIVED, code);
+}
+
+Error verification_error(gnutls_session_t session, int code) {
+    const unsigned status = gnutls_session_get_verify_cert_status(session);
+    errc e = errc::certificate_invalid;
+    // Most fundamental first: an unknown issuer says more than the dates of an untrusted chain.
+    if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND)) e = errc::certificate_untrusted;
+    else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) e = errc::certificate_expired;
+    else if (status & GNUTLS_CERT_UNEXPECTED_OWNER) e = errc::certificate_hostname_mismatch;
+
+    std::string text;
+    gnutls_datum_t out{};
+    if (status != 0 &&
+        gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0 &&
+        out.data) {
+        text.assign(reinterpret_cast<const char*>(out.data), out.size);
+        gnutls_free(out.data);
+        while (!text.empty() && (text.back() == ' ' || text.back() == '\0')) text.pop_back();
+    }
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%x", status);
+    text += (text.empty() ? "" : " ") + std::string("(verification status ") + hex + ")";
+    return library_error(e, code, text);
+}
+
+}  // namespace
+
+Error received_alert_error(int alert, bool fatal, int gnutls_code, std::string_view note) {
+    errc e = errc::alert_received;
+    if (alert == GNUTLS_A_NO_APPLICATION_PROTOCOL) e = errc::no_application_protocol;
+    else if (alert == GNUTLS_A_PROTOCOL_VERSION || alert == GNUTLS_A_INAPPROPRIATE_FALLBACK)
+        e = errc::protocol_version;
+    std::string what = (fatal ? "received fatal alert: " : "received alert: ") + alert_text(alert);
+    if (!note.empty()) what += std::string(" ") + std::string(note);
+    return library_error(e, gnutls_code, what);
+}
+
+std::string alert_text(int alert) {
+    return std::string(rfc_alert_name(alert)) + " (" + std::to_string(alert) + ")";
+}
+
+Error library_error(errc code, int gnutls_code, std::string_view context) {
+    std::string detail(context);
+    if (gnutls_code != 0) {
+        if (!detail.empty()) detail += ": ";
+        detail += gnutls_strerror(gnutls_code);
+    }
+    return {make_error_code(code), std::move(detail), gnutls_code, std::string(gnutls_name)};
+}
+
+Error session_error(gnutls_session_t session, int code, Role role, bool handshake_done) {
+    if (code == GNUTLS_E_FATAL_ALERT_RECEIVED || code == GNUTLS_E_WARNING_ALERT_RECEIVED)
+        return alert_error(session, code);
+    if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) return verification_error(session, code);
+    return library_error(classify(code, role, handshake_done), code);
+}
+
+gnutls_alert_description_t alert_for_verify_status(unsigned status) noexcept {
+    if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) return GNUTLS_A_UNKNOWN_CA;
+    if (status & GNUTLS_CERT_REVOKED) return GNUTLS_A_CERTIFICATE_REVOKED;
+    if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) return GNUTLS_A_CERTIFICATE_EXPIRED;
+    return GNUTLS_A_BAD_CERTIFICATE;
+}
+
+}  // namespace connmatrix::tls::gtls

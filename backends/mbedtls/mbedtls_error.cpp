@@ -1,0 +1,173 @@
+// mbedTLS return codes -> tls::errc, keeping the library's own text and code.
+#include "mbedtls_internal.hpp"
+
+#include <mbedtls/error.h>
+#include <mbedtls/x509.h>
+
+#include <array>
+#include <cstdio>
+
+namespace connmatrix::tls::mbed {
+
+std::string library_message(int code) {
+    std::array<char, 256> buf{};
+    mbedtls_strerror(code, buf.data(), buf.size());
+    std::array<char, 24> hex{};
+    const unsigned magnitude = code < 0 ? static_cast<unsigned>(-static_cast<long>(code))
+                                        : static_cast<unsigned>(code);
+    std::snprintf(hex.data(), hex.size(), "%s0x%04X", code < 0 ? "-" : "", magnitude);
+    return std::string(buf.data()) + " (" + hex.data() + ")";
+}
+
+Error make_error(errc e, int code, std::string_view what) {
+    std::string detail(what);
+    if (code != 0) {
+        if (!detail.empty()) detail += ": ";
+        detail += library_message(code);
+    }
+    return {e, std::move(detail), code, std::string(backend_name)};
+}
+
+Error make_plain_error(errc e, std::string detail) {
+    return {e, std::move(detail), 0, std::string(backend_name)};
+}
+
+std::string_view alert_name(unsigned d) noexcept {
+    switch (d) {
+        case 0: return "close_notify";
+        case 10: return "unexpected_message";
+        case 20: return "bad_record_mac";
+        case 21: return "decryption_failed";
+        case 22: return "record_overflow";
+        case 30: return "decompression_failure";
+        case 40: return "handshake_failure";
+        case 41: return "no_certificate";
+        case 42: return "bad_certificate";
+        case 43: return "unsupported_certificate";
+        case 44: return "certificate_revoked";
+        case 45: return "certificate_expired";
+        case 46: return "certificate_unknown";
+        case 47: return "illegal_parameter";
+        case 48: return "unknown_ca";
+        case 49: return "access_denied";
+        case 50: return "decode_error";
+        case 51: return "decrypt_error";
+        case 60: return "export_restriction";
+        case 70: return "protocol_version";
+        case 71: return "insufficient_security";
+        case 80: return "internal_error";
+        case 86: return "inappropriate_fallback";
+        case 90: return "user_canceled";
+        case 100: return "no_renegotiation";
+        case 109: return "missing_extension";
+        case 110: return "unsupported_extension";
+        case 111: return "certificate_unobtainable";
+        case 112: return "unrecognized_name";
+        case 113: return "bad_certificate_status_response";
+        case 114: return "bad_certificate_hash_value";
+        case 115: return "unknown_psk_identity";
+        case 116: return "certificate_required";
+        case 120: return "no_application_protocol";
+        default: return "unknown alert";
+    }
+}
+
+errc classify_verify_flags(std::uint32_t flags) noexcept {
+    if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) return errc::certificate_untrusted;
+    if (flags & (MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE))
+        return errc::certificate_expired;
+    if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) return errc::certificate_hostname_mismatch;
+    return errc::certificate_invalid;
+}
+
+std::string verify_flags_text(std::uint32_t flags) {
+    std::array<char, 1024> buf{};
+    const int n = mbedtls_x509_crt_verify_info(buf.data(), buf.size(), "", flags);
+    std::string out;
+    if (n > 0) {
+        // One line per flag, each ending in '\n': join them with "; ".
+        std::string_view text(buf.data(), static_cast<std::size_t>(n));
+        while (!text.empty()) {
+            const std::size_t nl = text.find('\n');
+            std::string_view line = text.substr(0, nl);
+            if (!line.empty()) out += (out.empty() ? "" : "; ") + std::string(line);
+            if (nl == std::string_view::npos) break;
+            text.remove_prefix(nl + 1);
+        }
+    }
+    std::array<char, 16> hex{};
+    std::snprintf(hex.data(), hex.size(), "0x%08X", static_cast<unsigned>(flags));
+    return out + (out.empty() ? "" : " ") + "(verify flags " + hex.data() + ")";
+}
+
+Error map_error(int ret, const FailureContext& ctx) {
+    switch (ret) {
+        case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: {
+            if (!ctx.alert_received) return make_error(errc::alert_received, ret);
+            const unsigned d = *ctx.alert_received;
+            const std::string what = "received fatal alert: " + std::string(alert_name(d)) +
+                                     " (" + std::to_string(d) + ")";
+            errc e = errc::alert_received;
+            if (d == MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL) e = errc::no_application_protocol;
+            else if (d == MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION) e = errc::protocol_version;
+            return make_error(e, ret, what);
+        }
+        case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: {
+            std::string what = "certificate verification failed";
+            if (!ctx.expected_identity.empty()) what += " for " + ctx.expected_identity;
+            return make_error(classify_verify_flags(ctx.verify_flags), ret,
+                              what + ": " + verify_flags_text(ctx.verify_flags));
+        }
+        case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
+            return make_error(errc::protocol_version, ret);
+        case MBEDTLS_ERR_SSL_CONN_EOF:
+            return make_error(errc::truncated, ret,
+                              ctx.handshaking
+                                  ? "connection closed during the handshake"
+                                  : "connection closed without close_notify (possible truncation attack)");
+        case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+            return make_error(errc::closed, ret,
+                              ctx.handshaking ? "peer sent close_notify during the handshake" : "");
+        case MBEDTLS_ERR_SSL_INVALID_MAC:
+        case MBEDTLS_ERR_SSL_INVALID_RECORD:
+        case MBEDTLS_ERR_SSL_UNEXPECTED_RECORD:
+            return make_error(errc::bad_record, ret);
+        case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
+            return make_error(ctx.handshaking ? errc::handshake_failed : errc::bad_record, ret);
+        case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+        case MBEDTLS_ERR_SSL_INTERNAL_ERROR:
+        case MBEDTLS_ERR_SSL_BAD_INPUT_DATA:
+        case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
+        case MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL:
+            // FEATURE_UNAVAILABLE during a handshake is a peer using something 2.28 lacks
+            // (e.g. a fragmented handshake message): the handshake failed, not us.
+            if (ret == MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE && ctx.handshaking)
+                return make_error(errc::handshake_failed, ret);
+            return make_error(errc::internal, ret);
+        default:
+            break;
+    }
+    // The X.509 module's high-level codes (-0x2080 .. -0x3000): the peer's certificate could
+    // not be parsed or used.
+    if (ret <= -0x2000 && ret > -0x3000) return make_error(errc::certificate_invalid, ret);
+    return make_error(ctx.handshaking ? errc::handshake_failed : errc::bad_record, ret);
+}
+
+unsigned alert_for(errc e, bool handshaking) noexcept {
+    switch (e) {
+        case errc::protocol_version: return MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION;
+        case errc::no_application_protocol: return MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL;
+        case errc::bad_record: return MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC;
+        case errc::certificate_untrusted: return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
+        case errc::certificate_expired: return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+        case errc::certificate_hostname_mismatch:
+        case errc::certificate_invalid: return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+        case errc::alpn_not_offered: return MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_EXT;
+        case errc::internal: return MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR;
+        default: break;
+    }
+    return handshaking ? MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE
+                       : MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR;
+}
+
+}  // namespace connmatrix::tls::mbed

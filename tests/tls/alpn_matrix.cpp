@@ -1,0 +1,184 @@
+// alpn_matrix: every client backend x every server backend, in memory, for each ALPN case the
+// issue lists. Each cell asserts the exact outcome: the protocol, "none", or which error.
+// Run twice by Meson: as is (TLS 1.3 where both sides can) and with TLS 1.2 forced.
+#include "common.hpp"
+
+using namespace connmatrix;
+using namespace connmatrix::test;
+using tls::errc;
+using tls::Status;
+
+namespace {
+
+using Offer = std::vector<std::string>;
+
+void expect_selected(const Outcome& o, const std::optional<std::string>& want) {
+    REQUIRE(o.built);
+    CHECK_FALSE(o.stuck);
+    CHECK(o.client == Status::ok);
+    CHECK(o.server == Status::ok);
+    CHECK(o.client_error.code == std::error_code{});
+    CHECK(o.server_error.code == std::error_code{});
+    CHECK(o.client_alpn == want);
+    CHECK(o.server_alpn == want);
+}
+
+}  // namespace
+
+TEST_CASE("the registry holds the compiled backends, by name") {
+    REQUIRE(registry().size() >= 1);
+    for (const auto& b : registry().all()) CHECK(registry().find(b->name()) == b.get());
+    CHECK(registry().find("wolfssl") == nullptr);
+    CHECK(registry().find(registry().default_backend().name()) != nullptr);
+}
+
+TEST_CASE("client offers [h2, http/1.1], server prefers h2: h2") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        expect_selected(run_handshake(c, client_config({"h2", "http/1.1"}), s,
+                                      server_config({"h2", "http/1.1"})),
+                        "h2");
+    });
+}
+
+TEST_CASE("server preference wins over client order") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        expect_selected(run_handshake(c, client_config({"h2", "http/1.1"}), s,
+                                      server_config({"http/1.1", "h2"})),
+                        "http/1.1");
+    });
+}
+
+TEST_CASE("server speaks only http/1.1: http/1.1") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        expect_selected(
+            run_handshake(c, client_config({"h2", "http/1.1"}), s, server_config({"http/1.1"})),
+            "http/1.1");
+    });
+}
+
+TEST_CASE("server ignores ALPN: no extension back, none on both sides") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        auto scfg = server_config({"h2", "http/1.1"});
+        scfg.alpn_mode = tls::ServerAlpn::ignore;
+        expect_selected(run_handshake(c, client_config({"h2", "http/1.1"}), s, scfg),
+                        std::nullopt);
+    });
+}
+
+TEST_CASE("client offers nothing: no ALPN extension, none on both sides") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        expect_selected(run_handshake(c, client_config({}), s, server_config({"h2", "http/1.1"})),
+                        std::nullopt);
+    });
+}
+
+TEST_CASE("no overlap, server configured to alert: no_application_protocol on both sides") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        auto scfg = server_config({"http/1.1"});
+        scfg.alert_on_no_overlap = true;
+        const Outcome o = run_handshake(c, client_config({"h2"}), s, scfg);
+        REQUIRE(o.built);
+        CHECK_FALSE(o.stuck);
+        CHECK(o.client == Status::failed);
+        CHECK(o.client_error.code == errc::no_application_protocol);
+        CHECK(o.server == Status::failed);
+        CHECK(o.server_error.code == errc::no_application_protocol);
+        CHECK_FALSE(o.client_error.detail.empty());  // the library's own words travel along
+    });
+}
+
+TEST_CASE("no overlap, server configured not to alert: handshake completes without ALPN") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        auto scfg = server_config({"http/1.1"});
+        scfg.alert_on_no_overlap = false;
+        if (!s.capabilities().server_alpn_no_alert) {
+            // The library cannot do it: the context must say so instead of alerting anyway.
+            Error err;
+            CHECK(s.server_context(scfg, err) == nullptr);
+            CHECK(err.code == errc::unsupported);
+            return;
+        }
+        expect_selected(run_handshake(c, client_config({"h2"}), s, scfg), std::nullopt);
+    });
+}
+
+TEST_CASE("server selects a protocol the client never offered: rejected, never used") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        auto scfg = server_config({"h2", "http/1.1"});
+        scfg.alpn_mode = tls::ServerAlpn::force;
+        scfg.force_protocol = "spdy/3.1";
+        if (!s.capabilities().server_force_alpn) {
+            Error err;
+            CHECK(s.server_context(scfg, err) == nullptr);
+            CHECK(err.code == errc::unsupported);
+            return;
+        }
+        const Outcome o = run_handshake(c, client_config({"h2", "http/1.1"}), s, scfg);
+        REQUIRE(o.built);
+        CHECK_FALSE(o.stuck);
+        if (c.capabilities().reports_unoffered_alpn) {
+            // The library or our shared check refuses it: a typed error, the handshake fails.
+            CHECK(o.client == Status::failed);
+            CHECK(o.client_error.code == errc::alpn_not_offered);
+        } else {
+            // GnuTLS's client drops an un-offered selection silently and reports none: the
+            // connection goes on without ALPN, and "spdy/3.1" is never reported or spoken.
+            CHECK(o.client == Status::ok);
+            CHECK(o.client_alpn == std::nullopt);
+        }
+    });
+}
+
+TEST_CASE("protocol names are compared case-sensitively") {
+    SUBCASE("client offers \"H2\", server knows \"h2\": no overlap") {
+        for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+            const Outcome o = run_handshake(c, client_config({"H2"}), s, server_config({"h2"}));
+            REQUIRE(o.built);
+            CHECK_FALSE(o.stuck);
+            CHECK(o.client_error.code == errc::no_application_protocol);
+        });
+    }
+    SUBCASE("client offers \"HTTP/1.1\" and \"h2\", server knows \"http/1.1\" and \"h2\": h2") {
+        for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+            expect_selected(run_handshake(c, client_config({"HTTP/1.1", "h2"}), s,
+                                          server_config({"http/1.1", "h2"})),
+                            "h2");
+        });
+    }
+    SUBCASE("server forces \"H2\" when the client offered \"h2\": not offered") {
+        for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+            if (!s.capabilities().server_force_alpn) return;  // covered by the case above
+            auto scfg = server_config({"h2"});
+            scfg.alpn_mode = tls::ServerAlpn::force;
+            scfg.force_protocol = "H2";
+            const Outcome o = run_handshake(c, client_config({"h2"}), s, scfg);
+            REQUIRE(o.built);
+            CHECK_FALSE(o.stuck);
+            if (c.capabilities().reports_unoffered_alpn)
+                CHECK(o.client_error.code == errc::alpn_not_offered);
+            else
+                CHECK(o.client_alpn == std::nullopt);
+        });
+    }
+}
+
+TEST_CASE("an invalid offer is refused when the context is made") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        for (const Offer& bad : {Offer{""}, Offer{"h2", std::string(256, 'x')}}) {
+            Error err;
+            CHECK(b->client_context(client_config(bad), err) == nullptr);
+            CHECK(err.code == errc::invalid_config);
+        }
+        // RFC 7301 allows 255 bytes. GnuTLS 3.7 caps names at 31 bytes (and lists at 8): it must
+        // then say so, not truncate or drop the name.
+        Error err;
+        auto ctx = b->client_context(client_config({std::string(255, 'x')}), err);
+        if (b->name() == std::string_view("gnutls")) {
+            CHECK(ctx == nullptr);
+            CHECK(err.code == errc::unsupported);
+        } else {
+            CHECK(ctx != nullptr);
+        }
+    }
+}

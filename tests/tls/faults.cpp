@@ -1,0 +1,192 @@
+// faults: a filter between the byte queues truncates, corrupts or drops the connection; both
+// sides end with a clean error, never a hang (every loop is bounded) and never a crash.
+#include "common.hpp"
+
+#include <random>
+
+using namespace connmatrix;
+using namespace connmatrix::test;
+using tls::errc;
+using tls::Status;
+
+namespace {
+
+bool final_status(Status s) { return s == Status::ok || s == Status::failed; }
+
+Pair pair_for(const tls::Backend& c, const tls::Backend& s) {
+    Error err;
+    tls::ClientSessionParams params;
+    params.host = "localhost";
+    Pair p = make_pair(c, client_config({"h2", "http/1.1"}), params, s,
+                       server_config({"h2", "http/1.1"}), err);
+    REQUIRE(p.client);
+    REQUIRE(p.server);
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("the connection dropped mid-handshake: truncated on both sides, no hang") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        // Drop at the first, second and third flight.
+        for (int flight = 1; flight <= 3; ++flight) {
+            INFO("dropped at flight ", flight);
+            Pair p = pair_for(c, s);
+            int seen = 0;
+            p.filter = [&](Direction, std::vector<std::uint8_t>&) { return ++seen < flight; };
+            const HandshakeResult r = do_handshake(p);
+            CHECK_FALSE(r.stuck);
+            // Whoever had not finished sees the truncation; nobody reports a complete
+            // handshake they could not have completed.
+            if (r.client != Status::ok) {
+                CHECK(r.client == Status::failed);
+                CHECK(p.client->error().code == errc::truncated);
+            }
+            if (r.server != Status::ok) {
+                CHECK(r.server == Status::failed);
+                CHECK(p.server->error().code == errc::truncated);
+            }
+            CHECK((r.client != Status::ok || r.server != Status::ok));
+        }
+    });
+}
+
+TEST_CASE("the handshake cut short inside a record: truncated, no hang") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        Pair p = pair_for(c, s);
+        p.filter = [&](Direction d, std::vector<std::uint8_t>& b) {
+            if (d == Direction::to_client) {
+                b.resize(b.size() / 2);  // half of the server's first flight, then EOF
+                p.close_after_delivery = true;
+            }
+            return true;
+        };
+        const HandshakeResult r = do_handshake(p);
+        CHECK_FALSE(r.stuck);
+        CHECK(r.client == Status::failed);
+        CHECK(p.client->error().code == errc::truncated);
+        CHECK(r.server == Status::failed);
+    });
+}
+
+TEST_CASE("a corrupted handshake byte fails the handshake on both sides, cleanly") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        // Flip one byte at a spread of offsets in the server's first flight: each run ends in
+        // errors or (for bytes a library may legitimately ignore) success, never a hang.
+        std::size_t flight_size = 0;
+        {
+            Pair p = pair_for(c, s);
+            p.filter = [&](Direction d, std::vector<std::uint8_t>& b) {
+                if (d == Direction::to_client && flight_size == 0) flight_size = b.size();
+                return true;
+            };
+            REQUIRE(do_handshake(p).client == Status::ok);
+        }
+        REQUIRE(flight_size > 100);
+        int failures = 0, runs = 0;
+        for (std::size_t offset = 5; offset < flight_size; offset += flight_size / 23 + 1) {
+            INFO("offset ", offset, " of ", flight_size);
+            Pair p = pair_for(c, s);
+            bool done = false;
+            p.filter = [&](Direction d, std::vector<std::uint8_t>& b) {
+                if (d == Direction::to_client && !done) {
+                    b[offset] ^= 0x5a;
+                    done = true;
+                }
+                return true;
+            };
+            const HandshakeResult r = do_handshake(p);
+            ++runs;
+            CHECK_FALSE(r.stuck);
+            CHECK(final_status(r.client));
+            CHECK(final_status(r.server));
+            if (r.client == Status::failed) {
+                ++failures;
+                CHECK(p.client->error().code != std::error_code{});
+            }
+            // A handshake that survived must have agreed on everything.
+            if (r.client == Status::ok && r.server == Status::ok)
+                CHECK(send_and_receive(p, Direction::to_server, "still fine") == "still fine");
+        }
+        // Nearly every byte of a handshake is authenticated by the Finished messages.
+        CHECK(failures * 10 >= runs * 8);
+    });
+}
+
+TEST_CASE("a corrupted application record: bad_record, and the error is sticky") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        Pair p = pair_for(c, s);
+        REQUIRE(do_handshake(p).client == Status::ok);
+        settle(p);
+        p.filter = [&](Direction d, std::vector<std::uint8_t>& b) {
+            if (d == Direction::to_server && b.size() > 10) b[b.size() - 3] ^= 0x01;
+            return true;
+        };
+        REQUIRE(p.client->write(bytes("GET / HTTP/1.1\r\n\r\n")) == Status::ok);
+        transfer(p);
+        std::vector<std::uint8_t> got;
+        CHECK(p.server->read(got) == Status::failed);
+        CHECK(got.empty());
+        CHECK(p.server->error().code == errc::bad_record);
+        // Sticky: the same error again, whatever is called next.
+        CHECK(p.server->read(got) == Status::failed);
+        CHECK(p.server->write(bytes("x")) == Status::failed);
+        CHECK(p.server->error().code == errc::bad_record);
+    });
+}
+
+TEST_CASE("EOF without close_notify after data: truncated, never a clean end") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        Pair p = pair_for(c, s);
+        REQUIRE(do_handshake(p).client == Status::ok);
+        settle(p);
+        REQUIRE(p.server->write(bytes("partial body")) == Status::ok);
+        transfer(p);
+        p.client->feed_eof();
+        std::vector<std::uint8_t> got;
+        Status st = Status::ok;
+        for (int i = 0; i < 5 && st == Status::ok; ++i) st = p.client->read(got);
+        CHECK(std::string(got.begin(), got.end()) == "partial body");
+        CHECK(st == Status::failed);
+        CHECK(p.client->error().code == errc::truncated);
+    });
+}
+
+TEST_CASE("a plaintext HTTP server or random bytes instead of TLS: a clean failure") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        Error err;
+        auto cctx = b->client_context(client_config({"h2"}), err);
+        REQUIRE(cctx);
+        tls::ClientSessionParams params;
+        params.host = "localhost";
+        auto client = cctx->new_session(params, err);
+        REQUIRE(client);
+        CHECK(client->handshake() == Status::want_input);
+        CHECK(client->has_output());
+        client->feed(bytes("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+        Status st = Status::want_input;
+        for (int i = 0; i < 5 && st == Status::want_input; ++i) st = client->handshake();
+        if (st == Status::want_input) {  // some libraries wait for the rest of a "record"
+            client->feed_eof();
+            st = client->handshake();
+        }
+        CHECK(st == Status::failed);
+        CHECK(client->error().code != std::error_code{});
+
+        // A server fed a megabyte of noise gives up, quickly and cleanly.
+        auto sctx = b->server_context(server_config(), err);
+        REQUIRE(sctx);
+        auto server = sctx->new_session(err);
+        REQUIRE(server);
+        std::mt19937 rng(42);
+        std::vector<std::uint8_t> noise(1 << 20);
+        for (auto& x : noise) x = static_cast<std::uint8_t>(rng());
+        noise[0] = 0x16;  // looks like a handshake record at first glance
+        server->feed(noise);
+        st = Status::want_input;
+        for (int i = 0; i < 5 && st == Status::want_input; ++i) st = server->handshake();
+        CHECK(st == Status::failed);
+        CHECK(server->error().code != std::error_code{});
+    }
+}
