@@ -1,0 +1,102 @@
+// connmatrix/negotiate.hpp - which protocol to speak on a fresh connection.
+//
+// negotiate::decide() is a pure function of the policy, the transport and what the TLS
+// handshake reported about ALPN. It plays the part of proxygen's codec factory: the caller
+// creates an http2::Session or an http1::Codec from the Decision, or reports its error.
+//
+// Over TLS, in order:
+//   - the server selected a protocol by ALPN: it must be one we offered (otherwise
+//     selected_protocol_not_offered, or h2_required_but_http1_selected when we offered h2 but
+//     not http/1.1), and one we can speak (h2, http/1.1; otherwise unsupported_protocol_selected);
+//     the protocol is then confirmed;
+//   - the server selected nothing (or we offered nothing): the policy's `no_alpn` decides:
+//     http/1.1 (RFC 7301 default), h2 (prior knowledge: assumed, so `fallback` may apply), or
+//     fail (h2_required_but_no_alpn when http/1.1 was not offered, else alpn_required_but_none).
+// Over cleartext there is no ALPN (anything else is alpn_on_cleartext); `cleartext` decides:
+// http/1.1, h2c (prior knowledge: assumed, fallback may apply) or h2c-upgrade (HTTP/1.1 with an
+// `Upgrade: h2c` offer).
+#pragma once
+
+#include <connmatrix/error.hpp>
+#include <connmatrix/policy.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace connmatrix::negotiate {
+
+// ---------------------------------------------------------------------------------------------
+// Errors: category "negotiate".
+enum class errc {
+    h2_required_but_no_alpn = 1,     // no ALPN from the server, policy offers only h2 and says fail
+    alpn_required_but_none,          // no ALPN from the server and no_alpn is fail
+    h2_required_but_http1_selected,  // the server chose http/1.1, which we did not offer (h2 only)
+    selected_protocol_not_offered,   // the server chose a protocol we did not offer
+    unsupported_protocol_selected,   // the server chose an offered protocol we cannot speak
+    alpn_on_cleartext,               // an ALPN outcome other than none on a cleartext connection
+};
+
+const std::error_category& category() noexcept;
+std::error_code make_error_code(errc e) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+
+enum class Protocol : std::uint8_t { http1_1, h2 };
+std::string_view to_string(Protocol p) noexcept;  // "http/1.1", "h2" (the ALPN names)
+
+enum class Transport : std::uint8_t { tls, cleartext };
+std::string_view to_string(Transport t) noexcept;  // "tls", "cleartext"
+
+// What the handshake reported. Names compare byte for byte: "H2" is `other`.
+struct AlpnOutcome {
+    enum class Kind : std::uint8_t { none, h2, http1_1, other };
+    Kind kind = Kind::none;
+    std::string name;  // the selected name for `other` (and "h2"/"http/1.1" for those kinds)
+
+    static AlpnOutcome none() { return {}; }
+    static AlpnOutcome h2() { return {Kind::h2, "h2"}; }
+    static AlpnOutcome http1_1() { return {Kind::http1_1, "http/1.1"}; }
+    static AlpnOutcome other(std::string n) { return {Kind::other, std::move(n)}; }
+    // From tls::Session::alpn(): nullopt -> none; "h2" -> h2; "http/1.1" -> http1_1; else other.
+    static AlpnOutcome from_selected(const std::optional<std::string>& selected);
+    std::string to_string() const;  // "h2", "http/1.1", "none", or the quoted name
+};
+
+// Why the protocol is what it is: whether it was confirmed by the peer or assumed.
+enum class Basis : std::uint8_t {
+    alpn,             // the server selected it by ALPN (confirmed)
+    no_alpn_default,  // no ALPN answer; no_alpn says http/1.1 (RFC 7301 section 3.2)
+    prior_knowledge,  // h2 without confirmation (TLS with no_alpn h2, or h2c on cleartext)
+    cleartext,        // http/1.1 on cleartext, by the cleartext rule
+    h2c_upgrade,      // http/1.1 on cleartext, offering `Upgrade: h2c` on the first request
+};
+std::string_view to_string(Basis b) noexcept;
+
+struct Decision {
+    std::error_code error;  // negotiate category; when set, protocol and basis mean nothing
+    Protocol protocol = Protocol::http1_1;
+    Basis basis = Basis::alpn;
+    // h2 was assumed, not confirmed, and the policy says fallback http/1.1: if the server
+    // rejects it (connection error, GOAWAY before any response, HTTP/1.x reply), retry once
+    // over HTTP/1.1 and remember that for policy.remember.
+    bool fallback_allowed = false;
+    std::string reason;  // for logs and ConnectionInfo, in words
+
+    bool ok() const noexcept { return !error; }
+    bool confirmed() const noexcept { return ok() && basis == Basis::alpn; }
+    Error to_error() const;  // {error, reason, 0, "negotiate"}
+};
+
+Decision decide(const policy::Policy& policy, Transport transport, const AlpnOutcome& outcome);
+inline Decision decide(const policy::ResolvedPolicy& resolved, Transport transport,
+                       const AlpnOutcome& outcome) {
+    return decide(resolved.policy, transport, outcome);
+}
+
+}  // namespace connmatrix::negotiate
+
+template <>
+struct std::is_error_code_enum<connmatrix::negotiate::errc> : std::true_type {};

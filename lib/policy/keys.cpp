@@ -1,0 +1,34 @@
+// The keys of the JSON format, per object.
+#include "internal.hpp"
+
+namespace connmatrix::policy::detail {
+namespace {
+
+constexpr std::string_view top_keys[] = {"$schema", "description", "defaults", "hosts"};
+constexpr std::string_view defaults_keys[] = {
+    "description", "mode",     "backend", "alpn", "no_alpn", "fallback", "remember",
+    "cleartext",   "tls",      "timeouts", "pool", "proxy",  "no_proxy"};
+constexpr std::string_view rule_keys[] = {
+    "match",     "description", "mode",     "backend", "alpn", "no_alpn", "fallback",
+    "remember",  "cleartext",   "tls",      "timeouts", "pool", "proxy"};
+constexpr std::string_view tls_keys[] = {"verify", "ca_file",    "min_version",
+                                         "sni",    "resumption", "early_data"};
+constexpr std::string_view timeouts_keys[] = {"connect", "tls", "request", "idle"};
+constexpr std::string_view pool_keys[] = {"max_connections_per_host", "max_idle_per_host",
+                                          "max_concurrent_streams"};
+
+}  // namespace
+
+std::span<const std::string_view> known_keys(Level level) noexcept {
+    switch (level) {
+        case Level::top: return top_keys;
+        case Level::defaults: return defaults_keys;
+        case Level::rule: return rule_keys;
+        case Level::tls: return tls_keys;
+        case Level::timeouts: return timeouts_keys;
+        case Level::pool: return pool_keys;
+    }
+    return {};
+}
+
+}  // namespace connmatrix::policy::detail
