@@ -1,0 +1,330 @@
+// http2/http2.hpp - the sans-I/O HTTP/2 layer over nghttp2 (lib-internal).
+//
+// Bytes in, events and bytes out; nothing here owns a socket. The caller feeds what the peer sent
+// (feed / feed_eof), takes what to send (take_output) and drains what happened (take_events):
+//
+//     ClientSession c;
+//     Error err;
+//     int32_t id = c.submit_request({"GET", "https", "example.com", "/"}, err);
+//     socket.write(c.take_output());          // preface + SETTINGS + HEADERS, one write
+//     c.feed(socket.read());                  // sticky once a fatal error happened
+//     for (auto& ev : c.take_events()) ...    // ResponseHeaders, Data, Trailers, StreamClosed, ...
+//
+// ServerSession is the other end, small but real (an nghttp2 server session): in-process tests
+// and fault servers wire a client to it through two byte buffers, and its fault knobs make it
+// misbehave on purpose (GOAWAY mid-flight, RST_STREAM, stalls, bad frames, HTTP/1.1 text).
+//
+// Neither class is thread-safe; each is driven by one thread (the connection's I/O thread).
+// Both are movable (the nghttp2 state lives behind a pointer); a moved-from session may only be
+// destroyed or assigned to.
+#pragma once
+
+#include <connmatrix/error.hpp>
+#include <connmatrix/types.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+namespace connmatrix::http2 {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors: category "http2". Error::library_code carries nghttp2's own (negative) error code, or
+// the HTTP/2 error code (RFC 9113 section 7) of a RST_STREAM or GOAWAY; Error::detail the text.
+enum class errc {
+    protocol_error = 1,  // the peer broke the protocol (nghttp2's text and code in the Error)
+    stream_reset,        // the stream was reset (RST_STREAM; its error code in library_code)
+    refused_stream,      // the server did not process the stream: safe to retry elsewhere
+    goaway,              // GOAWAY was sent or received: no new streams on this connection
+    flow_control,        // flow-control violation
+    frame_size,          // a frame of invalid size
+    compression,         // HPACK state is broken
+    header_invalid,      // a header field is malformed, forbidden, or the list is too large
+    not_h2,              // the peer does not speak HTTP/2 (it answered with HTTP/1.x text, or
+                         // signalled HTTP_1_1_REQUIRED)
+    closed,              // the connection is finished (transport closed, session terminated)
+    invalid_state,       // API misuse: unknown stream, bad option, stream ids exhausted, ...
+    internal,            // nghttp2 failed internally (out of memory, callback failure)
+};
+
+const std::error_category& category() noexcept;
+std::error_code make_error_code(errc e) noexcept;
+
+// HTTP/2 error codes, as RST_STREAM and GOAWAY carry them (RFC 9113 section 7).
+namespace h2_error {
+inline constexpr std::uint32_t no_error = 0x0;
+inline constexpr std::uint32_t protocol_error = 0x1;
+inline constexpr std::uint32_t internal_error = 0x2;
+inline constexpr std::uint32_t flow_control_error = 0x3;
+inline constexpr std::uint32_t settings_timeout = 0x4;
+inline constexpr std::uint32_t stream_closed = 0x5;
+inline constexpr std::uint32_t frame_size_error = 0x6;
+inline constexpr std::uint32_t refused_stream = 0x7;
+inline constexpr std::uint32_t cancel = 0x8;
+inline constexpr std::uint32_t compression_error = 0x9;
+inline constexpr std::uint32_t connect_error = 0xa;
+inline constexpr std::uint32_t enhance_your_calm = 0xb;
+inline constexpr std::uint32_t inadequate_security = 0xc;
+inline constexpr std::uint32_t http_1_1_required = 0xd;
+}  // namespace h2_error
+
+// "PROTOCOL_ERROR", "REFUSED_STREAM", ... ("unknown" for codes RFC 9113 does not define).
+std::string_view h2_error_name(std::uint32_t code) noexcept;
+
+// An nghttp2 library error (a negative NGHTTP2_ERR_* value) as ours, with nghttp2's text.
+Error error_from_library(int lib_error);
+// The HTTP/2 error code of a RST_STREAM or GOAWAY as ours: REFUSED_STREAM -> refused_stream,
+// HTTP_1_1_REQUIRED -> not_h2, FLOW_CONTROL_ERROR -> flow_control, ...; `fallback` otherwise.
+errc errc_from_h2_code(std::uint32_t code, errc fallback) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// What the first bytes a server sent back (after our prior-knowledge preface) look like. The
+// connection layer uses it for the fallback rule: http1 means "this server speaks HTTP/1.x".
+enum class ServerPreface {
+    need_more,  // too few bytes to tell (a prefix of both a SETTINGS frame and "HTTP/1.")
+    h2,         // a SETTINGS frame header (type 4, no ACK, stream 0, length a multiple of 6)
+    http1,      // "HTTP/1." text: an HTTP/1.x server answered our preface
+    garbage,    // neither
+};
+std::string_view to_string(ServerPreface p) noexcept;
+ServerPreface classify_server_preface(std::span<const std::uint8_t> first_bytes) noexcept;
+inline bool looks_like_http2_server_preface(std::span<const std::uint8_t> first_bytes) noexcept {
+    return classify_server_preface(first_bytes) == ServerPreface::h2;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client.
+
+struct ClientOptions {
+    // SETTINGS_INITIAL_WINDOW_SIZE: what the server may send on one stream before we read it.
+    std::uint32_t stream_window = 1u << 20;  // 1 MiB
+    // The connection receive window (WINDOW_UPDATE on stream 0 after the preface): large, so
+    // many streams in parallel are not throttled by the 64 KiB default.
+    std::uint32_t connection_window = 16u << 20;  // 16 MiB
+    // SETTINGS_MAX_HEADER_LIST_SIZE; larger response header blocks reset the stream
+    // (header_invalid). Counted as RFC 9113 does: name + value + 32 per field.
+    std::uint32_t max_header_list_size = 64u << 10;
+    // SETTINGS_MAX_CONCURRENT_STREAMS we grant the server. Servers open streams only to push,
+    // and we send SETTINGS_ENABLE_PUSH = 0 as well.
+    std::uint32_t max_concurrent_pushed_streams = 0;
+};
+
+struct Request {
+    std::string method = "GET";
+    std::string scheme = "https";
+    std::string authority;  // empty: taken from a Host header, if one is given
+    std::string path = "/";
+    Headers headers;  // any case; lowercased, connection-specific fields dropped
+    Bytes body;       // sent with a content-length; empty: HEADERS ends the stream
+};
+
+// Events, in the order they happened. A stream's events end with exactly one StreamClosed.
+struct ResponseHeaders {
+    std::int32_t stream_id = 0;
+    int status = 0;   // the final status; 1xx interim responses are skipped
+    Headers headers;  // without pseudo-headers
+};
+struct Data {
+    std::int32_t stream_id = 0;
+    Bytes bytes;  // consecutive chunks of one stream arrive merged
+};
+struct Trailers {
+    std::int32_t stream_id = 0;
+    Headers headers;
+};
+struct StreamClosed {
+    std::int32_t stream_id = 0;
+    Error error;                   // empty: the response arrived complete
+    std::uint32_t error_code = 0;  // the RST_STREAM error code, if the stream was reset
+    bool retryable = false;  // the server provably did not process the request (REFUSED_STREAM,
+                             // above a GOAWAY's last_stream_id, or never sent): safe to
+                             // retry on another connection, even when not idempotent
+};
+struct SettingsReceived {  // the server's SETTINGS, as now in effect
+    std::uint32_t max_concurrent_streams = 0;
+    std::uint32_t initial_window_size = 0;
+    std::uint32_t max_frame_size = 0;
+    std::uint32_t max_header_list_size = 0;
+};
+struct GoawayReceived {
+    std::int32_t last_stream_id = 0;  // streams above it are reported refused and retryable
+    std::uint32_t error_code = 0;
+    std::string debug_data;
+};
+struct PingAcked {
+    std::array<std::uint8_t, 8> opaque{};
+    std::chrono::steady_clock::duration rtt{};  // from sending the PING to processing its ACK
+};
+using Event = std::variant<ResponseHeaders, Data, Trailers, StreamClosed, SettingsReceived,
+                           GoawayReceived, PingAcked>;
+
+// The stream an event belongs to; 0 for connection events.
+std::int32_t stream_of(const Event& ev) noexcept;
+
+class ClientSession {
+public:
+    // The preface, our SETTINGS (ENABLE_PUSH=0, window, header list size) and the connection
+    // WINDOW_UPDATE are queued at once; a failure here (a bad option) is in error().
+    explicit ClientSession(const ClientOptions& options = {});
+    ~ClientSession();
+    ClientSession(ClientSession&&) noexcept;
+    ClientSession& operator=(ClientSession&&) noexcept;
+    ClientSession(const ClientSession&) = delete;
+    ClientSession& operator=(const ClientSession&) = delete;
+
+    // Queues a request; returns its stream id (> 0), or 0 with `err` set (goaway after GOAWAY,
+    // closed once finished, header_invalid for a malformed field, the sticky error if any).
+    // A request beyond the server's MAX_CONCURRENT_STREAMS is accepted and held back by nghttp2
+    // until a stream closes; consult can_submit() to spread load over connections instead.
+    std::int32_t submit_request(Request request, Error& err);
+    // Cancels a stream (RST_STREAM); its StreamClosed reports stream_reset with this code.
+    Error submit_rst_stream(std::int32_t stream_id, std::uint32_t error_code = h2_error::cancel);
+    // Sends a PING; a PingAcked event with the round-trip time follows the peer's ACK.
+    Error submit_ping();
+    // error_code == NO_ERROR: graceful shutdown (GOAWAY; no new requests, open streams finish).
+    // Otherwise: terminate now with that code; open streams are reported closed.
+    Error submit_goaway(std::uint32_t error_code = h2_error::no_error,
+                        std::string_view debug_data = {});
+
+    // Bytes from the server. Returns the sticky fatal error, if any (then all open streams have
+    // been reported closed with it). An answer in HTTP/1.x text gives errc::not_h2.
+    Error feed(std::span<const std::uint8_t> bytes);
+    // The transport reached end of stream: open streams are reported closed (errc::closed).
+    void feed_eof();
+    // Bytes to send (may be empty). After a fatal error it still returns what was queued before
+    // it (e.g. our GOAWAY with the error), then nothing.
+    Bytes take_output();
+    // Everything that happened since the last call. Taking Data events is what opens the flow
+    // control windows again (WINDOW_UPDATE): a caller that stops taking events stops the server.
+    std::vector<Event> take_events();
+    bool has_events() const noexcept;
+
+    bool want_read() const noexcept;
+    bool want_write() const noexcept;
+    // Neither wants to read nor to write, or the transport closed, or a fatal error happened.
+    bool finished() const noexcept;
+    const Error& error() const noexcept;  // the sticky fatal error; empty while healthy
+
+    // Whether a new request fits now: healthy, no GOAWAY either way, stream ids left, and fewer
+    // active streams than the server's MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive).
+    bool can_submit() const noexcept;
+    std::size_t active_streams() const noexcept;  // submitted, not yet closed
+    std::uint32_t remote_max_concurrent_streams() const noexcept;
+    bool goaway_received() const noexcept;
+    std::optional<std::int32_t> goaway_last_stream_id() const noexcept;
+    // What the server's first bytes looked like (need_more until it sent some).
+    ServerPreface server_preface() const noexcept;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Server: for in-process tests and fault servers.
+
+struct ServerRequest {
+    std::int32_t stream_id = 0;
+    std::string method, scheme, authority, path;
+    Headers headers;  // without pseudo-headers, as received (lowercase on the wire)
+    Bytes body;
+    Headers trailers;
+};
+
+struct ServerResponse {
+    int status = 200;
+    Headers headers;  // not validated, so faults can send bad ones (nghttp2 lowercases
+                      // names); content-length is added when absent and no trailers
+    Bytes body;
+    Headers trailers;
+    std::vector<int> interim;  // 1xx statuses sent before the final response (e.g. 103)
+};
+
+using Handler = std::function<ServerResponse(const ServerRequest&)>;
+
+enum class BadFrame {
+    none,
+    data_on_stream_zero,  // a DATA frame on stream 0: PROTOCOL_ERROR
+    bad_ping_length,      // a PING of 7 bytes: FRAME_SIZE_ERROR
+    garbage,              // bytes that parse as no frame (length 0xffffff): FRAME_SIZE_ERROR
+};
+
+struct ServerFaults {
+    // After this many complete requests, send GOAWAY with goaway_last_stream_id (default: the
+    // stream id of that request) and goaway_error_code; requests above it get no answer.
+    std::optional<std::size_t> goaway_after_requests;
+    std::optional<std::int32_t> goaway_last_stream_id;
+    std::uint32_t goaway_error_code = h2_error::no_error;
+    // Stream id -> error code: answer that request with RST_STREAM instead of a response.
+    std::map<std::int32_t, std::uint32_t> reset_streams;
+    bool stall = false;   // read requests, never answer them (SETTINGS and PING still work)
+    bool silent = false;  // never send a single byte, not even SETTINGS
+    BadFrame bad_frame = BadFrame::none;
+    std::size_t bad_frame_after_requests = 0;  // send it once this many requests were answered
+                                               // (0: right after our SETTINGS)
+    bool answer_http1 = false;  // answer the client preface with "HTTP/1.1 400 Bad Request" text
+};
+
+struct ServerOptions {
+    std::optional<std::uint32_t> max_concurrent_streams = 100;  // nullopt: not advertised
+    std::uint32_t stream_window = 1u << 20;
+    std::uint32_t connection_window = 16u << 20;
+    ServerFaults faults;
+};
+
+class ServerSession {
+public:
+    // Without a handler every request gets 200 with its own body echoed back.
+    explicit ServerSession(ServerOptions options = {}, Handler handler = {});
+    ~ServerSession();
+    ServerSession(ServerSession&&) noexcept;
+    ServerSession& operator=(ServerSession&&) noexcept;
+    ServerSession(const ServerSession&) = delete;
+    ServerSession& operator=(const ServerSession&) = delete;
+
+    Error feed(std::span<const std::uint8_t> bytes);
+    void feed_eof();
+    Bytes take_output();
+
+    bool want_read() const noexcept;
+    bool want_write() const noexcept;
+    bool finished() const noexcept;
+    const Error& error() const noexcept;
+
+    // Graceful when error_code is NO_ERROR; last_stream_id defaults to the last stream seen.
+    Error submit_goaway(std::uint32_t error_code = h2_error::no_error,
+                        std::optional<std::int32_t> last_stream_id = {});
+    Error submit_rst_stream(std::int32_t stream_id, std::uint32_t error_code);
+    Error submit_ping();
+
+    std::size_t requests_received() const noexcept;  // complete requests
+    std::size_t open_streams() const noexcept;
+    std::size_t peak_open_streams() const noexcept;  // most streams open at once
+    std::size_t pings_received() const noexcept;
+    // Every request received so far (in completion order), for tests to inspect.
+    const std::vector<ServerRequest>& requests() const noexcept;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace connmatrix::http2
+
+template <>
+struct std::is_error_code_enum<connmatrix::http2::errc> : std::true_type {};
