@@ -1,0 +1,303 @@
+// The public Client: an I/O thread running Asio, the policy engine, and the pool.
+#include <connmatrix/client.hpp>
+
+#include "pool/pool.hpp"
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+namespace connmatrix {
+
+// --- error categories --------------------------------------------------------------------
+
+namespace net {
+namespace {
+class Category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "net"; }
+    std::string message(int ev) const override {
+        switch (static_cast<errc>(ev)) {
+            case errc::bad_url: return "bad URL";
+            case errc::unsupported_scheme: return "unsupported URL scheme (use http:// or https://)";
+            case errc::resolve_failed: return "could not resolve host";
+            case errc::connect_failed: return "could not connect";
+            case errc::connect_timeout: return "connect timed out";
+            case errc::proxy_failed: return "proxy tunnel failed";
+            case errc::tls_timeout: return "TLS handshake timed out";
+            case errc::request_timeout: return "request timed out";
+            case errc::connection_closed: return "connection closed by the server";
+            case errc::io_error: return "socket error";
+            case errc::response_too_large: return "response body too large";
+        }
+        return "unknown net error " + std::to_string(ev);
+    }
+};
+}  // namespace
+const std::error_category& category() noexcept {
+    static const Category c;
+    return c;
+}
+std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+}  // namespace net
+
+namespace pool {
+namespace {
+class Category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "pool"; }
+    std::string message(int ev) const override {
+        switch (static_cast<errc>(ev)) {
+            case errc::client_closed: return "the client is closed";
+            case errc::not_retryable: return "request failed and cannot be retried safely";
+        }
+        return "unknown pool error " + std::to_string(ev);
+    }
+};
+}  // namespace
+const std::error_category& category() noexcept {
+    static const Category c;
+    return c;
+}
+std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+}  // namespace pool
+
+std::string_view to_string(LogLevel l) noexcept {
+    switch (l) {
+        case LogLevel::error: return "error";
+        case LogLevel::warn: return "warn";
+        case LogLevel::info: return "info";
+        case LogLevel::debug: return "debug";
+        case LogLevel::trace: return "trace";
+    }
+    return "?";
+}
+
+const std::string* Response::header(std::string_view name) const noexcept {
+    for (const auto& h : headers) {
+        if (h.name.size() != name.size()) continue;
+        bool same = true;
+        for (std::size_t i = 0; i < name.size() && same; ++i)
+            same = std::tolower(static_cast<unsigned char>(h.name[i])) ==
+                   std::tolower(static_cast<unsigned char>(name[i]));
+        if (same) return &h.value;
+    }
+    return nullptr;
+}
+
+// --- the client ------------------------------------------------------------------------
+
+namespace {
+
+pool::Logger make_logger(const ClientOptions& o) {
+    pool::Logger log;
+    if (o.log) {
+        log.sink = o.log;
+        log.level = o.log_level;
+        return log;
+    }
+    const char* env = std::getenv("CONNMATRIX_LOG");
+    if (!env || !*env) return log;
+    const std::string v = env;
+    if (v == "error") log.level = LogLevel::error;
+    else if (v == "warn") log.level = LogLevel::warn;
+    else if (v == "info") log.level = LogLevel::info;
+    else if (v == "debug") log.level = LogLevel::debug;
+    else if (v == "trace") log.level = LogLevel::trace;
+    else return log;
+    auto mu = std::make_shared<std::mutex>();
+    log.sink = [mu](LogLevel l, std::string_view msg) {
+        std::lock_guard lock(*mu);
+        std::fprintf(stderr, "connmatrix %-5s %.*s\n", std::string(to_string(l)).c_str(),
+                     static_cast<int>(msg.size()), msg.data());
+    };
+    return log;
+}
+
+// "/path?query" of a URL (fragment dropped), "/" when empty.
+std::string target_of(std::string_view url) {
+    auto scheme_end = url.find("://");
+    std::string_view rest = scheme_end == std::string_view::npos ? url : url.substr(scheme_end + 3);
+    const auto slash = rest.find_first_of("/?#");
+    std::string_view t = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+    if (auto hash = t.find('#'); hash != std::string_view::npos) t = t.substr(0, hash);
+    if (t.empty() || t.front() == '?') return "/" + std::string(t);
+    return std::string(t);
+}
+
+std::string authority_of(const policy::Origin& o) {
+    std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+    const bool default_port = (o.scheme == policy::Scheme::https && o.port == 443) ||
+                              (o.scheme == policy::Scheme::http && o.port == 80);
+    return default_port ? host : host + ":" + std::to_string(o.port);
+}
+
+}  // namespace
+
+struct Client::Impl {
+    policy::Engine engine;
+    ClientOptions options;
+    pool::Logger log;
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work;
+    std::unique_ptr<pool::Pool> pool;
+    std::thread thread;
+    std::atomic<bool> closed{false};
+    std::once_flag close_once;
+
+    Impl(policy::Config cfg, ClientOptions o)
+        : engine(std::move(cfg)), options(std::move(o)), log(make_logger(options)),
+          work(asio::make_work_guard(io)) {
+        pool = std::make_unique<pool::Pool>(io, engine, log, options.max_response_body);
+        thread = std::thread([this] { io.run(); });
+    }
+
+    ~Impl() { shutdown(); }
+
+    void shutdown() {
+        std::call_once(close_once, [this] {
+            closed = true;
+            std::promise<void> drained;
+            auto fut = drained.get_future();
+            asio::post(io, [this, &drained] {
+                pool->close_all([&drained] { drained.set_value(); });
+            });
+            fut.wait();
+            work.reset();
+            // Let the close_notify writes go out, then stop.
+            asio::post(io, [this] { io.stop(); });
+            if (thread.joinable()) thread.join();
+        });
+    }
+
+    void send_async(Request req, std::function<void(Result)> done) {
+        auto fail = [&](Error e) {
+            asio::post(io, [done = std::move(done), e = std::move(e)] {
+                Result r;
+                r.error = e;
+                done(std::move(r));
+            });
+        };
+        if (closed) {
+            // No I/O thread runs any more: answer here, at once.
+            Result r;
+            r.error = {pool::errc::client_closed, "the client is closed", 0, "pool"};
+            done(std::move(r));
+            return;
+        }
+        std::string why;
+        const auto sep = req.url.find("://");
+        if (sep != std::string::npos) {
+            const std::string scheme = req.url.substr(0, sep);
+            if (scheme != "http" && scheme != "https" && scheme != "HTTP" && scheme != "HTTPS") {
+                fail({net::errc::unsupported_scheme,
+                      "\"" + scheme + "\" in " + req.url + " (use http:// or https://)", 0, "net"});
+                return;
+            }
+        }
+        auto origin = policy::Origin::parse(req.url, &why);
+        if (!origin) {
+            fail({net::errc::bad_url, req.url + ": " + why, 0, "net"});
+            return;
+        }
+        auto ex = std::make_shared<pool::Exchange>();
+        ex->origin = *origin;
+        ex->target = target_of(req.url);
+        ex->authority = authority_of(*origin);
+        ex->policy = std::make_shared<const policy::ResolvedPolicy>(engine.resolve(*origin));
+        ex->request = std::move(req);
+        ex->done = std::move(done);
+        asio::post(io, [p = pool.get(), ex] { p->submit(ex); });
+    }
+};
+
+Client::Client() : Client(policy::Config{}) {}
+
+Client::Client(policy::Config config, ClientOptions options)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {}
+
+std::optional<Client> Client::from_file(const std::string& path, Error& err,
+                                        ClientOptions options) {
+    auto loaded = config::load_file(path);
+    if (!loaded) {
+        err = loaded.error();
+        return std::nullopt;
+    }
+    return Client(std::move(*loaded.config), std::move(options));
+}
+
+std::optional<Client> Client::from_json(std::string_view json, Error& err,
+                                        ClientOptions options) {
+    auto loaded = config::load_string(json);
+    if (!loaded) {
+        err = loaded.error();
+        return std::nullopt;
+    }
+    return Client(std::move(*loaded.config), std::move(options));
+}
+
+std::optional<Client> Client::from_environment(Error& err, ClientOptions options) {
+    auto loaded = config::from_environment();
+    if (!loaded) {
+        err = loaded.error();
+        return std::nullopt;
+    }
+    return Client(std::move(*loaded.config), std::move(options));
+}
+
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+void Client::send_async(Request request, std::function<void(Result)> done) {
+    impl_->send_async(std::move(request), std::move(done));
+}
+
+std::future<Result> Client::send_future(Request request) {
+    auto promise = std::make_shared<std::promise<Result>>();
+    auto fut = promise->get_future();
+    impl_->send_async(std::move(request),
+                      [promise](Result r) { promise->set_value(std::move(r)); });
+    return fut;
+}
+
+Result Client::send(Request request) {
+    if (impl_->thread.get_id() == std::this_thread::get_id()) {
+        Result r;
+        r.error = {pool::errc::client_closed,
+                   "send() called on the client's own I/O thread (use send_async)", 0, "pool"};
+        return r;
+    }
+    return send_future(std::move(request)).get();
+}
+
+Error Client::warm(std::string_view url, unsigned n) {
+    std::string why;
+    auto origin = policy::Origin::parse(url, &why);
+    if (!origin) return {net::errc::bad_url, std::string(url) + ": " + why, 0, "net"};
+    if (impl_->closed) return {pool::errc::client_closed, "the client is closed", 0, "pool"};
+    std::promise<Error> done;
+    auto fut = done.get_future();
+    asio::post(impl_->io, [this, o = *origin, n, &done] {
+        impl_->pool->warm(o, n, [&done](Error e) { done.set_value(std::move(e)); });
+    });
+    return fut.get();
+}
+
+void Client::close() { impl_->shutdown(); }
+
+const policy::Engine& Client::policy() const noexcept { return impl_->engine; }
+
+Client::Stats Client::stats() const {
+    if (impl_->closed) return {};
+    std::promise<Stats> p;
+    auto f = p.get_future();
+    asio::post(impl_->io, [this, &p] { p.set_value(impl_->pool->stats()); });
+    return f.get();
+}
+
+}  // namespace connmatrix

@@ -1,0 +1,178 @@
+// connmatrix/client.hpp - the public API: a Client sends HTTP requests over pooled connections,
+// negotiating the protocol per host as its policy says.
+//
+//   connmatrix::Error err;
+//   auto client = connmatrix::Client::from_file("connmatrix.json", err);
+//   auto r = client->send({.method = "GET", .url = "https://api.example.com/v1/time"});
+//   if (r) std::cout << r.response.status << " over " << r.response.info.alpn_selected.value_or("no ALPN");
+//
+// A Client owns one I/O thread and its connections. Its methods are safe to call from any
+// thread; callbacks run on the I/O thread (don't block there). The destructor closes it.
+#pragma once
+
+#include <connmatrix/config.hpp>
+#include <connmatrix/error.hpp>
+#include <connmatrix/policy.hpp>
+#include <connmatrix/types.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace connmatrix {
+
+// ---------------------------------------------------------------------------------------------
+// Errors of the I/O driver (category "net") and of the pool (category "pool").
+namespace net {
+enum class errc {
+    bad_url = 1,            // the URL could not be parsed, or has no host
+    unsupported_scheme,     // not http:// or https://
+    resolve_failed,         // DNS gave no address (the resolver's reason in the detail)
+    connect_failed,         // every resolved address refused or failed
+    connect_timeout,        // DNS + TCP (+ proxy tunnel) took longer than timeouts.connect
+    proxy_failed,           // the CONNECT proxy refused the tunnel or answered nonsense
+    tls_timeout,            // the TLS handshake took longer than timeouts.tls
+    request_timeout,        // no complete response within the request timeout
+    connection_closed,      // the server closed the connection before the response was complete
+    io_error,               // a socket error (the OS reason in the detail)
+    response_too_large,     // the body exceeded ClientOptions::max_response_body
+};
+const std::error_category& category() noexcept;
+std::error_code make_error_code(errc e) noexcept;
+}  // namespace net
+
+namespace pool {
+enum class errc {
+    client_closed = 1,      // close() was called, or the Client is being destroyed
+    not_retryable,          // the connection failed under a request that may have been processed
+};
+const std::error_category& category() noexcept;
+std::error_code make_error_code(errc e) noexcept;
+}  // namespace pool
+
+// ---------------------------------------------------------------------------------------------
+
+struct Request {
+    std::string method = "GET";
+    std::string url;                                 // http:// or https://
+    Headers headers;                                 // Host/:authority is added for you
+    std::string body;
+    std::optional<std::chrono::milliseconds> timeout;  // overrides the policy's request timeout
+};
+
+struct Timings {
+    std::chrono::microseconds dns{0};      // zero on a reused connection
+    std::chrono::microseconds connect{0};  // TCP (and proxy tunnel)
+    std::chrono::microseconds tls{0};      // the TLS handshake
+    std::chrono::microseconds first_byte{0};  // request sent -> first response byte
+    std::chrono::microseconds total{0};    // send() called -> response complete
+};
+
+// How the response was obtained: the negotiation, as a user debugging it needs to see it.
+struct ConnectionInfo {
+    std::string backend;                       // TLS backend; empty on cleartext
+    std::vector<std::string> alpn_offered;     // empty: no ALPN extension was sent
+    std::optional<std::string> alpn_selected;  // nullopt: the server answered without ALPN
+    Protocol protocol = Protocol::http1_1;
+    std::string tls_version;                   // "TLSv1.3"; empty on cleartext
+    std::string cipher;
+    std::optional<bool> resumed;               // TLS session resumed; nullopt: unknown
+    bool verified = false;                     // certificate chain and host name verified
+    std::string mode;                          // the policy mode, e.g. "prior-knowledge-alpn"
+    std::string rule;                          // the rule that decided, e.g. "hosts[1] (*.example.com)"
+    std::string decision;                      // why this protocol, in words
+    bool reused = false;                       // sent on a connection opened earlier
+    bool fallback = false;                     // HTTP/1.1 because h2 was rejected (now or remembered)
+    std::string remote_address;                // "127.0.0.1:8443"
+    Timings timings;
+};
+
+struct Response {
+    int status = 0;
+    Headers headers;
+    std::string body;
+    ConnectionInfo info;
+
+    // The first header with this name (case-insensitive), or nullptr.
+    const std::string* header(std::string_view name) const noexcept;
+};
+
+// Exactly one of: a response (any status), or an error saying what failed and where.
+struct Result {
+    Error error;
+    Response response;
+    explicit operator bool() const noexcept { return !error; }
+};
+
+enum class LogLevel { error, warn, info, debug, trace };
+std::string_view to_string(LogLevel l) noexcept;
+using LogSink = std::function<void(LogLevel, std::string_view)>;
+
+struct ClientOptions {
+    // Where log lines go. Unset: stderr, at the level named by CONNMATRIX_LOG
+    // (error|warn|info|debug|trace), or nowhere when that is unset. Secrets and bodies are
+    // never logged.
+    LogSink log;
+    LogLevel log_level = LogLevel::info;  // for `log`, when set
+    std::size_t max_response_body = 256 * 1024 * 1024;
+};
+
+class Client {
+public:
+    // The built-in defaults (mode alpn, verification on).
+    Client();
+    explicit Client(policy::Config config, ClientOptions options = {});
+    // A Config from config::load_*: only when valid; otherwise nullopt and err says why.
+    static std::optional<Client> from_file(const std::string& path, Error& err,
+                                           ClientOptions options = {});
+    static std::optional<Client> from_json(std::string_view json, Error& err,
+                                           ClientOptions options = {});
+    // $CONNMATRIX_CONFIG, or the built-in defaults when it is unset.
+    static std::optional<Client> from_environment(Error& err, ClientOptions options = {});
+
+    Client(Client&&) noexcept;
+    Client& operator=(Client&&) noexcept;
+    ~Client();
+
+    // Blocking: waits for exactly one response or one error.
+    Result send(Request request);
+    // Asynchronous: `done` runs exactly once, on the I/O thread.
+    void send_async(Request request, std::function<void(Result)> done);
+    std::future<Result> send_future(Request request);
+
+    // Opens up to n connections to the origin of `url` before the first request (h2: one
+    // connection carries many streams, so n > 1 only helps when streams would run out).
+    Error warm(std::string_view url, unsigned n = 1);
+
+    // Stops taking requests, lets the ones in flight finish, closes every connection.
+    void close();
+
+    const policy::Engine& policy() const noexcept;
+
+    struct Stats {
+        std::size_t connections_opened = 0;
+        std::size_t connections_open = 0;
+        std::size_t requests = 0;
+        std::size_t fallbacks = 0;
+    };
+    Stats stats() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace connmatrix
+
+template <>
+struct std::is_error_code_enum<connmatrix::net::errc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<connmatrix::pool::errc> : std::true_type {};

@@ -1,0 +1,398 @@
+#include "transport.hpp"
+
+#include <charconv>
+
+namespace connmatrix::net {
+
+namespace {
+
+std::chrono::microseconds since(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
+}
+
+Error io_error(errc code, const std::string& what, const asio::error_code& ec) {
+    return {code, what + (ec ? ": " + ec.message() : std::string()), ec.value(), "net"};
+}
+
+}  // namespace
+
+std::string Endpoint::to_string() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Transport::Transport(asio::io_context& io)
+    : io_(io), resolver_(io), socket_(io), timer_(io) {}
+
+Transport::~Transport() = default;
+
+// --- connect -----------------------------------------------------------------------------
+
+void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& proxy,
+                        std::chrono::milliseconds timeout, Done done) {
+    target_ = target;
+    proxy_ = proxy;
+    pending_ = std::move(done);
+    phase_start_ = Clock::now();
+    const Endpoint& first_hop = proxy_ ? *proxy_ : target_;
+    auto self = shared_from_this();
+    timer_.expires_after(timeout);
+    timer_.async_wait([this, self, timeout](const asio::error_code& ec) {
+        if (ec || !pending_) return;
+        resolver_.cancel();
+        asio::error_code ignored;
+        socket_.close(ignored);
+        finish_connect({errc::connect_timeout,
+                        "no connection to " + (proxy_ ? "proxy " + proxy_->to_string()
+                                                      : target_.to_string()) +
+                            " within " + std::to_string(timeout.count()) + " ms",
+                        0, "net"});
+    });
+    resolver_.async_resolve(first_hop.host, std::to_string(first_hop.port),
+                            [this, self](const asio::error_code& ec,
+                                         asio::ip::tcp::resolver::results_type results) {
+                                on_resolved(ec, std::move(results));
+                            });
+}
+
+void Transport::on_resolved(const asio::error_code& ec,
+                            asio::ip::tcp::resolver::results_type results) {
+    if (!pending_) return;
+    dns_time = since(phase_start_);
+    const Endpoint& hop = proxy_ ? *proxy_ : target_;
+    if (ec || results.empty()) {
+        finish_connect(io_error(errc::resolve_failed, "cannot resolve " + hop.host, ec));
+        return;
+    }
+    const auto connect_start = Clock::now();
+    auto self = shared_from_this();
+    asio::async_connect(
+        socket_, results,
+        [this, self, connect_start, hop](const asio::error_code& cec,
+                                         const asio::ip::tcp::endpoint& ep) {
+            if (!pending_) return;
+            if (cec) {
+                finish_connect(io_error(errc::connect_failed,
+                                        "cannot connect to " +
+                                            (proxy_ ? "proxy " : std::string()) + hop.to_string(),
+                                        cec));
+                return;
+            }
+            asio::error_code ignored;
+            socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+            open_ = true;
+            remote_ = Endpoint{ep.address().to_string(), ep.port()}.to_string();
+            connect_time = since(connect_start);
+            if (proxy_)
+                start_tunnel();
+            else
+                finish_connect({});
+        });
+}
+
+void Transport::start_tunnel() {
+    // RFC 9110 9.3.6: CONNECT names the authority; Host repeats it.
+    const std::string authority = target_.to_string();
+    auto req = std::make_shared<std::string>("CONNECT " + authority + " HTTP/1.1\r\nHost: " +
+                                             authority + "\r\n\r\n");
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(*req),
+                      [this, self, req](const asio::error_code& ec, std::size_t) {
+                          if (!pending_) return;
+                          if (ec) {
+                              finish_connect(io_error(errc::proxy_failed,
+                                                      "cannot send CONNECT to proxy " +
+                                                          proxy_->to_string(),
+                                                      ec));
+                              return;
+                          }
+                          read_tunnel_reply();
+                      });
+}
+
+void Transport::read_tunnel_reply() {
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(rbuf_), [this, self](const asio::error_code& ec,
+                                                              std::size_t n) {
+        if (!pending_) return;
+        const std::string via = "proxy " + proxy_->to_string();
+        if (ec) {
+            finish_connect(io_error(errc::proxy_failed, via + " closed before answering CONNECT",
+                                    ec));
+            return;
+        }
+        tunnel_reply_.append(reinterpret_cast<const char*>(rbuf_.data()), n);
+        const auto end = tunnel_reply_.find("\r\n\r\n");
+        if (end == std::string::npos) {
+            if (tunnel_reply_.size() > 16 * 1024) {
+                finish_connect({errc::proxy_failed, via + " sent an over-long CONNECT reply", 0,
+                                "net"});
+                return;
+            }
+            read_tunnel_reply();
+            return;
+        }
+        // "HTTP/1.1 200 Connection established"
+        const std::string line = tunnel_reply_.substr(0, tunnel_reply_.find("\r\n"));
+        int status = 0;
+        if (line.size() >= 12 && line.compare(0, 7, "HTTP/1.") == 0)
+            std::from_chars(line.data() + 9, line.data() + 12, status);
+        if (status < 200 || status > 299) {
+            finish_connect({errc::proxy_failed,
+                            via + " refused CONNECT " + target_.to_string() + ": \"" +
+                                line.substr(0, 200) + "\"",
+                            status, "net"});
+            return;
+        }
+        early_.assign(tunnel_reply_.begin() + static_cast<std::ptrdiff_t>(end + 4),
+                      tunnel_reply_.end());
+        tunnel_reply_.clear();
+        finish_connect({});
+    });
+}
+
+void Transport::finish_connect(const Error& err) {
+    timer_.cancel();
+    if (err) {
+        open_ = false;
+        asio::error_code ignored;
+        socket_.close(ignored);
+    }
+    if (auto done = std::exchange(pending_, nullptr)) done(err);
+}
+
+// --- TLS handshake -----------------------------------------------------------------------
+
+void Transport::handshake(std::unique_ptr<tls::Session> session,
+                          std::chrono::milliseconds timeout, Done done) {
+    tls_ = std::move(session);
+    pending_ = std::move(done);
+    phase_start_ = Clock::now();
+    auto self = shared_from_this();
+    timer_.expires_after(timeout);
+    timer_.async_wait([this, self, timeout](const asio::error_code& ec) {
+        if (ec || !pending_) return;
+        finish_handshake({errc::tls_timeout,
+                          "TLS handshake with " + target_.to_string() + " (" + remote_ +
+                              ") not complete within " + std::to_string(timeout.count()) + " ms",
+                          0, "net"});
+    });
+    if (!early_.empty()) {
+        tls_->feed(early_);
+        early_.clear();
+    }
+    handshake_step();
+}
+
+void Transport::handshake_step() {
+    if (!pending_) return;
+    const tls::Status st = tls_->handshake();
+    flush();
+    if (st == tls::Status::ok) {
+        finish_handshake({});
+        return;
+    }
+    if (st == tls::Status::failed) {
+        finish_handshake(tls_->error());
+        return;
+    }
+    if (eof_) {  // the session saw EOF too and would have failed; belt and braces
+        finish_handshake({tls::errc::truncated, "connection closed during the TLS handshake", 0,
+                          std::string(tls_->backend_name())});
+        return;
+    }
+    auto self = shared_from_this();
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(rbuf_), [this, self](const asio::error_code& ec,
+                                                              std::size_t n) {
+        reading_ = false;
+        if (!pending_) return;
+        if (ec == asio::error::eof) {
+            eof_ = true;
+            tls_->feed_eof();
+        } else if (ec) {
+            finish_handshake(io_error(errc::io_error, "reading the TLS handshake from " + remote_,
+                                      ec));
+            return;
+        } else {
+            tls_->feed({rbuf_.data(), n});
+        }
+        handshake_step();
+    });
+}
+
+void Transport::finish_handshake(const Error& err) {
+    timer_.cancel();
+    tls_time = since(phase_start_);
+    if (err) {
+        // Let a queued alert go out, then hang up.
+        closing_ = true;
+        ended_ = true;
+        open_ = false;
+        flush();
+        if (!writing_) shutdown_now();
+    }
+    if (auto done = std::exchange(pending_, nullptr)) done(err);
+}
+
+// --- data --------------------------------------------------------------------------------
+
+void Transport::start(std::function<void(std::span<const std::uint8_t>)> on_data, Done on_closed) {
+    on_data_ = std::move(on_data);
+    on_closed_ = std::move(on_closed);
+    started_ = true;
+    if (!open_) {
+        end({errc::connection_closed, "connection to " + remote_ + " is closed", 0, "net"});
+        return;
+    }
+    if (!tls_ && !early_.empty()) {
+        Bytes first;
+        first.swap(early_);
+        on_data_(first);
+    }
+    pump();  // TLS may hold records that arrived with the end of the handshake
+    if (open_ && !ended_) read_loop();
+}
+
+void Transport::read_loop() {
+    if (reading_ || !open_ || ended_) return;
+    reading_ = true;
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(rbuf_), [this, self](const asio::error_code& ec,
+                                                              std::size_t n) {
+        reading_ = false;
+        on_read(ec, n);
+    });
+}
+
+void Transport::on_read(const asio::error_code& ec, std::size_t n) {
+    if (!open_ || ended_) return;
+    if (ec && ec != asio::error::eof) {
+        end(io_error(errc::io_error, "reading from " + remote_, ec));
+        return;
+    }
+    if (ec == asio::error::eof) {
+        eof_ = true;
+        if (!tls_) {
+            end({});  // cleartext: TCP EOF is the end of the stream
+            return;
+        }
+        tls_->feed_eof();
+    } else if (tls_) {
+        tls_->feed({rbuf_.data(), n});
+    } else {
+        on_data_({rbuf_.data(), n});
+        if (!open_ || ended_) return;
+        read_loop();
+        return;
+    }
+    pump();
+    if (open_ && !ended_) read_loop();
+}
+
+void Transport::pump() {
+    if (!tls_ || ended_) return;
+    Bytes plain;
+    for (;;) {
+        plain.clear();
+        const tls::Status st = tls_->read(plain);
+        flush();  // e.g. a KeyUpdate answer
+        if (!plain.empty()) {
+            auto self = shared_from_this();  // on_data_ may close us
+            on_data_(plain);
+            if (!open_ || ended_) return;
+        }
+        if (st == tls::Status::ok) continue;
+        if (st == tls::Status::closed) {
+            end({});
+            return;
+        }
+        if (st == tls::Status::failed) {
+            end(tls_->error());
+            return;
+        }
+        return;  // want_input
+    }
+}
+
+void Transport::send(std::span<const std::uint8_t> plaintext) {
+    if (!open_ || plaintext.empty()) return;
+    if (tls_) {
+        if (tls_->write(plaintext) != tls::Status::ok) {
+            auto err = tls_->error();
+            asio::post(io_, [self = shared_from_this(), err] { self->end(err); });
+            return;
+        }
+    } else {
+        wqueue_.emplace_back(plaintext.begin(), plaintext.end());
+    }
+    flush();
+}
+
+void Transport::flush() {
+    if (tls_ && tls_->has_output()) wqueue_.push_back(tls_->take_output());
+    if (writing_ || wqueue_.empty() || !socket_.is_open()) return;
+    if (!open_ && !closing_) return;
+    // Coalesce everything queued into one write: one segment for preface+SETTINGS+request.
+    Bytes out = std::move(wqueue_.front());
+    wqueue_.pop_front();
+    while (!wqueue_.empty()) {
+        out.insert(out.end(), wqueue_.front().begin(), wqueue_.front().end());
+        wqueue_.pop_front();
+    }
+    writing_ = true;
+    auto buf = std::make_shared<Bytes>(std::move(out));
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(*buf),
+                      [this, self, buf](const asio::error_code& ec, std::size_t) {
+                          writing_ = false;
+                          if (ec) {
+                              if (open_ && !ended_ && started_)
+                                  end(io_error(errc::io_error, "writing to " + remote_, ec));
+                              if (closing_) shutdown_now();
+                              return;
+                          }
+                          flush();
+                          if (closing_ && !writing_) shutdown_now();
+                      });
+}
+
+void Transport::end(const Error& err) {
+    if (ended_) return;
+    ended_ = true;
+    open_ = false;
+    shutdown_now();
+    if (auto cb = std::exchange(on_closed_, nullptr)) cb(err);
+}
+
+void Transport::close() {
+    if (closing_ || (!open_ && !pending_)) return;
+    closing_ = true;
+    on_closed_ = nullptr;
+    on_data_ = nullptr;
+    if (pending_) {
+        resolver_.cancel();
+        timer_.cancel();
+        pending_ = nullptr;
+    }
+    ended_ = true;
+    // Best effort: close_notify goes out after whatever is queued, then we hang up.
+    if (tls_ && open_ && tls_->handshake_done()) {
+        tls_->close();
+        if (tls_->has_output()) wqueue_.push_back(tls_->take_output());
+    }
+    open_ = false;
+    if (!writing_ && !wqueue_.empty() && socket_.is_open()) {
+        flush();
+        return;
+    }
+    if (!writing_) shutdown_now();
+}
+
+void Transport::shutdown_now() {
+    asio::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+}
+
+}  // namespace connmatrix::net

@@ -1,0 +1,103 @@
+// net::Transport - the only code that touches sockets. One TCP connection (direct, or through
+// an HTTP CONNECT proxy), optionally carrying a tls::Session, moving bytes between the socket,
+// the TLS state machine and whoever reads the plaintext (a codec). Runs on one io_context
+// thread; every callback runs there. Lib-internal.
+#pragma once
+
+#include <connmatrix/client.hpp>
+#include <connmatrix/tls.hpp>
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace connmatrix::net {
+
+using Bytes = std::vector<std::uint8_t>;
+using Clock = std::chrono::steady_clock;
+
+struct Endpoint {
+    std::string host;  // name or IP literal, without brackets
+    std::uint16_t port = 0;
+    std::string to_string() const;  // "host:port", "[::1]:443"
+};
+
+class Transport : public std::enable_shared_from_this<Transport> {
+public:
+    using Done = std::function<void(const Error&)>;
+
+    explicit Transport(asio::io_context& io);
+    ~Transport();
+    Transport(const Transport&) = delete;
+    Transport& operator=(const Transport&) = delete;
+
+    // DNS, TCP to each resolved address in turn, TCP_NODELAY, then the CONNECT tunnel when a
+    // proxy is given; all within `timeout`. `done` runs exactly once.
+    void connect(const Endpoint& target, const std::optional<Endpoint>& proxy,
+                 std::chrono::milliseconds timeout, Done done);
+
+    // Drives the TLS handshake over the connected socket within `timeout`. `done` runs once.
+    void handshake(std::unique_ptr<tls::Session> session, std::chrono::milliseconds timeout,
+                   Done done);
+
+    // From now on plaintext arrives through on_data; on_closed runs once when the stream ends:
+    // with no error for a clean end (close_notify, or TCP EOF on cleartext), else the error.
+    void start(std::function<void(std::span<const std::uint8_t>)> on_data, Done on_closed);
+
+    void send(std::span<const std::uint8_t> plaintext);  // queued, coalesced, in order
+    void close();   // close_notify when TLS, then shutdown; no callbacks after this
+    bool is_open() const noexcept { return open_; }
+
+    tls::Session* tls() noexcept { return tls_.get(); }
+    const std::string& remote_address() const noexcept { return remote_; }
+    // Microseconds spent in DNS, TCP connect (incl. proxy tunnel) and TLS handshake.
+    std::chrono::microseconds dns_time{0}, connect_time{0}, tls_time{0};
+
+private:
+    void on_resolved(const asio::error_code& ec, asio::ip::tcp::resolver::results_type results);
+    void start_tunnel();
+    void read_tunnel_reply();
+    void handshake_step();
+    void read_loop();
+    void on_read(const asio::error_code& ec, std::size_t n);
+    void pump();  // after new input: TLS records -> plaintext -> on_data
+    void flush();
+    void finish_connect(const Error& err);
+    void finish_handshake(const Error& err);
+    void end(const Error& err);
+    void shutdown_now();  // the stream ended (cleanly or not): report once
+
+    asio::io_context& io_;
+    asio::ip::tcp::resolver resolver_;
+    asio::ip::tcp::socket socket_;
+    asio::steady_timer timer_;
+    Endpoint target_;
+    std::optional<Endpoint> proxy_;
+    std::string remote_;
+    Clock::time_point phase_start_;
+    Done pending_;  // connect or handshake completion
+    std::unique_ptr<tls::Session> tls_;
+    std::function<void(std::span<const std::uint8_t>)> on_data_;
+    Done on_closed_;
+    std::array<std::uint8_t, 64 * 1024> rbuf_{};
+    Bytes early_;           // bytes read past the proxy's reply: the start of the tunnel
+    std::string tunnel_reply_;
+    std::deque<Bytes> wqueue_;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool open_ = false;
+    bool started_ = false;
+    bool ended_ = false;
+    bool eof_ = false;
+    bool closing_ = false;
+};
+
+}  // namespace connmatrix::net

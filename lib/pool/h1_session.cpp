@@ -1,0 +1,150 @@
+// HTTP/1.1 on a pooled connection: one exchange at a time (no pipelining), keep-alive reuse.
+#include "pool.hpp"
+
+#include "../http1/http1.hpp"
+
+#include <optional>
+
+namespace connmatrix::pool {
+
+namespace {
+
+class H1Session final : public ProtoSession {
+public:
+    H1Session(SessionOwner& owner, std::size_t max_body) : owner_(owner), max_body_(max_body) {}
+
+    bool can_submit() const override { return !current_ && reusable_; }
+    std::size_t active() const override { return current_ ? 1 : 0; }
+    bool reusable() const override { return reusable_; }
+    bool confirmed() const override { return true; }
+    std::size_t capacity() const override { return 1; }
+    bool capacity_known() const override { return true; }
+
+    void submit(const ExchangePtr& ex) override {
+        std::vector<std::uint8_t> out;
+        const auto& rq = ex->request;
+        close_after_ = http1::has_token(rq.headers, "Connection", "close");
+        Error err = http1::write_request(out, rq.method, ex->target, ex->authority, rq.headers,
+                                         std::string_view(rq.body));
+        if (err) {
+            owner_.complete(ex, err);
+            return;
+        }
+        current_ = ex;
+        http1::ParseOptions po;
+        po.max_body = max_body_;
+        parser_.emplace(rq.method, po);
+        ex->sent = Clock::now();
+        owner_.send_bytes(out);
+    }
+
+    void on_data(std::span<const std::uint8_t> bytes) override {
+        if (!current_) {
+            // Bytes nobody asked for: the connection is out of step, never reuse it.
+            reusable_ = false;
+            owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
+                                              ": unsolicited bytes from the server; closing");
+            owner_.close_transport();
+            return;
+        }
+        ExchangePtr ex = current_;
+        if (!ex->response_started) {
+            ex->response_started = true;
+            ex->first_byte = Clock::now();
+        }
+        parser_->feed(bytes);
+        drain(ex);
+    }
+
+    void on_closed(const Error& err) override {
+        reusable_ = false;
+        if (!current_) return;
+        ExchangePtr ex = current_;
+        if (!err) {
+            parser_->feed_eof();  // may complete a close-delimited body
+            drain(ex);
+            if (!current_) return;
+        }
+        current_ = nullptr;
+        if (!parser_->started() && ex->response.info.reused) {
+            // A kept-alive connection the server had already closed: the classic race.
+            if (ex->idempotent()) {
+                owner_.retry(ex, "the server closed a reused connection before answering");
+                return;
+            }
+            owner_.complete(ex, {pool::errc::not_retryable,
+                                 ex->request.method + " " + ex->target +
+                                     ": the server closed the reused connection before answering; "
+                                     "not retried because it is not idempotent",
+                                 0, "pool"});
+            return;
+        }
+        Error e = err ? err
+                      : Error{net::errc::connection_closed,
+                              "the server closed the connection " +
+                                  std::string(parser_->started() ? "in the middle of the response"
+                                                                 : "without answering"),
+                              0, "net"};
+        owner_.complete(ex, e);
+    }
+
+    void cancel(Exchange& ex) override {
+        if (current_.get() != &ex) return;
+        current_ = nullptr;
+        reusable_ = false;
+        owner_.close_transport();  // the only way to stop an HTTP/1.1 response
+    }
+
+    void shutdown() override { reusable_ = false; }
+
+private:
+    void drain(const ExchangePtr& ex) {
+        for (auto& ev : parser_->take_events()) {
+            switch (ev.kind) {
+                case http1::EventKind::interim: break;
+                case http1::EventKind::head:
+                    ex->response.status = ev.head.status;
+                    ex->response.headers = std::move(ev.head.headers);
+                    break;
+                case http1::EventKind::data:
+                    ex->response.body.append(ev.data.begin(), ev.data.end());
+                    break;
+                case http1::EventKind::trailers:
+                    for (auto& h : ev.trailers) ex->response.headers.push_back(std::move(h));
+                    break;
+                case http1::EventKind::complete: break;
+            }
+        }
+        if (parser_->status() == http1::Status::failed) {
+            current_ = nullptr;
+            reusable_ = false;
+            Error e = parser_->error();
+            if (e.code == http1::errc::body_too_large)
+                e = {net::errc::response_too_large, e.detail, 0, "http1"};
+            owner_.complete(ex, e);
+            owner_.close_transport();
+            return;
+        }
+        if (parser_->status() != http1::Status::complete) return;
+        current_ = nullptr;
+        const bool keep = parser_->keep_alive() && !close_after_ && !parser_->has_leftover();
+        if (!keep) reusable_ = false;
+        owner_.complete(ex, {});
+        if (!keep) owner_.close_transport();
+    }
+
+    SessionOwner& owner_;
+    std::size_t max_body_;
+    ExchangePtr current_;
+    std::optional<http1::ResponseParser> parser_;
+    bool reusable_ = true;
+    bool close_after_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body) {
+    return std::make_unique<H1Session>(owner, max_body);
+}
+
+}  // namespace connmatrix::pool

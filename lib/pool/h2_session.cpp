@@ -1,0 +1,295 @@
+// HTTP/2 on a pooled connection: many exchanges as concurrent streams over http2::ClientSession.
+//
+// When h2 was assumed rather than confirmed by ALPN (prior knowledge), the session is
+// "unconfirmed" until the server's first bytes show a SETTINGS frame. Meanwhile idempotent
+// requests go out at once, in the same write as the preface; non-idempotent ones are held back
+// until the server has shown it speaks h2, so that a server which rejects h2 (HTTP/1.x text, an
+// alert, a close) has provably not processed any of them and every one can fall back safely.
+#include "pool.hpp"
+
+#include "../http2/http2.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace connmatrix::pool {
+
+namespace {
+
+class H2Session final : public ProtoSession {
+public:
+    H2Session(SessionOwner& owner, std::size_t max_body, std::uint32_t cap, bool unconfirmed)
+        : owner_(owner), max_body_(max_body), cap_(std::max<std::uint32_t>(1, cap)),
+          confirmed_(!unconfirmed) {}
+
+    bool can_submit() const override {
+        return reusable_ && !session_.error() && !session_.goaway_received() &&
+               active() < capacity() && (session_.can_submit() || !confirmed_);
+    }
+    std::size_t active() const override { return streams_.size() + held_.size(); }
+    bool reusable() const override { return reusable_ && !session_.goaway_received(); }
+    bool confirmed() const override { return confirmed_; }
+    std::size_t capacity() const override {
+        return std::min<std::size_t>(cap_, session_.remote_max_concurrent_streams());
+    }
+
+    bool capacity_known() const override { return settings_received_; }
+
+    void submit(const ExchangePtr& ex) override {
+        if (!confirmed_ && !ex->idempotent()) {
+            owner_.log()(LogLevel::debug,
+                         "holding " + ex->request.method + " " + ex->target +
+                             " until the server confirms h2 (prior knowledge, not idempotent)");
+            held_.push_back(ex);
+            flush();  // the preface and SETTINGS go out now, to get the answer sooner
+            return;
+        }
+        start(ex);
+        flush();
+    }
+
+    void on_data(std::span<const std::uint8_t> bytes) override {
+        const Error err = session_.feed(bytes);
+        if (!confirmed_) {
+            const auto pf = session_.server_preface();
+            if (pf == http2::ServerPreface::h2) {
+                confirmed_ = true;
+                owner_.log()(LogLevel::debug,
+                             "connection " + owner_.describe() + ": server confirmed h2 (SETTINGS)");
+                auto held = std::move(held_);
+                held_.clear();
+                for (auto& ex : held) start(ex);
+            } else if (pf != http2::ServerPreface::need_more || err) {
+                Error e = err ? err
+                              : Error{http2::errc::not_h2,
+                                      "the server answered the h2 preface with " +
+                                          std::string(http2::to_string(pf)),
+                                      0, "http2"};
+                reject(e);
+                return;
+            }
+        }
+        process_events();
+        if (err) {
+            fail_all(err);
+            reusable_ = false;
+            flush();
+            owner_.close_transport();
+            return;
+        }
+        flush();
+        if (session_.finished() && streams_.empty()) {
+            reusable_ = false;
+            owner_.close_transport();
+        }
+    }
+
+    void on_closed(const Error& err) override {
+        reusable_ = false;
+        if (!confirmed_) {
+            Error e = err ? err
+                          : Error{net::errc::connection_closed,
+                                  "the server closed the connection after the h2 preface without "
+                                  "answering with SETTINGS",
+                                  0, "net"};
+            reject(e);
+            return;
+        }
+        closed_error_ = err;
+        session_.feed_eof();
+        process_events();
+        fail_all(err ? err : Error{net::errc::connection_closed,
+                                   "the server closed the connection", 0, "net"});
+    }
+
+    void cancel(Exchange& ex) override {
+        std::erase_if(held_, [&](const ExchangePtr& p) { return p.get() == &ex; });
+        for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+            if (it->second.get() == &ex) {
+                const std::int32_t id = it->first;
+                streams_.erase(it);
+                (void)session_.submit_rst_stream(id, http2::h2_error::cancel);
+                flush();
+                return;
+            }
+        }
+    }
+
+    void shutdown() override {
+        reusable_ = false;
+        (void)session_.submit_goaway(http2::h2_error::no_error);
+        flush();
+    }
+
+private:
+    void start(const ExchangePtr& ex) {
+        http2::Request r;
+        r.method = ex->request.method;
+        r.scheme = policy::to_string(ex->origin.scheme);
+        r.authority = ex->authority;
+        r.path = ex->target;
+        r.headers = ex->request.headers;
+        r.body.assign(ex->request.body.begin(), ex->request.body.end());
+        Error err;
+        const std::int32_t id = session_.submit_request(std::move(r), err);
+        if (id <= 0) {
+            if (err.code == http2::errc::goaway || err.code == http2::errc::closed) {
+                owner_.retry(ex, err.message());
+                return;
+            }
+            owner_.complete(ex, err);
+            return;
+        }
+        ex->sent = Clock::now();
+        streams_.emplace(id, ex);
+    }
+
+    void flush() {
+        http2::Bytes out = session_.take_output();
+        if (!out.empty()) owner_.send_bytes(out);
+    }
+
+    ExchangePtr find(std::int32_t id) {
+        auto it = streams_.find(id);
+        return it == streams_.end() ? nullptr : it->second;
+    }
+
+    void process_events() {
+        for (auto& ev : session_.take_events()) {
+            if (auto* h = std::get_if<http2::ResponseHeaders>(&ev)) {
+                if (auto ex = find(h->stream_id)) {
+                    started(*ex);
+                    ex->response.status = h->status;
+                    ex->response.headers = std::move(h->headers);
+                }
+            } else if (auto* d = std::get_if<http2::Data>(&ev)) {
+                if (auto ex = find(d->stream_id)) {
+                    started(*ex);
+                    if (ex->response.body.size() + d->bytes.size() > max_body_) {
+                        streams_.erase(d->stream_id);
+                        (void)session_.submit_rst_stream(d->stream_id, http2::h2_error::cancel);
+                        owner_.complete(ex, {net::errc::response_too_large,
+                                             "response body over " + std::to_string(max_body_) +
+                                                 " bytes",
+                                             0, "http2"});
+                        continue;
+                    }
+                    ex->response.body.append(d->bytes.begin(), d->bytes.end());
+                }
+            } else if (auto* t = std::get_if<http2::Trailers>(&ev)) {
+                if (auto ex = find(t->stream_id))
+                    for (auto& f : t->headers) ex->response.headers.push_back(std::move(f));
+            } else if (auto* c = std::get_if<http2::StreamClosed>(&ev)) {
+                closed(*c);
+            } else if (auto* s = std::get_if<http2::SettingsReceived>(&ev)) {
+                settings_received_ = true;
+                if (owner_.log().on(LogLevel::trace))
+                    owner_.log()(LogLevel::trace,
+                                 "connection " + owner_.describe() +
+                                     ": server SETTINGS max_concurrent_streams=" +
+                                     std::to_string(s->max_concurrent_streams));
+                owner_.changed();
+            } else if (auto* g = std::get_if<http2::GoawayReceived>(&ev)) {
+                reusable_ = false;
+                owner_.log()(LogLevel::info,
+                             "GOAWAY on connection " + owner_.describe() + ": last_stream_id=" +
+                                 std::to_string(g->last_stream_id) + " error=" +
+                                 std::string(http2::h2_error_name(g->error_code)) +
+                                 (g->debug_data.empty() ? "" : " \"" + g->debug_data + "\""));
+                owner_.changed();  // new requests go elsewhere
+            } else if (auto* p = std::get_if<http2::PingAcked>(&ev)) {
+                (void)p;
+            }
+        }
+    }
+
+    static void started(Exchange& ex) {
+        if (!ex.response_started) {
+            ex.response_started = true;
+            ex.first_byte = Clock::now();
+        }
+    }
+
+    void closed(const http2::StreamClosed& c) {
+        auto it = streams_.find(c.stream_id);
+        if (it == streams_.end()) return;
+        ExchangePtr ex = it->second;
+        streams_.erase(it);
+        if (!c.error) {
+            owner_.complete(ex, {});
+            return;
+        }
+        if (c.retryable) {
+            owner_.retry(ex, "not processed by the server (" + c.error.message() + ")");
+            return;
+        }
+        // The connection ended under a request that got no answer at all: an idempotent one
+        // can go again on a fresh connection; others may have been processed.
+        if ((c.error.code == http2::errc::closed || closed_error_) && !ex->response_started) {
+            if (ex->idempotent()) {
+                owner_.retry(ex, "the connection ended before the response started");
+                return;
+            }
+            Error e{pool::errc::not_retryable,
+                    ex->request.method + " " + ex->target +
+                        ": the connection ended before any response; not retried because it is "
+                        "not idempotent and may have been processed (" +
+                        (closed_error_ ? closed_error_.message() : c.error.message()) + ")",
+                    0, "pool"};
+            owner_.complete(ex, e);
+            return;
+        }
+        owner_.complete(ex, c.error);
+    }
+
+    void fail_all(const Error& err) {
+        auto streams = std::move(streams_);
+        streams_.clear();
+        for (auto& [id, ex] : streams) {
+            (void)id;
+            if (!ex->response_started && ex->idempotent()) {
+                owner_.retry(ex, err.message());
+                continue;
+            }
+            owner_.complete(ex, err);
+        }
+        auto held = std::move(held_);
+        held_.clear();
+        for (auto& ex : held) owner_.retry(ex, err.message());  // never sent
+    }
+
+    void reject(const Error& err) {
+        reusable_ = false;
+        std::vector<ExchangePtr> unprocessed;
+        for (auto& [id, ex] : streams_) {
+            (void)id;
+            unprocessed.push_back(ex);
+        }
+        for (auto& ex : held_) unprocessed.push_back(ex);
+        streams_.clear();
+        held_.clear();
+        std::sort(unprocessed.begin(), unprocessed.end(),
+                  [](const ExchangePtr& a, const ExchangePtr& b) { return a->started < b->started; });
+        owner_.rejected(err, std::move(unprocessed));
+    }
+
+    SessionOwner& owner_;
+    std::size_t max_body_;
+    std::uint32_t cap_;
+    bool confirmed_;
+    bool reusable_ = true;
+    bool settings_received_ = false;
+    Error closed_error_;
+    http2::ClientSession session_;
+    std::map<std::int32_t, ExchangePtr> streams_;
+    std::vector<ExchangePtr> held_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
+                                              std::uint32_t max_streams_cap, bool unconfirmed) {
+    return std::make_unique<H2Session>(owner, max_body, max_streams_cap, unconfirmed);
+}
+
+}  // namespace connmatrix::pool

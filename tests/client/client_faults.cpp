@@ -1,0 +1,162 @@
+// client_faults: hostile and broken servers. Each request ends with exactly one response or one
+// error, on time; the Client stays usable afterwards.
+#include "client_common.hpp"
+
+#include "../../lib/http2/http2.hpp"
+
+#include <future>
+
+using namespace connmatrix;
+using namespace connmatrix::test;
+
+namespace {
+
+const tls::Backend& backend() { return registry().default_backend(); }
+
+std::string short_timeouts() {
+    return R"("timeouts": {"connect": "1s", "tls": "300ms", "request": "500ms"})";
+}
+
+// After whatever went wrong, the same client still works against a good server.
+void still_usable(Client& c) {
+    TestServer good(tls_server(backend(), {"h2"}));
+    Result r = c.send({.method = "GET", .url = good.url()});
+    INFO(r.error.message());
+    CHECK(r);
+}
+
+}  // namespace
+
+TEST_CASE("server closes mid-handshake: a tls error (truncated), not a hang") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        auto o = tls_server(*b, {"h2"});
+        o.close_mid_handshake = true;
+        TestServer server(o);
+        Client c = make_client(client_json(b->name(), "alpn", short_timeouts()));
+        Result r = c.send({.method = "GET", .url = server.url()});
+        CHECK_FALSE(r);
+        CHECK(r.error.code == tls::errc::truncated);
+    }
+}
+
+TEST_CASE("server sends garbage instead of TLS: a tls error naming the backend") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        auto o = tls_server(*b, {"h2"});
+        o.send_garbage = true;
+        TestServer server(o);
+        Client c = make_client(client_json(b->name(), "alpn", short_timeouts()));
+        Result r = c.send({.method = "GET", .url = server.url()});
+        CHECK_FALSE(r);
+        CHECK(std::string(r.error.code.category().name()) == "tls");
+        CHECK(r.error.origin == b->name());
+        still_usable(c);
+    }
+}
+
+TEST_CASE("server stalls in the handshake: tls_timeout fires and says so") {
+    auto o = tls_server(backend(), {"h2"});
+    o.stall = true;
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "alpn", short_timeouts()));
+    const auto t0 = std::chrono::steady_clock::now();
+    Result r = c.send({.method = "GET", .url = server.url()});
+    CHECK(r.error.code == net::errc::tls_timeout);
+    CHECK(r.error.message().find("300 ms") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    still_usable(c);
+}
+
+TEST_CASE("h2 server stalls after the request: request_timeout, per-request override") {
+    auto o = tls_server(backend(), {"h2"});
+    o.h2.faults.stall = true;
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "alpn", short_timeouts()));
+    Result r = c.send({.method = "GET", .url = server.url(), .timeout = std::chrono::milliseconds(200)});
+    CHECK(r.error.code == net::errc::request_timeout);
+    CHECK(r.error.message().find("200 ms") != std::string::npos);
+}
+
+TEST_CASE("GOAWAY mid-flight: requests above last_stream_id are retried on a new connection") {
+    auto o = tls_server(backend(), {"h2"});
+    o.handler = echo_path;
+    o.h2.faults.goaway_after_requests = 3;
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "alpn"));
+    std::vector<std::future<Result>> fs;
+    // 3 requests answered per connection: 6 need two connections, none more than two tries.
+    for (int i = 0; i < 6; ++i)
+        fs.push_back(c.send_future({.method = "GET", .url = server.url("/g" + std::to_string(i))}));
+    for (int i = 0; i < 6; ++i) {
+        Result r = fs[static_cast<std::size_t>(i)].get();
+        INFO(r.error.message());
+        REQUIRE(r);
+        CHECK(r.response.body == "h2 GET /g" + std::to_string(i));
+    }
+    CHECK(server.connections() >= 2);
+}
+
+TEST_CASE("RST_STREAM: that request fails with the stream error, others succeed") {
+    auto o = tls_server(backend(), {"h2"});
+    o.h2.faults.reset_streams[1] = http2::h2_error::internal_error;
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "alpn"));
+    Result r1 = c.send({.method = "POST", .url = server.url(), .body = "x"});
+    CHECK_FALSE(r1);
+    CHECK(r1.error.code == http2::errc::stream_reset);
+    Result r2 = c.send({.method = "GET", .url = server.url()});
+    CHECK(r2);
+}
+
+TEST_CASE("h2 server sends a bad frame: a protocol error, the client recovers") {
+    auto o = tls_server(backend(), {"h2"});
+    o.h2.faults.bad_frame = http2::BadFrame::garbage;
+    o.h2.faults.bad_frame_after_requests = 0;
+    o.h2.faults.stall = true;  // the bad frame comes before any response
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "alpn", short_timeouts()));
+    Result r = c.send({.method = "POST", .url = server.url(), .body = "x"});
+    CHECK_FALSE(r);
+    CHECK(r.error.code == http2::errc::frame_size);
+    still_usable(c);
+}
+
+TEST_CASE("an HTTP/1.1 server answers the h2c preface with text: not_h2 without fallback") {
+    TestServerOptions o;
+    o.speak = TestServerOptions::Speak::http1;
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "prior-knowledge"));
+    Result r = c.send({.method = "GET", .url = server.url()});
+    CHECK(r.error.code == http2::errc::not_h2);
+}
+
+TEST_CASE("unresolvable host, refused port: distinct net errors, quickly") {
+    Client c = make_client(client_json(backend().name(), "alpn", short_timeouts()));
+    Result r = c.send({.method = "GET", .url = "https://no-such-host.invalid/"});
+    CHECK(r.error.code == net::errc::resolve_failed);
+    // A port nothing listens on.
+    TestServer tmp(tls_server(backend(), {"h2"}));
+    const auto port = tmp.port();
+    tmp.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r = c.send({.method = "GET", .url = "https://127.0.0.1:" + std::to_string(port) + "/"});
+    CHECK(r.error.code == net::errc::connect_failed);
+    still_usable(c);
+}
+
+TEST_CASE("bad URLs: one clear error each") {
+    Client c = make_client(client_json(backend().name(), "alpn"));
+    CHECK(c.send({.method = "GET", .url = "ftp://example.com/"}).error.code == net::errc::unsupported_scheme);
+    CHECK(c.send({.method = "GET", .url = "https://"}).error.code == net::errc::bad_url);
+    CHECK(c.send({.method = "GET", .url = "https://[::1/"}).error.code == net::errc::bad_url);
+}
+
+TEST_CASE("header injection is refused before anything is sent") {
+    auto o = tls_server(backend(), {"http/1.1"});
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "http1"));
+    Result r = c.send({.method = "GET", .url = server.url(), .headers = {{"X-Evil", "a\r\nInjected: 1"}}});
+    CHECK_FALSE(r);
+    CHECK(server.requests() == 0);
+}

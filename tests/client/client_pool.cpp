@@ -1,0 +1,215 @@
+// client_pool: multiplexing, waiting for one in-flight connect, per-host limits and queueing,
+// idle expiry, warm(), close() draining, thread safety.
+#include "client_common.hpp"
+
+#include <atomic>
+#include <future>
+#include <set>
+#include <thread>
+
+using namespace connmatrix;
+using namespace connmatrix::test;
+
+namespace {
+
+const tls::Backend& default_backend() { return registry().default_backend(); }
+
+}  // namespace
+
+TEST_CASE("1000 concurrent requests from 10 threads over one h2 connection, none lost or duplicated") {
+    auto o = tls_server(default_backend(), {"h2"});
+    o.handler = echo_path;
+    o.h2.max_concurrent_streams = 1000;
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn",
+                                       R"("pool": {"max_concurrent_streams": 1000})"));
+    std::vector<std::future<Result>> futures(1000);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 10; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 100; ++i) {
+                const int n = t * 100 + i;
+                futures[static_cast<std::size_t>(n)] =
+                    c.send_future({.method = "GET", .url = server.url("/r/" + std::to_string(n))});
+            }
+        });
+    for (auto& th : threads) th.join();
+    std::set<std::string> bodies;
+    int ok = 0;
+    for (std::size_t n = 0; n < futures.size(); ++n) {
+        Result r = futures[n].get();
+        if (!r) {
+            INFO(r.error.message());
+            CHECK(r);
+            continue;
+        }
+        CHECK(r.response.body == "h2 GET /r/" + std::to_string(n));
+        bodies.insert(r.response.body);
+        ++ok;
+    }
+    CHECK(ok == 1000);
+    CHECK(bodies.size() == 1000);
+    CHECK(server.connections() == 1);
+    CHECK(server.requests() == 1000);
+    CHECK(server.peak_h2_streams() > 1);  // they really were concurrent
+}
+
+TEST_CASE("concurrent first requests wait for one in-flight connect") {
+    auto o = tls_server(default_backend(), {"h2"});
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn"));
+    std::vector<std::future<Result>> fs;
+    for (int i = 0; i < 20; ++i) fs.push_back(c.send_future({.method = "GET", .url = server.url()}));
+    int reused = 0;
+    for (auto& f : fs) {
+        Result r = f.get();
+        REQUIRE(r);
+        reused += r.response.info.reused ? 1 : 0;
+    }
+    CHECK(server.connections() == 1);
+    CHECK(server.handshakes() == 1);
+    CHECK(reused == 19);
+}
+
+TEST_CASE("the server's MAX_CONCURRENT_STREAMS is respected; a second connection opens only when streams run out") {
+    auto o = tls_server(default_backend(), {"h2"});
+    o.h2.max_concurrent_streams = 5;
+    o.response_delay = std::chrono::milliseconds(20);
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn",
+                                       R"("pool": {"max_connections_per_host": 1, "max_idle_per_host": 1})"));
+    std::vector<std::future<Result>> fs;
+    for (int i = 0; i < 30; ++i) fs.push_back(c.send_future({.method = "GET", .url = server.url()}));
+    for (auto& f : fs) CHECK(f.get());
+    CHECK(server.connections() == 1);
+    CHECK(server.peak_h2_streams() <= 5);
+}
+
+TEST_CASE("HTTP/1.1: per-host connection limit, requests queue, keep-alive reuse") {
+    auto o = tls_server(default_backend(), {"http/1.1"});
+    o.response_delay = std::chrono::milliseconds(30);
+    o.handler = echo_path;
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "http1",
+                                       R"("pool": {"max_connections_per_host": 2, "max_idle_per_host": 2})"));
+    std::vector<std::future<Result>> fs;
+    for (int i = 0; i < 8; ++i)
+        fs.push_back(c.send_future({.method = "GET", .url = server.url("/q" + std::to_string(i))}));
+    for (int i = 0; i < 8; ++i) {
+        Result r = fs[static_cast<std::size_t>(i)].get();
+        REQUIRE(r);
+        CHECK(r.response.body == "http/1.1 GET /q" + std::to_string(i));
+    }
+    CHECK(server.connections() == 2);
+}
+
+TEST_CASE("HTTP/1.1: no more idle connections are kept than max_idle_per_host") {
+    auto o = tls_server(default_backend(), {"http/1.1"});
+    o.response_delay = std::chrono::milliseconds(30);
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "http1",
+                                       R"("pool": {"max_connections_per_host": 4, "max_idle_per_host": 1})"));
+    std::vector<std::future<Result>> fs;
+    for (int i = 0; i < 4; ++i) fs.push_back(c.send_future({.method = "GET", .url = server.url()}));
+    for (auto& f : fs) REQUIRE(f.get());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(server.connections() == 4);
+    CHECK(c.stats().connections_open == 1);
+}
+
+TEST_CASE("idle connections expire and are never handed out afterwards") {
+    auto o = tls_server(default_backend(), {"h2"});
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn", R"("timeouts": {"idle": "100ms"})"));
+    REQUIRE(c.send({.method = "GET", .url = server.url()}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    CHECK(c.stats().connections_open == 0);
+    Result r = c.send({.method = "GET", .url = server.url()});
+    REQUIRE(r);
+    CHECK_FALSE(r.response.info.reused);
+    CHECK(server.connections() == 2);
+}
+
+TEST_CASE("a connection the server closed is not reused: the next request gets a fresh one") {
+    auto o = tls_server(default_backend(), {"http/1.1"});
+    o.http1_close_after_response = true;
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "http1"));
+    for (int i = 0; i < 3; ++i) {
+        Result r = c.send({.method = "GET", .url = server.url()});
+        REQUIRE(r);
+        CHECK_FALSE(r.response.info.reused);
+    }
+    CHECK(server.connections() == 3);
+}
+
+TEST_CASE("warm() opens the connection before the first request") {
+    auto o = tls_server(default_backend(), {"h2"});
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn"));
+    CHECK_FALSE(c.warm(server.url()));
+    CHECK(c.stats().connections_open == 1);
+    Result r = c.send({.method = "GET", .url = server.url()});
+    REQUIRE(r);
+    CHECK(r.response.info.reused);
+    CHECK(r.response.info.timings.tls.count() == 0);  // the handshake was paid by warm()
+    CHECK(server.connections() == 1);
+    // A dead origin: warm() reports why.
+    Error err = c.warm("https://127.0.0.1:1/");
+    CHECK(err.code == net::errc::connect_failed);
+}
+
+TEST_CASE("close() lets requests in flight finish, then refuses new ones") {
+    auto o = tls_server(default_backend(), {"h2"});
+    o.response_delay = std::chrono::milliseconds(100);
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn"));
+    auto f = c.send_future({.method = "GET", .url = server.url()});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.close();
+    Result r = f.get();
+    CHECK(r);
+    Result late = c.send({.method = "GET", .url = server.url()});
+    CHECK(late.error.code == pool::errc::client_closed);
+}
+
+TEST_CASE("different policies never share a connection") {
+    auto o = tls_server(default_backend(), {"h2", "http/1.1"});
+    TestServer server(o);
+    const std::string json =
+        "{\"defaults\": {\"backend\": \"" + std::string(default_backend().name()) +
+        "\", \"tls\": {\"ca_file\": \"" + cert("ca.pem") +
+        "\"}}, \"hosts\": [{\"match\": \"127.0.0.1\", \"mode\": \"http1\"}]}";
+    Client c = make_client(json);
+    Result a = c.send({.method = "GET", .url = server.url()});
+    Result b = c.send({.method = "GET", .url = "https://127.0.0.1:" + std::to_string(server.port()) + "/"});
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a.response.info.protocol == Protocol::h2);
+    CHECK(b.response.info.protocol == Protocol::http1_1);
+    CHECK(b.response.info.rule.find("hosts[0]") != std::string::npos);
+    CHECK(server.connections() == 2);
+}
+
+TEST_CASE("log lines tell the negotiation story, without bodies") {
+    auto o = tls_server(default_backend(), {"h2"});
+    TestServer server(o);
+    auto lines = std::make_shared<std::vector<std::string>>();
+    auto mu = std::make_shared<std::mutex>();
+    ClientOptions opts;
+    opts.log_level = LogLevel::trace;
+    opts.log = [lines, mu](LogLevel, std::string_view m) {
+        std::lock_guard lock(*mu);
+        lines->emplace_back(m);
+    };
+    Client c = make_client(client_json(default_backend().name(), "alpn"), opts);
+    REQUIRE(c.send({.method = "POST", .url = server.url(), .body = "secret-body-42"}));
+    c.close();
+    std::string all;
+    for (auto& l : *lines) all += l + "\n";
+    INFO(all);
+    CHECK(all.find("checkout") != std::string::npos);
+    CHECK(all.find("ALPN offered [h2, http/1.1]") != std::string::npos);
+    CHECK(all.find("ALPN selected h2") != std::string::npos);
+    CHECK(all.find("secret-body-42") == std::string::npos);
+}

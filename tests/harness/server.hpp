@@ -1,0 +1,95 @@
+// An in-process test server on 127.0.0.1: our own server-side TLS backends plus the nghttp2
+// server session or the HTTP/1.1 request parser, with knobs that make it misbehave on purpose.
+// Plain blocking sockets, one thread per connection; every wait is bounded and stop() ends all.
+#pragma once
+
+#include <connmatrix/tls.hpp>
+#include <connmatrix/types.hpp>
+
+#include "../../lib/http2/http2.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace connmatrix::test {
+
+struct ServedRequest {
+    std::string protocol;  // "h2" or "http/1.1"
+    std::string method, target, authority;
+    Headers headers;
+    std::string body;
+};
+
+struct ServedResponse {
+    int status = 200;
+    Headers headers;
+    std::string body;
+};
+
+using ServerHandler = std::function<ServedResponse(const ServedRequest&)>;
+
+struct TestServerOptions {
+    const tls::Backend* backend = nullptr;  // nullptr: cleartext
+    tls::ServerConfig tls;                  // cert, key, ALPN rule
+    enum class Speak {
+        by_alpn,  // h2 when ALPN selected h2, HTTP/1.1 otherwise
+        h2,       // h2 whatever ALPN said (a TLS terminator in front of an h2c server)
+        http1,    // HTTP/1.1 whatever was negotiated (answers an h2 preface with 400 text)
+    } speak = Speak::by_alpn;
+    http2::ServerOptions h2;                // incl. fault knobs (GOAWAY, RST_STREAM, stall, ...)
+    ServerHandler handler;                  // default: 200, body "hello from test server\n"
+    // Faults at the connection level.
+    bool close_mid_handshake = false;       // read the ClientHello, then hang up
+    bool send_garbage = false;              // answer anything with bytes that are no protocol
+    bool stall = false;                     // accept, read, never answer
+    std::chrono::milliseconds response_delay{0};
+    bool http1_close_after_response = false;  // "Connection: close" on every HTTP/1.1 response
+};
+
+class TestServer {
+public:
+    explicit TestServer(TestServerOptions options);
+    ~TestServer();
+    TestServer(const TestServer&) = delete;
+    TestServer& operator=(const TestServer&) = delete;
+
+    std::uint16_t port() const noexcept { return port_; }
+    std::string url(std::string_view path = "/") const;  // "https://localhost:PORT/path"
+    void stop();
+
+    std::size_t connections() const noexcept { return connections_; }
+    std::size_t handshakes() const noexcept { return handshakes_; }
+    std::size_t requests() const;
+    std::vector<ServedRequest> served() const;
+    std::vector<std::string> alpn_seen() const;   // per TLS connection: what was selected
+    std::size_t peak_h2_streams() const noexcept { return peak_streams_; }
+
+private:
+    void accept_loop();
+    void serve(int fd);
+    void record(ServedRequest r);
+
+    TestServerOptions opt_;
+    std::shared_ptr<tls::ServerContext> ctx_;
+    int listen_fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::thread acceptor_;
+    mutable std::mutex mu_;
+    std::vector<std::thread> workers_;
+    std::vector<int> open_fds_;
+    std::vector<ServedRequest> served_;
+    std::vector<std::string> alpn_;
+    std::atomic<std::size_t> connections_{0};
+    std::atomic<std::size_t> handshakes_{0};
+    std::atomic<std::size_t> peak_streams_{0};
+};
+
+}  // namespace connmatrix::test
