@@ -144,7 +144,9 @@ public:
     Status handshake();                                    // ok once complete
     bool handshake_done() const noexcept { return handshake_done_; }
     Status write(std::span<const std::uint8_t> plaintext); // all of it, or failed
-    Status read(std::vector<std::uint8_t>& plaintext);     // appends what is available
+    // Appends what is available. Data that arrived together with close_notify comes first
+    // (ok), the end on the next call (closed): call read() until it stops returning ok.
+    Status read(std::vector<std::uint8_t>& plaintext);
     void close();                                          // queue close_notify
     const Error& error() const noexcept { return error_; }
 
