@@ -215,7 +215,19 @@ struct Client::Impl {
     }
 };
 
-Client::Client() : Client(policy::Config{}) {}
+namespace {
+policy::Config config_from_environment() {
+    auto loaded = config::from_environment();
+    if (!loaded) {
+        const Error e = loaded.error();
+        throw std::system_error(e.code, std::string(config::environment_variable) + ": " +
+                                            loaded.report());
+    }
+    return std::move(*loaded.config);
+}
+}  // namespace
+
+Client::Client() : Client(config_from_environment()) {}
 
 Client::Client(policy::Config config, ClientOptions options)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {}

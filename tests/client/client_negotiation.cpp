@@ -259,3 +259,31 @@ TEST_CASE("TLS resumption: the second connection resumes where the backend can t
         CHECK(r2.response.info.resumed == std::optional<bool>(true));
     });
 }
+
+TEST_CASE("Client() reads CONNMATRIX_CONFIG, and a bad file is an error, not a silent default") {
+    const std::string path = cert_dir() + "/env-config-test.json";
+    {
+        FILE* f = std::fopen(path.c_str(), "w");
+        REQUIRE(f);
+        std::fputs("{\"defaults\": {\"mode\": \"no-such-mode\"}}", f);
+        std::fclose(f);
+    }
+    ::setenv("CONNMATRIX_CONFIG", path.c_str(), 1);
+    bool threw = false;
+    try {
+        Client c;
+    } catch (const std::system_error& e) {
+        threw = true;
+        CHECK(std::string(e.what()).find("defaults.mode") != std::string::npos);
+    }
+    CHECK(threw);
+    {
+        FILE* f = std::fopen(path.c_str(), "w");
+        std::fputs("{\"defaults\": {\"mode\": \"http1\"}}", f);
+        std::fclose(f);
+    }
+    Client c;
+    CHECK(c.policy().resolve(*policy::Origin::parse("https://x.example/")).policy.mode ==
+          policy::Mode::http1);
+    ::unsetenv("CONNMATRIX_CONFIG");
+}

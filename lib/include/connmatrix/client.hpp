@@ -126,7 +126,10 @@ struct ClientOptions {
 
 class Client {
 public:
-    // The built-in defaults (mode alpn, verification on).
+    // The file named by $CONNMATRIX_CONFIG, or the built-in defaults (mode alpn, verification
+    // on) when it is unset. A bad file throws std::system_error (category "config") with every
+    // problem in what(): never a silent fallback to defaults. from_environment() is the
+    // non-throwing form.
     Client();
     explicit Client(policy::Config config, ClientOptions options = {});
     // A Config from config::load_*: only when valid; otherwise nullopt and err says why.
