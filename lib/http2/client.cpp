@@ -3,6 +3,7 @@
 #include "nghttp2_glue.hpp"
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstring>
 #include <unordered_map>
@@ -58,6 +59,54 @@ bool dropped_field(std::string_view lname, const std::vector<std::string>& nomin
                                                   "upgrade",          "content-length"};
     return std::find(std::begin(always), std::end(always), lname) != std::end(always) ||
            std::find(nominated.begin(), nominated.end(), lname) != nominated.end();
+}
+
+}  // namespace
+
+namespace {
+
+// Our SETTINGS: in the SETTINGS frame, and (base64url) in HTTP2-Settings for an h2c upgrade.
+std::array<nghttp2_settings_entry, 4> settings_entries(const ClientOptions& o) {
+    return {{
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o.max_concurrent_pushed_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o.stream_window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, o.max_header_list_size},
+    }};
+}
+
+Bytes settings_payload(const ClientOptions& o) {
+    const auto iv = settings_entries(o);
+    Bytes out(iv.size() * 6);
+    const auto n = nghttp2_pack_settings_payload(out.data(), out.size(), iv.data(), iv.size());
+    out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
+    return out;
+}
+
+// RFC 4648 section 5, without padding (RFC 7540 section 3.2.1: token68 of base64url).
+std::string base64url(std::span<const std::uint8_t> in) {
+    static constexpr char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const unsigned v = (in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
+        out += abc[(v >> 18) & 63];
+        out += abc[(v >> 12) & 63];
+        out += abc[(v >> 6) & 63];
+        out += abc[v & 63];
+    }
+    if (i + 1 == in.size()) {
+        const unsigned v = in[i] << 16;
+        out += abc[(v >> 18) & 63];
+        out += abc[(v >> 12) & 63];
+    } else if (i + 2 == in.size()) {
+        const unsigned v = (in[i] << 16) | (in[i + 1] << 8);
+        out += abc[(v >> 18) & 63];
+        out += abc[(v >> 12) & 63];
+        out += abc[(v >> 6) & 63];
+    }
+    return out;
 }
 
 }  // namespace
@@ -454,13 +503,8 @@ ClientSession::Impl::Impl(const ClientOptions& o) : options(o) {
                      "at most 2^31-1 (stream)");
         return;
     }
-    const nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o.max_concurrent_pushed_streams},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o.stream_window},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, o.max_header_list_size},
-    };
-    if (int rv = nghttp2_submit_settings(raw, NGHTTP2_FLAG_NONE, iv, std::size(iv)); rv != 0) {
+    const auto iv = settings_entries(o);
+    if (int rv = nghttp2_submit_settings(raw, NGHTTP2_FLAG_NONE, iv.data(), iv.size()); rv != 0) {
         error = error_from_library(rv);
         return;
     }
@@ -576,6 +620,37 @@ std::int32_t ClientSession::submit_request(Request req, Error& err) {
     im.streams.emplace(id, std::move(stream));
     ++im.active;
     return id;
+}
+
+std::string ClientSession::upgrade_settings_header() const {
+    return base64url(settings_payload(impl_->options));
+}
+
+std::int32_t ClientSession::upgrade(bool head_request, Error& err) {
+    Impl& im = *impl_;
+    err = {};
+    if (im.error) {
+        err = im.error;
+        return 0;
+    }
+    if (!im.streams.empty()) {
+        err = make(errc::invalid_state, "upgrade() after a request was submitted");
+        return 0;
+    }
+    const Bytes payload = settings_payload(im.options);
+    auto stream = std::make_unique<Stream>();
+    stream->id = 1;
+    stream->headers_sent = true;  // the HTTP/1.1 request carried them
+    const int rv = nghttp2_session_upgrade2(im.session.get(), payload.data(), payload.size(),
+                                            head_request ? 1 : 0, stream.get());
+    if (rv != 0) {
+        err = error_from_library(rv);
+        return 0;
+    }
+    im.streams.emplace(1, std::move(stream));
+    ++im.active;
+    // The server's first bytes after 101 are its SETTINGS, as after a preface.
+    return 1;
 }
 
 Error ClientSession::submit_rst_stream(std::int32_t stream_id, std::uint32_t error_code) {

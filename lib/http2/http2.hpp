@@ -190,6 +190,13 @@ public:
     // A request beyond the server's MAX_CONCURRENT_STREAMS is accepted and held back by nghttp2
     // until a stream closes; consult can_submit() to spread load over connections instead.
     std::int32_t submit_request(Request request, Error& err);
+    // h2c upgrade (RFC 7540 section 3.2): the HTTP2-Settings header value for the HTTP/1.1
+    // request that offers `Upgrade: h2c` (base64url of the SETTINGS payload we send).
+    std::string upgrade_settings_header() const;
+    // The server answered 101 Switching Protocols: stream 1 is that HTTP/1.1 request, whose
+    // response now arrives over h2. Call before any submit_request(); returns 1, or 0 and err.
+    std::int32_t upgrade(bool head_request, Error& err);
+
     // Cancels a stream (RST_STREAM); its StreamClosed reports stream_reset with this code.
     Error submit_rst_stream(std::int32_t stream_id, std::uint32_t error_code = h2_error::cancel);
     // Sends a PING; a PingAcked event with the round-trip time follows the peer's ACK.

@@ -102,6 +102,9 @@ void Connection::on_connected(const Error& err) {
         fail_connect(cerr);
         return;
     }
+    // Known before the handshake: a failure from here on still reports them.
+    info_.backend = std::string(session->backend_name());
+    info_.alpn_offered = offered_;
     if (log().on(LogLevel::debug))
         log()(LogLevel::debug, "TLS " + std::string(session->backend_name()) + " #" +
                                    std::to_string(id_) + ": ALPN offered " + join(offered_));
@@ -112,6 +115,9 @@ void Connection::on_connected(const Error& err) {
 
 void Connection::on_handshake(const Error& err) {
     if (state_ == State::closed) return;
+    info_.timings.dns = transport_->dns_time;
+    info_.timings.connect = transport_->connect_time;
+    info_.timings.tls = transport_->tls_time;
     if (err) {
         fail_connect(err);
         return;
@@ -161,7 +167,8 @@ void Connection::on_negotiated(const negotiate::Decision& d) {
         proto_ = make_h2_session(*this, pool_.max_response_body(), p.pool.max_concurrent_streams,
                                  !d.confirmed());
     else
-        proto_ = make_h1_session(*this, pool_.max_response_body());
+        proto_ = make_h1_session(*this, pool_.max_response_body(),
+                                 d.basis == negotiate::Basis::h2c_upgrade);
     const net::Transport* t = transport_.get();
     info_.timings.dns = t->dns_time;
     info_.timings.connect = t->connect_time;
@@ -279,6 +286,25 @@ void Connection::rejected(const Error& err, std::vector<ExchangePtr> unprocessed
 
 void Connection::changed() {
     auto self = shared_from_this();
+    if (state_ == State::ready) pool_.dispatch(host_);
+}
+
+void Connection::upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest) {
+    auto self = shared_from_this();
+    // The HTTP/1.1 session is on the stack below us: retire it, drop it later.
+    retired_ = std::move(proto_);
+    proto_ = make_h2_upgraded_session(*this, pool_.max_response_body(),
+                                      host_.policy->policy.pool.max_concurrent_streams, ex);
+    info_.protocol = Protocol::h2;
+    info_.decision = "upgraded from HTTP/1.1 to h2c (101 Switching Protocols)";
+    ex->response.info.protocol = Protocol::h2;
+    ex->response.info.decision = info_.decision;
+    log()(LogLevel::info, "connection " + describe() + ": " + info_.decision);
+    std::weak_ptr<Connection> weak = self;
+    asio::post(pool_.io(), [weak] {
+        if (auto c = weak.lock()) c->retired_.reset();
+    });
+    if (!rest.empty()) proto_->on_data(rest);
     if (state_ == State::ready) pool_.dispatch(host_);
 }
 

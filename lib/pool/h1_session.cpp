@@ -2,6 +2,7 @@
 #include "pool.hpp"
 
 #include "../http1/http1.hpp"
+#include "../http2/http2.hpp"
 
 #include <optional>
 
@@ -11,20 +12,33 @@ namespace {
 
 class H1Session final : public ProtoSession {
 public:
-    H1Session(SessionOwner& owner, std::size_t max_body) : owner_(owner), max_body_(max_body) {}
+    H1Session(SessionOwner& owner, std::size_t max_body, bool offer_upgrade)
+        : owner_(owner), max_body_(max_body), offer_upgrade_(offer_upgrade) {}
 
     bool can_submit() const override { return !current_ && reusable_; }
     std::size_t active() const override { return current_ ? 1 : 0; }
     bool reusable() const override { return reusable_; }
     bool confirmed() const override { return true; }
     std::size_t capacity() const override { return 1; }
-    bool capacity_known() const override { return true; }
+    // While an h2c upgrade may still happen, this connection may yet carry many streams.
+    bool capacity_known() const override { return !offer_upgrade_ && !upgrading_; }
 
     void submit(const ExchangePtr& ex) override {
         std::vector<std::uint8_t> out;
         const auto& rq = ex->request;
         close_after_ = http1::has_token(rq.headers, "Connection", "close");
-        Error err = http1::write_request(out, rq.method, ex->target, ex->authority, rq.headers,
+        Headers headers = rq.headers;
+        // RFC 7540 3.2: offer h2c on a request without a body (its body would have to be sent
+        // in full over HTTP/1.1 before the switch).
+        if (offer_upgrade_ && rq.body.empty() && !close_after_ &&
+            (rq.method == "GET" || rq.method == "HEAD" || rq.method == "OPTIONS")) {
+            headers.push_back({"Connection", "Upgrade, HTTP2-Settings"});
+            headers.push_back({"Upgrade", "h2c"});
+            headers.push_back({"HTTP2-Settings", http2::ClientSession().upgrade_settings_header()});
+            offer_upgrade_ = false;
+            upgrading_ = true;
+        }
+        Error err = http1::write_request(out, rq.method, ex->target, ex->authority, headers,
                                          std::string_view(rq.body));
         if (err) {
             owner_.complete(ex, err);
@@ -127,6 +141,18 @@ private:
         }
         if (parser_->status() != http1::Status::complete) return;
         current_ = nullptr;
+        if (upgrading_) {
+            upgrading_ = false;
+            if (ex->response.status == 101) {
+                ex->response.status = 0;
+                ex->response.headers.clear();
+                reusable_ = false;
+                owner_.upgraded(ex, parser_->take_leftover());  // replaces this session
+                return;
+            }
+            owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
+                                              ": the server did not accept Upgrade: h2c; staying on HTTP/1.1");
+        }
         const bool keep = parser_->keep_alive() && !close_after_ && !parser_->has_leftover();
         if (!keep) reusable_ = false;
         owner_.complete(ex, {});
@@ -139,12 +165,15 @@ private:
     std::optional<http1::ResponseParser> parser_;
     bool reusable_ = true;
     bool close_after_ = false;
+    bool offer_upgrade_ = false;
+    bool upgrading_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body) {
-    return std::make_unique<H1Session>(owner, max_body);
+std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
+                                              bool offer_upgrade) {
+    return std::make_unique<H1Session>(owner, max_body, offer_upgrade);
 }
 
 }  // namespace connmatrix::pool

@@ -33,6 +33,18 @@ public:
         return std::min<std::size_t>(cap_, session_.remote_max_concurrent_streams());
     }
 
+    // After 101 Switching Protocols: the upgrade request continues as stream 1.
+    H2Session(SessionOwner& owner, std::size_t max_body, std::uint32_t cap, const ExchangePtr& ex)
+        : H2Session(owner, max_body, cap, false) {
+        Error err;
+        if (session_.upgrade(ex->request.method == "HEAD", err) != 1) {
+            owner_.complete(ex, err);
+            return;
+        }
+        streams_.emplace(1, ex);
+        flush();  // our preface and SETTINGS
+    }
+
     bool capacity_known() const override { return settings_received_; }
 
     void submit(const ExchangePtr& ex) override {
@@ -286,6 +298,12 @@ private:
 };
 
 }  // namespace
+
+std::unique_ptr<ProtoSession> make_h2_upgraded_session(SessionOwner& owner, std::size_t max_body,
+                                                       std::uint32_t max_streams_cap,
+                                                       const ExchangePtr& ex) {
+    return std::make_unique<H2Session>(owner, max_body, max_streams_cap, ex);
+}
 
 std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
                                               std::uint32_t max_streams_cap, bool unconfirmed) {

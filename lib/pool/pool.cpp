@@ -271,7 +271,12 @@ void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
         if (host.connections.empty()) {
             auto waiting = std::move(host.waiting);
             host.waiting.clear();
-            for (auto& ex : waiting) finish(ex, err);
+            for (auto& ex : waiting) {
+                // What the failed attempt learnt (backend, ALPN, TLS version, rule, timings),
+                // for the caller's diagnostics: see Result in client.hpp.
+                if (ex->response.info.rule.empty()) ex->response.info = c.info();
+                finish(ex, err);
+            }
         }
     }
     dispatch(host);
@@ -327,7 +332,9 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
     if (r.error) {
         log_(LogLevel::debug, ex->request.method + " " + ex->origin.to_string() + ex->target +
                                   " failed: " + r.error.message());
+        ConnectionInfo info = std::move(ex->response.info);
         r.response = {};
+        r.response.info = std::move(info);
     } else {
         r.response = std::move(ex->response);
     }

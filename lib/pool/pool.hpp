@@ -99,15 +99,23 @@ public:
     // The peer rejected the protocol (h2 not spoken): these exchanges were not processed.
     virtual void rejected(const Error& err, std::vector<ExchangePtr> unprocessed) = 0;
     virtual void changed() = 0;  // capacity or state changed: dispatch again
+    // h2c upgrade accepted (101): `ex` continues as h2 stream 1; `rest` are the first h2 bytes.
+    virtual void upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest) = 0;
     virtual void close_transport() = 0;
     virtual const Logger& log() const = 0;
     virtual std::string describe() const = 0;  // "#3 h2 127.0.0.1:8443" for log lines
 };
 
-std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body);
+// offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).
+std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
+                                              bool offer_upgrade = false);
 std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
                                               std::uint32_t max_streams_cap,
                                               bool unconfirmed);
+// After 101 Switching Protocols: stream 1 carries `ex`'s response.
+std::unique_ptr<ProtoSession> make_h2_upgraded_session(SessionOwner& owner, std::size_t max_body,
+                                                       std::uint32_t max_streams_cap,
+                                                       const ExchangePtr& ex);
 
 // ---------------------------------------------------------------------------------------------
 // Everything that changes the bytes on the wire, as a pool key (Envoy's hashKey(), not hyper's
@@ -155,6 +163,7 @@ public:
     void retry(const ExchangePtr& ex, const std::string& why) override;
     void rejected(const Error& err, std::vector<ExchangePtr> unprocessed) override;
     void changed() override;
+    void upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest) override;
     void close_transport() override;
     const Logger& log() const override;
     std::string describe() const override;
@@ -174,6 +183,7 @@ private:
     State state_ = State::connecting;
     std::shared_ptr<net::Transport> transport_;
     std::unique_ptr<ProtoSession> proto_;
+    std::unique_ptr<ProtoSession> retired_;  // the HTTP/1.1 session an upgrade replaced
     negotiate::Decision decision_;
     ConnectionInfo info_;
     Clock::time_point idle_since_ = Clock::now();
