@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace connmatrix {
 
@@ -148,6 +149,29 @@ struct Client::Impl {
     std::thread thread;
     std::atomic<bool> closed{false};
     std::once_flag close_once;
+    // Resolved policy and pool key per origin: the engine is immutable, so this only saves
+    // the resolution (and the key's formatting) on every request after the first.
+    struct Resolved {
+        std::shared_ptr<const policy::ResolvedPolicy> policy;
+        std::string key;
+    };
+    std::mutex cache_mu;
+    std::unordered_map<std::string, Resolved> cache;
+
+    Resolved resolve(const policy::Origin& origin) {
+        std::string id = origin.to_string();
+        {
+            std::lock_guard lock(cache_mu);
+            if (auto it = cache.find(id); it != cache.end()) return it->second;
+        }
+        Resolved r;
+        r.policy = std::make_shared<const policy::ResolvedPolicy>(engine.resolve(origin));
+        r.key = pool::pool_key(*r.policy);
+        std::lock_guard lock(cache_mu);
+        if (cache.size() >= 4096) cache.clear();  // bounded: many origins only cost resolving
+        cache.emplace(std::move(id), r);
+        return r;
+    }
 
     Impl(policy::Config cfg, ClientOptions o)
         : engine(std::move(cfg)), options(std::move(o)), log(make_logger(options)),
@@ -208,7 +232,9 @@ struct Client::Impl {
         ex->origin = *origin;
         ex->target = target_of(req.url);
         ex->authority = authority_of(*origin);
-        ex->policy = std::make_shared<const policy::ResolvedPolicy>(engine.resolve(*origin));
+        Resolved resolved = resolve(*origin);
+        ex->policy = std::move(resolved.policy);
+        ex->pool_key = std::move(resolved.key);
         ex->request = std::move(req);
         ex->done = std::move(done);
         asio::post(io, [p = pool.get(), ex] { p->submit(ex); });

@@ -68,7 +68,8 @@ Pool::Pool(asio::io_context& io, const policy::Engine& engine, Logger log,
 Pool::~Pool() = default;
 
 Host& Pool::host_for(const ExchangePtr& ex) {
-    const std::string key = pool_key(*ex->policy);
+    if (ex->pool_key.empty()) ex->pool_key = pool_key(*ex->policy);
+    const std::string& key = ex->pool_key;
     auto& slot = hosts_[key];
     if (!slot) {
         slot = std::make_unique<Host>();

@@ -51,6 +51,7 @@ struct Exchange {
     std::string target;      // "/path?query"
     std::string authority;   // "host[:port]" as sent in Host / :authority
     std::shared_ptr<const policy::ResolvedPolicy> policy;
+    std::string pool_key;    // pool_key(*policy), computed once per origin by the Client
     std::function<void(Result)> done;
     Clock::time_point started = Clock::now();
     Clock::time_point sent{};
