@@ -176,6 +176,7 @@ private:
     void fail_connect(const Error& err);
     void on_transport_closed(const Error& err);
     void arm_idle_timer();
+    void flush_now();
 
     Pool& pool_;
     Host& host_;
@@ -192,6 +193,9 @@ private:
     asio::steady_timer idle_timer_;
     std::vector<std::string> offered_;
     std::size_t served_ = 0;
+    bool ticket_saved_ = false;
+    std::vector<std::uint8_t> out_pending_;  // coalesced until the end of this loop turn
+    bool flush_posted_ = false;
 };
 
 class Pool {
