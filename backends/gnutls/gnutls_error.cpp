@@ -2,53 +2,13 @@
 // GnuTLS's own message and numeric code in the Error so a user can search for them.
 #include "gnutls_internal.hpp"
 
+#include "../../lib/tls/alert.hpp"
+
 #include <cstdio>
 #include <string>
 
 namespace connmatrix::tls::gtls {
 namespace {
-
-// The RFC 5246 / 8446 / 7301 names, which is how every other TLS stack and Wireshark spell them
-// (gnutls_alert_get_name() gives prose such as "Handshake failed").
-std::string_view rfc_alert_name(int alert) noexcept {
-    switch (alert) {
-        case 0: return "close_notify";
-        case 10: return "unexpected_message";
-        case 20: return "bad_record_mac";
-        case 21: return "decryption_failed";
-        case 22: return "record_overflow";
-        case 30: return "decompression_failure";
-        case 40: return "handshake_failure";
-        case 41: return "no_certificate";
-        case 42: return "bad_certificate";
-        case 43: return "unsupported_certificate";
-        case 44: return "certificate_revoked";
-        case 45: return "certificate_expired";
-        case 46: return "certificate_unknown";
-        case 47: return "illegal_parameter";
-        case 48: return "unknown_ca";
-        case 49: return "access_denied";
-        case 50: return "decode_error";
-        case 51: return "decrypt_error";
-        case 60: return "export_restriction";
-        case 70: return "protocol_version";
-        case 71: return "insufficient_security";
-        case 80: return "internal_error";
-        case 86: return "inappropriate_fallback";
-        case 90: return "user_canceled";
-        case 100: return "no_renegotiation";
-        case 109: return "missing_extension";
-        case 110: return "unsupported_extension";
-        case 111: return "certificate_unobtainable";
-        case 112: return "unrecognized_name";
-        case 113: return "bad_certificate_status_response";
-        case 114: return "bad_certificate_hash_value";
-        case 115: return "unknown_psk_identity";
-        case 116: return "certificate_required";
-        case 120: return "no_application_protocol";
-        default: return "unknown_alert";
-    }
-}
 
 // The most specific errc for a GnuTLS error that is neither an alert nor a verification failure.
 errc classify(int code, Role role, bool handshake_done) noexcept {
@@ -141,7 +101,7 @@ Error received_alert_error(int alert, bool fatal, int gnutls_code, std::string_v
 }
 
 std::string alert_text(int alert) {
-    return std::string(rfc_alert_name(alert)) + " (" + std::to_string(alert) + ")";
+    return std::string(alert_name(alert)) + " (" + std::to_string(alert) + ")";
 }
 
 Error library_error(errc code, int gnutls_code, std::string_view context) {

@@ -7,6 +7,8 @@
 // A Session is used from one thread at a time. Nothing here is global or static and mutable.
 #pragma once
 
+#include "../../lib/tls/alert.hpp"
+
 #include <connmatrix/tls.hpp>
 
 #include <mbedtls/ctr_drbg.h>
@@ -115,8 +117,6 @@ Error make_error(errc e, int code, std::string_view what = {});
 // An Error without a library code (our own checks).
 Error make_plain_error(errc e, std::string detail);
 
-// "handshake_failure" for 40; "unknown alert" for values mbedTLS does not name.
-std::string_view alert_name(unsigned description) noexcept;
 
 // The certificate verification result flags, classified: untrusted (unknown CA) first, then
 // expired / not yet valid, then host name mismatch, else invalid.

@@ -2,6 +2,8 @@
 // shared per-context state, the Session subclass and the error mapping.
 #pragma once
 
+#include "../../lib/tls/alert.hpp"
+
 #include <connmatrix/tls.hpp>
 
 #include <openssl/bio.h>
@@ -59,8 +61,6 @@ Error map_failure(const Failure& f);
 // An error for a context-building step (loading a file, setting an option), with the queue.
 Error config_error(errc code, std::string what);
 
-// RFC 8446 name of an alert description: "handshake_failure", "no_application_protocol", ...
-std::string_view alert_name(int description) noexcept;
 
 // --- shared state ----------------------------------------------------------------------------
 
