@@ -218,6 +218,20 @@ Core::LineResult Core::next_line(std::string_view& line, std::size_t limit, bool
         return LineResult::error;
     }
     if (!lf) {
+        // A response that cannot become "HTTP/..." fails now, not at the first line end that a
+        // non-HTTP/1 server (an h2 server's binary SETTINGS, say) may never send.
+        if (role_ == Role::response && state_ == State::start_line) {
+            std::string_view head(base, avail);
+            while (!head.empty() && (head.front() == '\r' || head.front() == '\n'))
+                head.remove_prefix(1);  // empty lines before it are the line parser's business
+            const std::size_t k = std::min<std::size_t>(head.size(), 5);
+            if (head.substr(0, k) != std::string_view("HTTP/", k)) {
+                fail(errc::malformed_status_line,
+                     "response does not start with \"HTTP/\" (the server does not speak HTTP/1.x?): " +
+                         quote(std::string_view(base, std::min<std::size_t>(avail, 16))));
+                return LineResult::error;
+            }
+        }
         scanned_ = avail;
         return LineResult::need_more;
     }

@@ -42,6 +42,7 @@ TEST_CASE("a header section over max_header_bytes fails, even before its line en
 
     // Without any line end the parser must not buffer without bound.
     http1::ResponseParser p("GET");
+    p.feed(std::string("HTTP/1.1 200 "));
     std::size_t fed = 0;
     while (p.status() == Status::want_input && fed < 1024 * 1024) {
         p.feed(std::string(1000, 'x'));
@@ -50,6 +51,13 @@ TEST_CASE("a header section over max_header_bytes fails, even before its line en
     CHECK(p.status() == Status::failed);
     CHECK(p.error().code == errc::header_too_large);
     CHECK(fed <= 66 * 1024);
+
+    // Bytes that can never become "HTTP/" fail at once, without waiting for a line end that a
+    // server speaking another protocol (h2's binary SETTINGS) may never send.
+    http1::ResponseParser q("GET");
+    const std::uint8_t settings[] = {0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00};
+    CHECK(q.feed(std::span<const std::uint8_t>(settings)) == Status::failed);
+    CHECK(q.error().code == errc::malformed_status_line);
 }
 
 TEST_CASE("the header byte limit counts exactly, line ends included") {
