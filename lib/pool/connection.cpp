@@ -22,7 +22,8 @@ std::string rule_text(const policy::ResolvedPolicy& rp) {
 }  // namespace
 
 Connection::Connection(Pool& pool, Host& host, bool force_http1, std::size_t id)
-    : pool_(pool), host_(host), force_http1_(force_http1), id_(id), idle_timer_(pool.io()) {}
+    : pool_(pool), host_(host), force_http1_(force_http1), id_(id), idle_timer_(pool.io()),
+      confirm_timer_(pool.io()) {}
 
 Connection::~Connection() = default;
 
@@ -184,6 +185,17 @@ void Connection::on_negotiated(const negotiate::Decision& d) {
         [weak](const Error& e) {
             if (auto c = weak.lock()) c->on_transport_closed(e);
         });
+    if (info_.protocol == Protocol::h2 && !d.confirmed()) {
+        // Prior knowledge: give the server as long as a TLS handshake to show it speaks h2.
+        const auto wait = p.timeouts.tls;
+        confirm_timer_.expires_after(wait);
+        confirm_timer_.async_wait([weak, wait](const asio::error_code& ec) {
+            if (ec) return;
+            auto c = weak.lock();
+            if (c && c->state_ == State::ready && c->proto_ && !c->proto_->confirmed())
+                c->proto_->confirmation_overdue(wait);
+        });
+    }
     if (state_ == State::ready) pool_.connection_ready(*this);
     arm_idle_timer();
 }

@@ -74,7 +74,10 @@ public:
         reusable_ = false;
         if (!current_) return;
         ExchangePtr ex = current_;
-        if (!err) {
+        // A clean close after part of a response: the parser says whether that ends it (a
+        // close-delimited body) or cuts it short. A close before any byte is not the parser's
+        // business: it is the keep-alive race below, or a server that closed without answering.
+        if (!err && parser_->started()) {
             parser_->feed_eof();  // may complete a close-delimited body
             drain(ex);
             if (!current_) return;

@@ -47,6 +47,14 @@ public:
 
     bool capacity_known() const override { return settings_received_; }
 
+    void confirmation_overdue(std::chrono::milliseconds waited) override {
+        if (confirmed_) return;
+        reject({http2::errc::not_h2,
+                "no HTTP/2 SETTINGS from the server within " + std::to_string(waited.count()) +
+                    " ms of our preface: h2 by prior knowledge was not confirmed",
+                0, "http2"});
+    }
+
     void submit(const ExchangePtr& ex) override {
         if (!confirmed_ && !ex->idempotent()) {
             owner_.log()(LogLevel::debug,

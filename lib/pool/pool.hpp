@@ -88,6 +88,9 @@ public:
     // The peer has told us its limits (h2: its SETTINGS arrived). Until then a full
     // connection is not a reason to open another: its real capacity is not known yet.
     virtual bool capacity_known() const = 0;
+    // Unconfirmed h2: the server has not sent its SETTINGS within `waited`. A server that
+    // speaks h2 sends them at once (RFC 9113 3.4), so this counts as a rejection.
+    virtual void confirmation_overdue(std::chrono::milliseconds waited) { (void)waited; }
 };
 
 // What a ProtoSession calls back into its Connection.
@@ -191,6 +194,7 @@ private:
     Clock::time_point idle_since_ = Clock::now();
     Clock::time_point ready_at_ = Clock::time_point::max();
     asio::steady_timer idle_timer_;
+    asio::steady_timer confirm_timer_;
     std::vector<std::string> offered_;
     std::size_t served_ = 0;
     bool ticket_saved_ = false;

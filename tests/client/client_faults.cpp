@@ -4,7 +4,14 @@
 
 #include "../../lib/http2/http2.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <future>
+#include <thread>
 
 using namespace connmatrix;
 using namespace connmatrix::test;
@@ -159,4 +166,115 @@ TEST_CASE("header injection is refused before anything is sent") {
     Result r = c.send({.method = "GET", .url = server.url(), .headers = {{"X-Evil", "a\r\nInjected: 1"}}});
     CHECK_FALSE(r);
     CHECK(server.requests() == 0);
+}
+
+namespace {
+
+// A cleartext HTTP/1.1 server on raw sockets: answers the first request on its first connection
+// with a keep-alive 200, then reads the second request and closes cleanly (FIN) without
+// answering -- what a client sees when its request crosses the server's keep-alive close.
+// Later connections are answered normally ("again"). Counts every request it read.
+class KeepAliveRacer {
+public:
+    KeepAliveRacer() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(fd_, 8) == 0);
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~KeepAliveRacer() {
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        thread_.join();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+    int requests() const { return requests_; }
+
+private:
+    bool read_request(int c) {
+        std::string got;
+        char buf[4096];
+        auto more = [&] {
+            const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+            if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+            return n > 0;
+        };
+        while (got.find("\r\n\r\n") == std::string::npos)
+            if (!more()) return false;
+        // Read the body too: closing with unread bytes would send RST instead of FIN.
+        std::size_t length = 0;
+        if (const auto cl = got.find("Content-Length: "); cl != std::string::npos)
+            length = std::stoul(got.substr(cl + 16));
+        while (got.size() < got.find("\r\n\r\n") + 4 + length)
+            if (!more()) return false;
+        ++requests_;
+        return true;
+    }
+    void answer(int c, std::string_view body) {
+        const std::string r = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                              "\r\n\r\n" + std::string(body);
+        (void)::send(c, r.data(), r.size(), MSG_NOSIGNAL);
+    }
+    void run() {
+        for (int conn = 0;; ++conn) {
+            const int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            if (conn == 0) {
+                if (read_request(c)) answer(c, "first");
+                read_request(c);  // the request that crosses the close: never answered
+            } else {
+                while (read_request(c)) answer(c, "again");
+            }
+            ::close(c);
+        }
+    }
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<int> requests_{0};
+    std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("a reused HTTP/1.1 connection closed cleanly before answering: idempotent retried") {
+    KeepAliveRacer server;
+    Client c = make_client(client_json(backend().name(), "alpn", short_timeouts()));
+    Result r1 = c.send({.method = "GET", .url = server.url()});
+    REQUIRE(r1);
+    CHECK(r1.response.body == "first");
+    Result r2 = c.send({.method = "GET", .url = server.url()});
+    INFO(r2.error.message());
+    REQUIRE(r2);  // retried on a new connection, not failed with http1.unexpected_eof
+    CHECK(r2.response.body == "again");
+    CHECK(c.stats().connections_opened == 2);
+}
+
+TEST_CASE("a reused HTTP/1.1 connection closed cleanly before answering: POST not retried") {
+    KeepAliveRacer server;
+    Client c = make_client(client_json(backend().name(), "alpn", short_timeouts()));
+    REQUIRE(c.send({.method = "GET", .url = server.url()}));
+    Result r = c.send({.method = "POST", .url = server.url(), .body = "order"});
+    CHECK_FALSE(r);
+    CHECK(r.error.code == pool::errc::not_retryable);
+    CHECK(server.requests() == 2);  // the POST reached the server once and was never re-sent
+}
+
+TEST_CASE("prior knowledge to a TLS server that never sends SETTINGS: not_h2 after timeouts.tls, not a hang") {
+    auto o = tls_server(backend(), {}, tls::ServerAlpn::ignore);
+    o.speak = TestServerOptions::Speak::h2;
+    o.h2.faults.silent = true;
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "prior-knowledge",
+                                       R"("timeouts": {"tls": "300ms", "request": "5s"})"));
+    const auto t0 = std::chrono::steady_clock::now();
+    Result r = c.send({.method = "GET", .url = server.url()});
+    CHECK(r.error.code == http2::errc::not_h2);
+    CHECK(r.error.message().find("no HTTP/2 SETTINGS") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
 }
