@@ -104,7 +104,11 @@ struct Response {
     const std::string* header(std::string_view name) const noexcept;
 };
 
-// Exactly one of: a response (any status), or an error saying what failed and where.
+// Exactly one of: a response (any status), or an error saying what failed and where. On an
+// error, response.status is 0 and has no headers or body, but response.info holds what the
+// attempt learnt before failing, for diagnostics: the rule and mode always (once a connection
+// was tried), the backend and ALPN offered once the TLS session was created, ALPN selected,
+// TLS version and cipher once the handshake completed (a policy refusing its outcome), timings.
 struct Result {
     Error error;
     Response response;

@@ -1,0 +1,538 @@
+#!/usr/bin/python3
+"""Tests of the connmatrix command-line tool, run as a user runs it: the built binary, its exit
+codes, stdout and stderr.
+
+    cli_test.py GROUP --connmatrix PATH --source-root DIR --backends openssl,gnutls --default-backend openssl
+
+GROUP is one of: usage_errors, check_config, explain, version (no network), and probe_json,
+probe_expect, probe_junit, probe_timeout, get_against_servers, which need the interop servers:
+run them under tests/interop/with-servers.sh (it sets $CONNMATRIX_FIXTURE_DIR). Every check
+prints what it checked; the first failure prints the command, its exit code and output, and
+exits 1.
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn"]
+RESULT_FIELDS = ["backend", "mode", "alpn_offered", "alpn_selected", "protocol", "status",
+                 "error", "tls_version", "handshake_ms"]
+EXIT = {"ok": 0, "check_failed": 1, "usage": 2, "config": 3, "net": 4, "tls": 5,
+        "protocol": 6, "http": 7, "local_io": 8}
+
+
+class Ctx:
+    def __init__(self, args):
+        self.exe = args.connmatrix
+        self.root = pathlib.Path(args.source_root)
+        self.backends = [b for b in args.backends.split(",") if b]
+        self.default_backend = args.default_backend
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="connmatrix-cli-test."))
+        self.checks = 0
+        self.fixture = {}
+        fdir = os.environ.get("CONNMATRIX_FIXTURE_DIR")
+        if fdir:
+            for line in (pathlib.Path(fdir) / "servers.env").read_text().splitlines():
+                if line and not line.startswith("#") and "=" in line:
+                    k, v = line.split("=", 1)
+                    self.fixture[k] = v
+
+    def run(self, *argv, env=None, timeout=60):
+        e = dict(os.environ)
+        e.pop("CONNMATRIX_CONFIG", None)
+        e.pop("CONNMATRIX_LOG", None)
+        e["NO_COLOR"] = "1"
+        if env:
+            e.update(env)
+        t0 = time.monotonic()
+        p = subprocess.run([self.exe, *argv], capture_output=True, text=True, env=e,
+                           timeout=timeout)
+        p.seconds = time.monotonic() - t0
+        return p
+
+    def check(self, cond, what, p=None):
+        self.checks += 1
+        if cond:
+            print(f"ok   {what}")
+            return
+        print(f"FAIL {what}")
+        if p is not None:
+            print(f"  command: {' '.join(map(str, p.args))}")
+            print(f"  exit code: {p.returncode}")
+            print("  stdout:\n" + indent(p.stdout))
+            print("  stderr:\n" + indent(p.stderr))
+        sys.exit(1)
+
+    def expect_exit(self, p, code, what):
+        self.check(p.returncode == code, f"{what}: exit {code} (got {p.returncode})", p)
+
+    def one_line_error(self, p, what, must_contain):
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        self.check(len(lines) == 1, f"{what}: one line on stderr", p)
+        self.check(lines[0].startswith("connmatrix: "), f"{what}: the line starts with 'connmatrix: '", p)
+        self.check(must_contain in lines[0], f"{what}: stderr says {must_contain!r}", p)
+        self.check("terminate called" not in p.stderr and "Traceback" not in p.stderr,
+                   f"{what}: no crash text", p)
+
+    def url(self, server, path="hello.txt"):
+        return self.fixture[server.upper() + "_URL"] + path
+
+    def probe_json(self, server, *extra):
+        p = self.run("probe", "--json", "--cacert", self.fixture["CA_FILE"], *extra, self.url(server))
+        self.expect_exit(p, 0, f"probe --json {server}")
+        try:
+            doc = json.loads(p.stdout)
+        except json.JSONDecodeError as e:
+            self.check(False, f"probe --json {server}: stdout is JSON ({e})", p)
+        return p, doc
+
+    def write(self, name, obj):
+        path = self.tmp / name
+        path.write_text(json.dumps(obj, indent=2) if not isinstance(obj, str) else obj)
+        return str(path)
+
+
+def indent(text):
+    return "\n".join("    " + l for l in text.splitlines()[-60:])
+
+
+def cell(doc, backend, mode):
+    for r in doc["results"]:
+        if r["backend"] == backend and r["mode"] == mode:
+            return r
+    return None
+
+
+# --- groups that need no server --------------------------------------------------------------
+
+def usage_errors(c):
+    p = c.run()
+    c.expect_exit(p, EXIT["usage"], "no command")
+    c.check("get" in p.stderr and "probe" in p.stderr, "no command: the help lists the commands", p)
+
+    p = c.run("get", "--no-such-flag", "https://example.com/")
+    c.expect_exit(p, EXIT["usage"], "unknown flag")
+    c.one_line_error(p, "unknown flag", "--no-such-flag")
+
+    p = c.run("probe", "--frobnicate", "https://example.com/")
+    c.expect_exit(p, EXIT["usage"], "unknown probe flag")
+    c.one_line_error(p, "unknown probe flag", "--frobnicate")
+
+    for url, says in [("ftp://example.com/", "use http:// or https://"),
+                      ("https://", "bad URL"),
+                      ("https://exa mple.com/", "bad URL")]:
+        for cmd in ("get", "probe", "explain"):
+            p = c.run(cmd, url)
+            c.expect_exit(p, EXIT["usage"], f"{cmd} {url!r}")
+            c.one_line_error(p, f"{cmd} {url!r}", says)
+
+    p = c.run("get", "--backend", "wolfssl", "https://example.com/")
+    c.expect_exit(p, EXIT["usage"], "unknown backend")
+    c.one_line_error(p, "unknown backend", 'unknown backend "wolfssl"')
+    c.check(all(b in p.stderr for b in c.backends), "unknown backend: lists the compiled ones", p)
+    for b in {"openssl", "gnutls", "mbedtls"} - set(c.backends):
+        p = c.run("probe", "--backends", b, "https://example.com/")
+        c.expect_exit(p, EXIT["usage"], f"backend {b} not compiled in")
+        c.one_line_error(p, f"backend {b} not compiled in", "not compiled into this build")
+
+    p = c.run("get", "--mode", "fast", "https://example.com/")
+    c.expect_exit(p, EXIT["usage"], "unknown mode")
+    c.one_line_error(p, "unknown mode", 'unknown mode "fast"')
+    p = c.run("probe", "--modes", "alpn,h3", "https://example.com/")
+    c.expect_exit(p, EXIT["usage"], "unknown mode in --modes")
+    c.one_line_error(p, "unknown mode in --modes", 'unknown mode "h3"')
+    p = c.run("probe", "--modes", "config", "https://example.com/")
+    c.expect_exit(p, EXIT["usage"], "--modes config without a configuration")
+
+    for args, says in [(["get", "-n", "0"], "--repeat"), (["get", "--timeout", "soon"], "--timeout"),
+                       (["get", "-H", "no colon"], "Name: value"),
+                       (["get", "--proxy", "socks5://127.0.0.1:1080"], "--proxy"),
+                       (["get", "--cacert", str(c.tmp / "missing.pem")], "--cacert")]:
+        p = c.run(*args, "https://example.com/")
+        c.expect_exit(p, EXIT["usage"], " ".join(args))
+        c.one_line_error(p, " ".join(args), says)
+
+    # Configuration problems: exit 3, before any network.
+    p = c.run("get", "--config", str(c.tmp / "missing.json"), "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["config"], "unreadable --config")
+    c.one_line_error(p, "unreadable --config", "missing.json")
+    bad = c.root / "tests/configs/invalid/many-errors.json"
+    p = c.run("get", "--config", str(bad), "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["config"], "invalid --config")
+    c.check("defaults.mode" in p.stderr and "hosts[2].tsl" in p.stderr,
+            "invalid --config: every error with its JSON path", p)
+    p = c.run("explain", "https://example.com/", env={"CONNMATRIX_CONFIG": str(bad)})
+    c.expect_exit(p, EXIT["config"], "invalid $CONNMATRIX_CONFIG")
+    p = c.run("probe", "--expect", str(c.tmp / "missing.json"), "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["config"], "unreadable --expect")
+
+    # The network: nothing listens on port 1.
+    p = c.run("get", "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["net"], "connection refused")
+    c.one_line_error(p, "connection refused", "net:connect_failed")
+    p = c.run("probe", "--backends", c.backends[0], "--modes", "alpn", "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["net"], "probe of an unreachable server")
+
+    # -k is loud, even when the request then fails.
+    p = c.run("get", "-k", "https://127.0.0.1:1/")
+    c.check("WARNING" in p.stderr and "verification is OFF" in p.stderr, "-k: a loud warning", p)
+
+    p = c.run("get", "--help")
+    c.expect_exit(p, 0, "get --help")
+    c.check("Examples:" in p.stdout and "Exit codes" in p.stdout, "get --help has examples and exit codes", p)
+    for cmd in ("probe", "explain", "check-config"):
+        p = c.run(cmd, "--help")
+        c.check(p.returncode == 0 and "Examples:" in p.stdout, f"{cmd} --help has examples", p)
+
+
+def check_config(c):
+    configs = sorted(f for f in (c.root / "configs").glob("*.json") if f.name != "connmatrix.schema.json")
+    c.check(len(configs) >= 3, "configs/ has the example configurations")
+    p = c.run("check-config", "--all-backends", *map(str, configs))
+    c.expect_exit(p, 0, "check-config configs/*.json")
+    for f in configs:
+        c.check(f"{f}: ok" in p.stdout, f"check-config: {f.name} ok", p)
+    p = c.run("check-config", str(c.root / "configs/default.json"))
+    c.expect_exit(p, 0, "check-config default.json against this build's backends")
+
+    expectations = json.loads((c.root / "tests/configs/invalid-expectations.json").read_text())
+    invalid = sorted((c.root / "tests/configs/invalid").glob("*.json"))
+    c.check(len(invalid) >= 10, "tests/configs/invalid/ has the invalid configurations")
+    for f in invalid:
+        p = c.run("check-config", "--all-backends", str(f))
+        c.expect_exit(p, EXIT["check_failed"], f"check-config {f.name}")
+        want = expectations[f.name]["error"]
+        line = re.compile(re.escape(str(f)) + r":\d+:\d+: " + re.escape(want))
+        c.check(line.search(p.stdout) is not None,
+                f"check-config {f.name}: FILE:LINE:COLUMN: {want.split(':')[0]}: ...", p)
+
+    # Several files: every error of every file, exit 1 if any is invalid.
+    many = c.root / "tests/configs/invalid/many-errors.json"
+    p = c.run("check-config", "--all-backends", str(c.root / "configs/default.json"), str(many))
+    c.expect_exit(p, EXIT["check_failed"], "check-config valid + invalid")
+    n = len([l for l in p.stdout.splitlines() if l.startswith("  " + str(many) + ":")])
+    c.check(n == 7, f"check-config many-errors.json: all 7 errors listed (got {n})", p)
+    c.check("\x1b[" not in p.stdout, "check-config: no colour when stdout is not a terminal", p)
+
+    p = c.run("check-config")
+    c.expect_exit(p, EXIT["usage"], "check-config without a file")
+
+
+EXPLAIN_CONFIG = {
+    "description": "explain test",
+    "defaults": {"mode": "alpn", "timeouts": {"connect": "3s"}},
+    "hosts": [
+        {"match": "*.example.com", "description": "all of example.com over HTTP/1.1", "mode": "http1"},
+        {"match": "api.example.com:8443", "description": "the API: h2 or nothing", "mode": "h2-only"},
+    ],
+}
+
+
+def explain(c):
+    cfg = c.write("explain.json", EXPLAIN_CONFIG)
+    p = c.run("explain", "--config", cfg, "https://api.example.com:8443/v1")
+    c.expect_exit(p, 0, "explain")
+    c.check("origin  https://api.example.com:8443" in p.stdout, "explain: the origin", p)
+    c.check("hosts[1] (api.example.com:8443): the API: h2 or nothing" in p.stdout,
+            "explain: the winning rule and its description", p)
+    c.check("also matches hosts[0] (*.example.com)" in p.stdout, "explain: the less specific rule", p)
+    c.check(re.search(r"^mode\s+h2-only\s+hosts\[1\]", p.stdout, re.M) is not None,
+            "explain: mode h2-only from hosts[1]", p)
+    c.check(re.search(r"^timeouts\.connect\s+3s\s+defaults", p.stdout, re.M) is not None,
+            "explain: timeouts.connect from defaults", p)
+
+    p = c.run("explain", "--json", "--config", cfg, "https://api.example.com:8443/v1")
+    c.expect_exit(p, 0, "explain --json")
+    doc = json.loads(p.stdout)
+    c.check(set(doc) >= {"url", "origin", "config", "rule", "also_matched", "settings"},
+            "explain --json: the documented fields", p)
+    c.check(doc["origin"] == {"scheme": "https", "host": "api.example.com", "port": 8443},
+            "explain --json: origin", p)
+    c.check(doc["rule"]["index"] == 1 and doc["rule"]["match"] == "api.example.com:8443",
+            "explain --json: rule", p)
+    c.check(doc["settings"]["mode"]["value"] == "h2-only" and
+            doc["settings"]["mode"]["source_kind"] == "rule", "explain --json: mode and its source", p)
+    c.check(doc["settings"]["alpn"]["value"] == ["h2"], "explain --json: alpn from the mode", p)
+    c.check(doc["settings"]["backend"]["value"] == c.default_backend,
+            "explain --json: the build's default backend", p)
+
+    p = c.run("explain", "https://www.example.com/", env={"CONNMATRIX_CONFIG": cfg})
+    c.expect_exit(p, 0, "explain with $CONNMATRIX_CONFIG")
+    c.check("hosts[0] (*.example.com)" in p.stdout, "explain: $CONNMATRIX_CONFIG is used", p)
+    p = c.run("explain", "https://www.example.com/")
+    c.check("none matches: defaults apply" in p.stdout and "<built-in>" in p.stdout,
+            "explain without a configuration: the built-in defaults", p)
+
+
+def version(c):
+    p = c.run("--version")
+    c.expect_exit(p, 0, "--version")
+    c.check(p.stdout.startswith("connmatrix "), "--version: the version first", p)
+    for b in c.backends:
+        c.check(re.search(rf"^  {b}\s+\S.*\d", p.stdout, re.M) is not None,
+                f"--version: {b} with its library version", p)
+    for b in {"openssl", "gnutls", "mbedtls"} - set(c.backends):
+        c.check(re.search(rf"^  {b}\b", p.stdout, re.M) is None, f"--version: no {b} (not built)", p)
+    c.check(f"default backend: {c.default_backend}" in p.stdout, "--version: the default backend", p)
+
+
+# --- groups that need the interop servers -----------------------------------------------------
+
+def need_fixture(c):
+    c.check(bool(c.fixture), "the interop servers are up ($CONNMATRIX_FIXTURE_DIR, set by with-servers.sh)")
+
+
+def probe_json(c):
+    need_fixture(c)
+    p, doc = c.probe_json("nginx_h2")
+    c.check(list(doc) == ["url", "results"], "probe --json: top-level fields url, results", p)
+    c.check(doc["url"] == c.url("nginx_h2"), "probe --json: url", p)
+    c.check(len(doc["results"]) == len(c.backends) * len(MODES),
+            f"probe --json: one result per backend x mode ({len(c.backends)} x {len(MODES)})", p)
+    for r in doc["results"]:
+        c.check(list(r) == RESULT_FIELDS, f"probe --json: {r['backend']} {r['mode']}: exactly the fields "
+                                          + ", ".join(RESULT_FIELDS), p)
+    for b in c.backends:
+        r = cell(doc, b, "alpn")
+        c.check(r["alpn_offered"] == ["h2", "http/1.1"] and r["alpn_selected"] == "h2" and
+                r["protocol"] == "h2" and r["status"] == 200 and r["error"] is None and
+                r["tls_version"] in ("TLSv1.2", "TLSv1.3") and isinstance(r["handshake_ms"], (int, float)),
+                f"nginx_h2 {b} alpn: h2 by ALPN, 200", p)
+        r = cell(doc, b, "http1")
+        c.check(r["alpn_selected"] == "http/1.1" and r["protocol"] == "http/1.1", f"nginx_h2 {b} http1", p)
+        r = cell(doc, b, "prior-knowledge")
+        c.check(r["alpn_offered"] == [] and r["alpn_selected"] is None and r["protocol"] is None and
+                r["status"] is None and r["error"] == "http2:not_h2",
+                f"nginx_h2 {b} prior-knowledge: nginx answers the h2 preface with HTTP/1.1 400", p)
+
+    p, doc = c.probe_json("h1_noalpn")
+    for b in c.backends:
+        r = cell(doc, b, "alpn")
+        c.check(r["alpn_selected"] is None and r["protocol"] == "http/1.1" and r["status"] == 200,
+                f"h1_noalpn {b} alpn: no ALPN answer -> HTTP/1.1", p)
+        r = cell(doc, b, "h2-only")
+        c.check(r["error"] == "negotiate:h2_required_but_no_alpn" and r["tls_version"] is not None and
+                r["handshake_ms"] is not None,
+                f"h1_noalpn {b} h2-only: refused by the policy after a completed handshake", p)
+        r = cell(doc, b, "prior-knowledge-alpn")
+        c.check(r["protocol"] == "http/1.1" and r["status"] == 200,
+                f"h1_noalpn {b} prior-knowledge-alpn: falls back to HTTP/1.1", p)
+
+    p, doc = c.probe_json("h2_noalpn")
+    for b in c.backends:
+        for mode in ("prior-knowledge", "prior-knowledge-alpn"):
+            r = cell(doc, b, mode)
+            c.check(r["alpn_selected"] is None and r["protocol"] == "h2" and r["status"] == 200,
+                    f"h2_noalpn {b} {mode}: h2 without ALPN", p)
+
+    p, doc = c.probe_json("nginx_h1", "--modes", "h2-only", "--backends", c.backends[0])
+    r = doc["results"]
+    c.check(len(r) == 1 and r[0]["error"] == "tls:no_application_protocol" and r[0]["tls_version"] is None,
+            "nginx_h1 h2-only (--backends/--modes subset): no_application_protocol alert", p)
+
+    # The table: a header and one line per cell.
+    p = c.run("probe", "--cacert", c.fixture["CA_FILE"], c.url("nginx_h2"))
+    c.expect_exit(p, 0, "probe (table)")
+    lines = p.stdout.splitlines()
+    c.check(lines[1].split()[:3] == ["backend", "mode", "ALPN"] and len(lines) == 2 + len(c.backends) * 5,
+            "probe: a table with a header and one row per cell", p)
+    c.check("\x1b[" not in p.stdout, "probe: no colour when stdout is not a terminal", p)
+
+    # With a configuration: its other settings apply, and the "config" column is its own choice.
+    cfg = c.write("probe-config.json", {
+        "defaults": {"tls": {"ca_file": c.fixture["CA_FILE"]}},
+        "hosts": [{"match": "127.0.0.1:" + c.fixture["H2_NOALPN_PORT"], "mode": "prior-knowledge"}]})
+    p = c.run("probe", "--json", "--config", cfg, "--backends", c.backends[0], c.url("h2_noalpn"))
+    c.expect_exit(p, 0, "probe --config")
+    doc = json.loads(p.stdout)
+    c.check([r["mode"] for r in doc["results"]] == MODES + ["config"],
+            "probe --config: every mode, then the configuration's own", p)
+    c.check(cell(doc, c.backends[0], "config")["protocol"] == "h2" and
+            cell(doc, c.backends[0], "alpn")["protocol"] is None,
+            "probe --config: the host rule applies in the config column only", p)
+    c.check(all(r["tls_version"] is not None for r in doc["results"]),
+            "probe --config: its tls.ca_file applies to every cell (every handshake verified)", p)
+
+
+def expected_matrix(c):
+    """What the h1_noalpn server gives, for every backend: the interop README's row."""
+    results = []
+    for b in c.backends:
+        results += [
+            {"backend": b, "mode": "alpn", "protocol": "http/1.1", "alpn_selected": None, "status": 200},
+            {"backend": b, "mode": "h2-only", "error": "negotiate:h2_required_but_no_alpn"},
+            {"backend": b, "mode": "http1", "protocol": "http/1.1", "error": None},
+            {"backend": b, "mode": "prior-knowledge", "protocol": None, "error": "http2:not_h2"},
+            {"backend": b, "mode": "prior-knowledge-alpn", "protocol": "http/1.1", "status": 200},
+        ]
+    return {"url": "h1_noalpn", "results": results}
+
+
+def probe_expect(c):
+    need_fixture(c)
+    ca = c.fixture["CA_FILE"]
+    good = expected_matrix(c)
+    # A backend this build lacks is noted, not failed: one expected file serves every build.
+    good["results"].append({"backend": "wolfssl", "mode": "alpn", "protocol": "h2"})
+    path = c.write("expect-good.json", good)
+    p = c.run("probe", "--cacert", ca, "--expect", path, c.url("h1_noalpn"))
+    c.expect_exit(p, 0, "probe --expect (matching)")
+    c.check("differ" not in p.stderr, "probe --expect (matching): no difference reported", p)
+    c.check("wolfssl alpn not compared" in p.stderr, "probe --expect: a backend not built is a note", p)
+
+    # Claim that prior knowledge works on the HTTP/1.1-only server: wrong in every backend.
+    bad = expected_matrix(c)
+    for r in bad["results"]:
+        if r["mode"] == "prior-knowledge":
+            r["protocol"] = "h2"
+            r["error"] = None
+    path = c.write("expect-bad.json", bad)
+    p = c.run("probe", "--cacert", ca, "--expect", path, c.url("h1_noalpn"))
+    c.expect_exit(p, EXIT["check_failed"], "probe --expect (mismatch)")
+    c.check(f"{len(c.backends)} cell(s) differ" in p.stderr, "probe --expect: counts the differing cells", p)
+    for b in c.backends:
+        c.check(re.search(rf'^  {b} prior-knowledge: protocol: expected "h2", got null; '
+                          rf'error: expected null, got "http2:not_h2"$', p.stderr, re.M) is not None,
+                f"probe --expect: lists {b} prior-knowledge with each differing field", p)
+    listed = [l for l in p.stderr.splitlines() if l.startswith("  ")]
+    c.check(len(listed) == len(c.backends), "probe --expect: only the differing cells are listed", p)
+    # --json still prints the results on stdout; the differences go to stderr.
+    p = c.run("probe", "--json", "--cacert", ca, "--expect", path, c.url("h1_noalpn"))
+    c.expect_exit(p, EXIT["check_failed"], "probe --json --expect (mismatch)")
+    json.loads(p.stdout)
+
+    # Only the fields given are compared: a cell with no fields always matches.
+    path = c.write("expect-empty-cells.json", {"results": [{"backend": c.backends[0], "mode": "h2-only"}]})
+    p = c.run("probe", "--cacert", ca, "--expect", path, c.url("h1_noalpn"))
+    c.expect_exit(p, 0, "probe --expect with no fields to compare")
+
+    # A typo in a field name is an error in the expected file, not a silent pass.
+    path = c.write("expect-typo.json", {"results": [{"backend": c.backends[0], "mode": "alpn", "protcol": "h2"}]})
+    p = c.run("probe", "--cacert", ca, "--expect", path, c.url("h1_noalpn"))
+    c.expect_exit(p, EXIT["config"], "probe --expect with an unknown field")
+    c.check("results[0].protcol: unknown field" in p.stderr, "probe --expect: names the unknown field", p)
+
+
+def probe_junit(c):
+    need_fixture(c)
+    ca = c.fixture["CA_FILE"]
+    bad = expected_matrix(c)
+    bad["results"][0]["protocol"] = "h2"  # first backend, mode alpn
+    path = c.write("expect-junit.json", bad)
+    xml_path = c.tmp / "probe.xml"
+    p = c.run("probe", "--cacert", ca, "--expect", path, "--junit", str(xml_path), c.url("h1_noalpn"))
+    c.expect_exit(p, EXIT["check_failed"], "probe --junit --expect (one mismatch)")
+    root = ET.parse(xml_path).getroot()
+    c.check(root.tag == "testsuites", "junit: <testsuites> root", p)
+    cases = root.findall("./testsuite/testcase")
+    c.check(len(cases) == len(c.backends) * len(MODES), f"junit: one testcase per cell ({len(cases)})", p)
+    names = {tc.get("name") for tc in cases}
+    c.check(names == {f"{b} {m}" for b in c.backends for m in MODES}, "junit: testcases named backend mode", p)
+    failed = [tc.get("name") for tc in cases if tc.find("failure") is not None]
+    c.check(failed == [f"{c.backends[0]} alpn"], f"junit: exactly the differing cell fails ({failed})", p)
+    suite = root.find("testsuite")
+    c.check(suite.get("tests") == str(len(cases)) and suite.get("failures") == "1",
+            "junit: tests and failures counts", p)
+    fail = next(tc for tc in cases if tc.find("failure") is not None).find("failure")
+    c.check('protocol: expected "h2", got "http/1.1"' in fail.text, "junit: the failure says what differs", p)
+    c.check(all(float(tc.get("time")) >= 0 for tc in cases), "junit: each testcase has a time", p)
+
+    # Without --expect: every cell passes, outcomes are in system-out.
+    p = c.run("probe", "--cacert", ca, "--junit", str(xml_path), c.url("h1_noalpn"))
+    c.expect_exit(p, 0, "probe --junit")
+    root = ET.parse(xml_path).getroot()
+    c.check(not root.findall(".//failure"), "junit without --expect: no failures", p)
+    out = [tc.findtext("system-out") for tc in root.findall(".//testcase")]
+    c.check(all(o and o.startswith("outcome: ") for o in out), "junit: each cell's outcome in system-out", p)
+
+    p = c.run("probe", "--cacert", ca, "--junit", str(c.tmp / "no-such-dir" / "x.xml"), c.url("h1_noalpn"))
+    c.expect_exit(p, EXIT["local_io"], "probe --junit to an unwritable path")
+
+
+def probe_timeout(c):
+    need_fixture(c)
+    # openssl s_server answers an h2 preface with nothing and keeps the connection open: only the
+    # per-cell timeout ends those cells. One connection at a time: --parallel 1.
+    p = c.run("probe", "--json", "--cacert", c.fixture["CA_FILE"], "--timeout", "1s", "--parallel", "1",
+              "--backends", c.backends[0], "--modes", "prior-knowledge,alpn", c.url("s_server_noalpn"))
+    c.expect_exit(p, 0, "probe of a server that stalls")
+    doc = json.loads(p.stdout)
+    c.check(cell(doc, c.backends[0], "prior-knowledge")["error"] == "net:request_timeout",
+            "stalling cell: net:request_timeout", p)
+    c.check(cell(doc, c.backends[0], "alpn")["status"] == 200, "the next cell still runs", p)
+    c.check(p.seconds < 5, f"--timeout 1s bounds the stalled cell ({p.seconds:.1f} s)", p)
+
+    p = c.run("probe", "--parallel", "0", c.url("s_server_noalpn"))
+    c.expect_exit(p, EXIT["usage"], "probe --parallel 0")
+
+
+def get_against_servers(c):
+    need_fixture(c)
+    ca = c.fixture["CA_FILE"]
+    p = c.run("get", "--cacert", ca, c.url("nginx_h2"))
+    c.expect_exit(p, 0, "get")
+    c.check(p.stdout == c.fixture["NGINX_H2_BODY"] + "\n", "get: the body on stdout", p)
+
+    p = c.run("get", "-v", "--cacert", ca, "--backend", c.backends[-1], "--mode", "prior-knowledge-alpn",
+              c.url("h1_noalpn"))
+    c.expect_exit(p, 0, "get -v (fallback)")
+    for want in [f"* backend: {c.backends[-1]}", "* ALPN offered: ", "* ALPN selected: none",
+                 "* protocol: http/1.1", "after falling back from h2", "* TLS: TLSv1.", "resumed:",
+                 "* timings: dns", "* rule: defaults", "* mode: prior-knowledge-alpn"]:
+        c.check(want in p.stderr, f"get -v: {want!r}", p)
+    c.check(p.stdout == c.fixture["H1_NOALPN_BODY"] + "\n", "get -v: only the body on stdout", p)
+
+    p = c.run("get", "-n", "5", "--cacert", ca, c.url("nginx_h2"))
+    c.expect_exit(p, 0, "get -n 5")
+    c.check("5 requests, 1 connection(s) opened, 4 on a reused connection, protocol h2" in p.stderr,
+            "get -n 5: one h2 connection, reused 4 times", p)
+    c.check("median" in p.stderr, "get -n: a timings summary", p)
+
+    p = c.run("get", "--fail", "--cacert", ca, c.url("nginx_h2", "no-such-file"))
+    c.expect_exit(p, EXIT["http"], "get --fail on a 404")
+    p = c.run("get", "--cacert", ca, c.url("nginx_h2", "no-such-file"))
+    c.expect_exit(p, 0, "get on a 404 without --fail")
+    p = c.run("get", c.url("nginx_h2"))
+    c.expect_exit(p, EXIT["tls"], "get without the fixture's CA: certificate untrusted")
+    c.one_line_error(p, "untrusted certificate", "tls:certificate_untrusted")
+    p = c.run("get", "--cacert", ca, "--mode", "h2-only", c.url("h1_noalpn"))
+    c.expect_exit(p, EXIT["protocol"], "get --mode h2-only on an HTTP/1.1 server without ALPN")
+    c.one_line_error(p, "h2-only refused", "negotiate:h2_required_but_no_alpn")
+    p = c.run("get", "-i", "-o", str(c.tmp / "body.txt"), "--cacert", ca, c.url("nginx_h1"))
+    c.expect_exit(p, 0, "get -i -o")
+    text = (c.tmp / "body.txt").read_bytes().decode()
+    c.check(text.startswith("HTTP/1.1 200\r\n") and text.endswith(c.fixture["NGINX_H1_BODY"] + "\n"),
+            "get -i -o: status line, headers and body in the file", p)
+    p = c.run("get", "-k", c.url("nginx_h2"))
+    c.expect_exit(p, 0, "get -k")
+    c.check("WARNING" in p.stderr, "get -k: warns", p)
+    # Through the CONNECT proxy.
+    p = c.run("get", "-v", "--cacert", ca, "--proxy", c.fixture["CONNECT_PROXY_URL"].rstrip("/"), c.url("nginx_h2"))
+    c.expect_exit(p, 0, "get --proxy")
+
+
+GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
+                                  probe_expect, probe_junit, probe_timeout, get_against_servers]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("group", choices=sorted(GROUPS))
+    ap.add_argument("--connmatrix", required=True)
+    ap.add_argument("--source-root", required=True)
+    ap.add_argument("--backends", required=True)
+    ap.add_argument("--default-backend", required=True)
+    c = Ctx(ap.parse_args())
+    GROUPS[ap.parse_args().group](c)
+    print(f"{c.checks} checks passed")
+
+
+if __name__ == "__main__":
+    main()

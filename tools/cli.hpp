@@ -1,0 +1,154 @@
+// cli.hpp - what the connmatrix command's subcommands share: exit codes, error names, colours,
+// and turning command-line flags into a policy::Config. The tool uses the public API only.
+#pragma once
+
+#include <connmatrix/client.hpp>
+#include <connmatrix/config.hpp>
+#include <connmatrix/policy.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace connmatrix::cli {
+
+// ---------------------------------------------------------------------------------------------
+// Exit codes (README.md, "The connmatrix command"). One table for every subcommand.
+enum Exit : int {
+    exit_ok = 0,
+    exit_check_failed = 1,  // probe --expect: a cell differs; check-config: a file is invalid
+    exit_usage = 2,         // bad flags or arguments: unknown flag, bad URL, unknown backend/mode
+    exit_config = 3,        // a configuration (--config, $CONNMATRIX_CONFIG) or --expect file
+                            // that cannot be read or is invalid
+    exit_net = 4,           // DNS, connect, proxy, timeouts, connection closed (net, pool);
+                            // probe: every cell failed so
+    exit_tls = 5,           // the TLS handshake or certificate verification failed (tls)
+    exit_protocol = 6,      // negotiation refused by the policy, HTTP/1.1 or HTTP/2 errors
+    exit_http = 7,          // get --fail: the server answered with a status >= 400
+    exit_local_io = 8,      // a local file: -o, --junit cannot be written, @FILE cannot be read
+};
+
+// A failure that ends the command: main() prints "connmatrix: <message>" and exits with code.
+struct Failure : std::runtime_error {
+    int code;
+    Failure(int c, const std::string& message) : std::runtime_error(message), code(c) {}
+};
+
+// The exit code for a library error, by its category.
+int exit_code_for(const Error& err) noexcept;
+
+// "<category>:<code>", e.g. "negotiate:h2_required_but_no_alpn", "tls:certificate_untrusted":
+// the `error` field of probe --json. Unknown values: "<category>:<number>".
+std::string error_name(const std::error_code& code);
+
+// The one line main() prints for a failed request: the message, the name, and what to try.
+std::string describe_failure(const Error& err);
+
+// ---------------------------------------------------------------------------------------------
+// Terminal output.
+
+// Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+bool colour_enabled(std::FILE* stream);
+
+struct Style {
+    bool on = false;
+    std::string wrap(std::string_view text, const char* sgr) const;
+    std::string bold(std::string_view t) const { return wrap(t, "1"); }
+    std::string red(std::string_view t) const { return wrap(t, "31"); }
+    std::string green(std::string_view t) const { return wrap(t, "32"); }
+    std::string yellow(std::string_view t) const { return wrap(t, "33"); }
+    std::string dim(std::string_view t) const { return wrap(t, "2"); }
+};
+
+// Prints the loud --insecure warning on stderr.
+void warn_insecure();
+
+std::string format_ms(std::chrono::microseconds us);  // "3.1"
+std::string join(const std::vector<std::string>& v, std::string_view sep);
+
+// ---------------------------------------------------------------------------------------------
+// Flags shared by get, probe and explain.
+
+// The compiled-in backends' names, and checks that name a backend or mode, or fail with
+// exit_usage and a message listing what exists.
+std::vector<std::string> backend_names();
+std::string require_backend(const std::string& name);
+policy::Mode require_mode(const std::string& name);
+
+// Checks a URL as the Client will see it (http:// or https://, a host): exit_usage otherwise.
+policy::Origin require_url(const std::string& url);
+
+// "5", "2.5" (seconds, like curl), or "250ms", "3s", "1m".
+std::chrono::milliseconds require_timeout(const std::string& text, const char* flag);
+
+// The configuration: --config FILE, else the file named by $CONNMATRIX_CONFIG, else the built-in
+// defaults (source "<built-in>"). Invalid or unreadable: Failure(exit_config) with every error.
+policy::Config load_config(const std::string& path);
+bool config_is_builtin(const policy::Config& cfg);
+
+// What the command line says about the policy. Flags beat the file: a flag replaces the value in
+// `defaults` and removes it from every host rule, so it applies to every origin; the rest of the
+// file (other axes, rules' other settings) still applies.
+struct PolicyFlags {
+    std::optional<std::string> backend;   // --backend: replaces every rule's backend
+    std::optional<policy::Mode> mode;     // --mode: replaces mode, alpn, no_alpn, fallback,
+                                          // remember and cleartext everywhere
+    std::optional<std::string> ca_file;   // --cacert (made absolute)
+    bool insecure = false;                // -k: tls.verify false everywhere
+    std::optional<policy::ProxyEndpoint> proxy;  // --proxy
+    std::optional<std::chrono::milliseconds> timeout;  // --timeout: caps connect, tls, request
+};
+
+// --proxy: "http://host:port". exit_usage otherwise.
+policy::ProxyEndpoint require_proxy(const std::string& url);
+// --cacert: the file must be readable. exit_usage otherwise.
+std::string require_ca_file(const std::string& path);
+
+// The Config with the flags applied, checked with config::check() (exit_config if the result is
+// contradictory, which only a contradictory file can cause).
+policy::Config apply_flags(policy::Config cfg, const PolicyFlags& flags);
+
+// ---------------------------------------------------------------------------------------------
+// The subcommands. Each returns the process exit code or throws Failure.
+
+struct GetOptions {
+    std::string url;
+    std::string method;             // empty: GET, or POST when there is a body
+    std::vector<std::string> headers;
+    std::optional<std::string> data;         // -d
+    std::optional<std::string> data_binary;  // --data-binary (@FILE reads a file)
+    std::string output;             // -o
+    bool include = false;           // -i
+    std::string config;
+    PolicyFlags flags;
+    int verbose = 0;                // -v (-vv: the library's debug log too)
+    int repeat = 1;                 // -n
+    bool fail = false;              // --fail
+};
+int run_get(const GetOptions& o);
+
+struct ProbeOptions {
+    std::string url;
+    std::vector<std::string> backends;  // empty: every compiled backend
+    std::vector<std::string> modes;     // empty: every mode (and "config" when a file is given)
+    std::string config;
+    PolicyFlags flags;                  // backend and mode unused: the cells set them
+    bool json = false;
+    std::string expect;
+    std::string junit;
+    unsigned parallel = 4;
+    std::chrono::milliseconds timeout{5000};  // per cell
+    int verbose = 0;
+};
+int run_probe(const ProbeOptions& o);
+
+int run_explain(const std::string& config, const std::string& url, bool json);
+int run_check_config(const std::vector<std::string>& files, bool all_backends);
+std::string version_text();
+
+}  // namespace connmatrix::cli

@@ -1,0 +1,235 @@
+// connmatrix get URL: one request (or -n of them on the pooled connection), like curl, with -v
+// saying how the protocol was negotiated and by which rule.
+#include "cli.hpp"
+
+#include <connmatrix/tls.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <mutex>
+
+namespace connmatrix::cli {
+
+namespace {
+
+std::string read_file(const std::string& path, const char* flag) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Failure(exit_local_io, std::string(flag) + " @" + path + ": cannot read the file");
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+Header parse_header(const std::string& h) {
+    const auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0)
+        throw Failure(exit_usage, "-H \"" + h + "\": expected \"Name: value\"");
+    std::string name = h.substr(0, colon);
+    std::string value = h.substr(colon + 1);
+    const auto first = value.find_first_not_of(" \t");
+    value = first == std::string::npos ? std::string() : value.substr(first);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    if (name.find_first_of(" \t") != std::string::npos)
+        throw Failure(exit_usage, "-H \"" + h + "\": a header name has no spaces");
+    return {name, value};
+}
+
+// The `-v` lines, on stderr, in the manner of curl -v ("* " for what happened).
+class Verbose {
+public:
+    Verbose(int level, const Client& client) : level_(level), client_(client) {}
+
+    void line(const std::string& text) const {
+        if (level_ > 0) std::fprintf(stderr, "* %s\n", text.c_str());
+    }
+
+    // The rule, and its description from the configuration: known before connecting.
+    void rule(const std::string& url) const {
+        if (level_ == 0) return;
+        if (auto o = policy::Origin::parse(url)) {
+            const auto rp = client_.policy().resolve(*o);
+            std::string rule = "defaults (no host rule matches " + o->to_string() + ")";
+            if (const auto* m = rp.rule()) {
+                rule = "hosts[" + std::to_string(m->index) + "] (" + m->pattern + ")";
+                const auto& hosts = client_.policy().config().hosts;
+                if (m->index < hosts.size() && !hosts[m->index].description.empty())
+                    rule += ": " + hosts[m->index].description;
+            }
+            line("rule: " + rule);
+            line("config: " + client_.policy().config().source);
+            line("mode: " + std::string(policy::to_string(rp.policy.mode)) +
+                 (https(*o) ? ", backend " + rp.policy.backend + ", ALPN offer [" +
+                                  join(rp.policy.alpn, ", ") + "], no ALPN answer -> " +
+                                  std::string(policy::to_string(rp.policy.no_alpn)) +
+                                  ", fallback " + std::string(policy::to_string(rp.policy.fallback))
+                            : ", cleartext " + std::string(policy::to_string(rp.policy.cleartext))));
+        }
+    }
+
+    void connection(const ConnectionInfo& i, bool https) const {
+        if (level_ == 0) return;
+        if (!i.remote_address.empty())
+            line(std::string(i.reused ? "reused connection to " : "connected to ") +
+                 i.remote_address);
+        if (https) {
+            std::string backend = i.backend.empty() ? "-" : i.backend;
+            if (const auto* b = registry_.find(i.backend)) backend += " (" + b->library_version() + ")";
+            line("backend: " + backend);
+            line("ALPN offered: " + (i.alpn_offered.empty() ? std::string("none (no ALPN extension sent)")
+                                                            : join(i.alpn_offered, ", ")));
+            if (!i.tls_version.empty()) {
+                line("ALPN selected: " +
+                     i.alpn_selected.value_or("none (the server answered without ALPN)"));
+                line("TLS: " + i.tls_version + ", " + i.cipher + ", certificate " +
+                     (i.verified ? "verified" : "NOT verified") + ", resumed: " +
+                     (i.resumed ? (*i.resumed ? "yes" : "no") : "unknown"));
+            }
+        }
+        if (!i.decision.empty())
+            line("protocol: " + std::string(to_string(i.protocol)) + " (" + i.decision + ")" +
+                 (i.fallback ? ", after falling back from h2" : ""));
+        timings(i);
+    }
+
+    void timings(const ConnectionInfo& i) const {
+        const auto& t = i.timings;
+        line("timings: dns " + format_ms(t.dns) + " ms, connect " + format_ms(t.connect) +
+             " ms, tls " + format_ms(t.tls) + " ms, first byte " + format_ms(t.first_byte) +
+             " ms, total " + format_ms(t.total) + " ms" + (i.reused ? " (reused connection)" : ""));
+    }
+
+private:
+    static bool https(const policy::Origin& o) { return o.scheme == policy::Scheme::https; }
+
+    int level_;
+    const Client& client_;
+    tls::Registry registry_ = tls::Registry::compiled_in();
+};
+
+std::string status_line(const Response& r) {
+    return std::string(r.info.protocol == Protocol::h2 ? "HTTP/2 " : "HTTP/1.1 ") +
+           std::to_string(r.status);
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+}  // namespace
+
+int run_get(const GetOptions& o) {
+    const policy::Origin origin = require_url(o.url);
+    if (o.repeat < 1) throw Failure(exit_usage, "-n must be at least 1");
+    if (o.data && o.data_binary) throw Failure(exit_usage, "give -d or --data-binary, not both");
+
+    Request req;
+    req.url = o.url;
+    for (const auto& h : o.headers) req.headers.push_back(parse_header(h));
+    const bool has_body = o.data || o.data_binary;
+    if (has_body) {
+        const std::string& d = o.data ? *o.data : *o.data_binary;
+        req.body = !d.empty() && d[0] == '@' ? read_file(d.substr(1), o.data ? "-d" : "--data-binary")
+                                             : d;
+        const bool has_type = std::any_of(req.headers.begin(), req.headers.end(), [](const Header& h) {
+            std::string n = h.name;
+            std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+            return n == "content-type";
+        });
+        if (o.data && !has_type)
+            req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+    }
+    req.method = !o.method.empty() ? o.method : has_body ? "POST" : "GET";
+    if (o.flags.timeout) req.timeout = *o.flags.timeout;
+
+    policy::Config cfg = apply_flags(load_config(o.config), o.flags);
+    if (o.flags.insecure) warn_insecure();
+
+    ClientOptions copts;
+    if (o.verbose > 0) {
+        auto mu = std::make_shared<std::mutex>();
+        copts.log = [mu](LogLevel l, std::string_view msg) {
+            std::lock_guard lock(*mu);
+            std::fprintf(stderr, "* [%s] %.*s\n", std::string(to_string(l)).c_str(),
+                         static_cast<int>(msg.size()), msg.data());
+        };
+        copts.log_level = o.verbose >= 2 ? LogLevel::debug : LogLevel::info;
+    }
+    Client client(std::move(cfg), std::move(copts));
+    Verbose v(o.verbose, client);
+    const bool https = origin.scheme == policy::Scheme::https;
+
+    std::FILE* out = stdout;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
+    if (!o.output.empty() && o.output != "-") {
+        file.reset(std::fopen(o.output.c_str(), "wb"));
+        if (!file) throw Failure(exit_local_io, "-o " + o.output + ": cannot write the file");
+        out = file.get();
+    }
+
+    std::vector<double> totals, first_bytes;
+    std::vector<ConnectionInfo> infos;
+    int rc = exit_ok;
+    for (int n = 0; n < o.repeat; ++n) {
+        if (o.repeat > 1) v.line("request " + std::to_string(n + 1) + " of " + std::to_string(o.repeat));
+        v.line(req.method + " " + o.url);
+        if (n == 0) v.rule(o.url);
+        Result r = client.send(req);
+        if (!r) {
+            if (o.verbose > 0 && !r.response.info.mode.empty()) v.connection(r.response.info, https);
+            client.close();
+            throw Failure(exit_code_for(r.error), describe_failure(r.error));
+        }
+        const Response& resp = r.response;
+        v.connection(resp.info, https);
+        if (o.verbose > 0) {
+            std::fprintf(stderr, "< %s\n", status_line(resp).c_str());
+            for (const auto& h : resp.headers)
+                std::fprintf(stderr, "< %s: %s\n", h.name.c_str(), h.value.c_str());
+            std::fprintf(stderr, "<\n");
+        }
+        infos.push_back(resp.info);
+        totals.push_back(static_cast<double>(resp.info.timings.total.count()) / 1000.0);
+        first_bytes.push_back(static_cast<double>(resp.info.timings.first_byte.count()) / 1000.0);
+
+        if (o.fail && resp.status >= 400) {
+            client.close();
+            throw Failure(exit_http, "the server answered " + std::to_string(resp.status) + " to " +
+                                         req.method + " " + o.url + " (--fail)");
+        }
+        if (o.include) {
+            std::string head = status_line(resp) + "\r\n";
+            for (const auto& h : resp.headers) head += h.name + ": " + h.value + "\r\n";
+            head += "\r\n";
+            std::fwrite(head.data(), 1, head.size(), out);
+        }
+        if (std::fwrite(resp.body.data(), 1, resp.body.size(), out) != resp.body.size())
+            throw Failure(exit_local_io, "cannot write the response body");
+    }
+    std::fflush(out);
+
+    if (o.repeat > 1) {
+        const auto stats = client.stats();
+        std::size_t reused = 0;
+        for (const auto& i : infos) reused += i.reused ? 1 : 0;
+        auto summary = [](const std::vector<double>& x) {
+            char buf[96];
+            std::snprintf(buf, sizeof buf, "min %.3f / median %.3f / max %.3f ms",
+                          *std::min_element(x.begin(), x.end()), median(x),
+                          *std::max_element(x.begin(), x.end()));
+            return std::string(buf);
+        };
+        std::fprintf(stderr,
+                     "%d requests, %zu connection(s) opened, %zu on a reused connection, "
+                     "protocol %s\n  total:      %s\n  first byte: %s\n",
+                     o.repeat, stats.connections_opened, reused,
+                     std::string(to_string(infos.back().protocol)).c_str(),
+                     summary(totals).c_str(), summary(first_bytes).c_str());
+    }
+    client.close();
+    return rc;
+}
+
+}  // namespace connmatrix::cli

@@ -1,0 +1,388 @@
+// What the subcommands share: exit codes, error names, colours, flags -> policy::Config.
+#include "cli.hpp"
+
+#include <connmatrix/negotiate.hpp>
+#include <connmatrix/tls.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace connmatrix::cli {
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+int exit_code_for(const Error& err) noexcept {
+    if (!err) return exit_ok;
+    const std::string_view cat = err.code.category().name();
+    if (cat == "config") return exit_config;
+    if (cat == "net") {
+        if (err.code == net::errc::bad_url || err.code == net::errc::unsupported_scheme)
+            return exit_usage;
+        return exit_net;
+    }
+    if (cat == "pool") return exit_net;
+    if (cat == "tls") return exit_tls;
+    if (cat == "negotiate" || cat == "http1" || cat == "http2") return exit_protocol;
+    return exit_check_failed;
+}
+
+namespace {
+
+struct Name {
+    int value;
+    const char* name;
+};
+
+template <class E>
+constexpr Name n(E e, const char* name) {
+    return {static_cast<int>(e), name};
+}
+
+// The public modules' enums are spelled out through their enumerators, so a renamed or
+// renumbered value fails to compile here. http1 and http2 keep their enums inside the library
+// (lib/http1/http1.hpp, lib/http2/http2.hpp): their values are listed by number, in order.
+const Name tls_names[] = {
+    n(tls::errc::handshake_failed, "handshake_failed"),
+    n(tls::errc::certificate_untrusted, "certificate_untrusted"),
+    n(tls::errc::certificate_hostname_mismatch, "certificate_hostname_mismatch"),
+    n(tls::errc::certificate_expired, "certificate_expired"),
+    n(tls::errc::certificate_invalid, "certificate_invalid"),
+    n(tls::errc::protocol_version, "protocol_version"),
+    n(tls::errc::alpn_not_offered, "alpn_not_offered"),
+    n(tls::errc::no_application_protocol, "no_application_protocol"),
+    n(tls::errc::truncated, "truncated"),
+    n(tls::errc::closed, "closed"),
+    n(tls::errc::bad_record, "bad_record"),
+    n(tls::errc::alert_received, "alert_received"),
+    n(tls::errc::invalid_config, "invalid_config"),
+    n(tls::errc::unsupported, "unsupported"),
+    n(tls::errc::invalid_state, "invalid_state"),
+    n(tls::errc::internal, "internal"),
+};
+const Name negotiate_names[] = {
+    n(negotiate::errc::h2_required_but_no_alpn, "h2_required_but_no_alpn"),
+    n(negotiate::errc::alpn_required_but_none, "alpn_required_but_none"),
+    n(negotiate::errc::h2_required_but_http1_selected, "h2_required_but_http1_selected"),
+    n(negotiate::errc::selected_protocol_not_offered, "selected_protocol_not_offered"),
+    n(negotiate::errc::unsupported_protocol_selected, "unsupported_protocol_selected"),
+    n(negotiate::errc::alpn_on_cleartext, "alpn_on_cleartext"),
+};
+const Name net_names[] = {
+    n(net::errc::bad_url, "bad_url"),
+    n(net::errc::unsupported_scheme, "unsupported_scheme"),
+    n(net::errc::resolve_failed, "resolve_failed"),
+    n(net::errc::connect_failed, "connect_failed"),
+    n(net::errc::connect_timeout, "connect_timeout"),
+    n(net::errc::proxy_failed, "proxy_failed"),
+    n(net::errc::tls_timeout, "tls_timeout"),
+    n(net::errc::request_timeout, "request_timeout"),
+    n(net::errc::connection_closed, "connection_closed"),
+    n(net::errc::io_error, "io_error"),
+    n(net::errc::response_too_large, "response_too_large"),
+};
+const Name pool_names[] = {
+    n(pool::errc::client_closed, "client_closed"),
+    n(pool::errc::not_retryable, "not_retryable"),
+};
+const Name config_names[] = {
+    n(config::errc::file_unreadable, "file_unreadable"),
+    n(config::errc::file_too_large, "file_too_large"),
+    n(config::errc::syntax_error, "syntax_error"),
+    n(config::errc::duplicate_key, "duplicate_key"),
+    n(config::errc::unknown_key, "unknown_key"),
+    n(config::errc::missing_key, "missing_key"),
+    n(config::errc::wrong_type, "wrong_type"),
+    n(config::errc::invalid_value, "invalid_value"),
+    n(config::errc::bad_duration, "bad_duration"),
+    n(config::errc::bad_pattern, "bad_pattern"),
+    n(config::errc::bad_proxy, "bad_proxy"),
+    n(config::errc::unknown_mode, "unknown_mode"),
+    n(config::errc::backend_not_compiled_in, "backend_not_compiled_in"),
+    n(config::errc::contradiction, "contradiction"),
+    n(config::errc::duplicate_rule, "duplicate_rule"),
+    n(config::errc::internal, "internal"),
+};
+const Name http1_names[] = {
+    {1, "malformed_status_line"}, {2, "malformed_request_line"}, {3, "malformed_header"},
+    {4, "header_too_large"},      {5, "too_many_headers"},       {6, "bad_content_length"},
+    {7, "bad_chunk"},             {8, "body_too_large"},         {9, "unexpected_eof"},
+    {10, "transfer_encoding_unsupported"}, {11, "version_unsupported"},
+    {12, "request_smuggling"},    {13, "invalid_message"},       {14, "invalid_state"},
+};
+const Name http2_names[] = {
+    {1, "protocol_error"}, {2, "stream_reset"}, {3, "refused_stream"}, {4, "goaway"},
+    {5, "flow_control"},   {6, "frame_size"},   {7, "compression"},    {8, "header_invalid"},
+    {9, "not_h2"},         {10, "closed"},      {11, "invalid_state"}, {12, "internal"},
+};
+
+template <std::size_t N>
+const char* find_name(const Name (&table)[N], int value) {
+    for (const auto& e : table)
+        if (e.value == value) return e.name;
+    return nullptr;
+}
+
+}  // namespace
+
+std::string error_name(const std::error_code& code) {
+    const std::string cat = code.category().name();
+    const int v = code.value();
+    const char* name = nullptr;
+    if (cat == "tls") name = find_name(tls_names, v);
+    else if (cat == "negotiate") name = find_name(negotiate_names, v);
+    else if (cat == "net") name = find_name(net_names, v);
+    else if (cat == "pool") name = find_name(pool_names, v);
+    else if (cat == "config") name = find_name(config_names, v);
+    else if (cat == "http1") name = find_name(http1_names, v);
+    else if (cat == "http2") name = find_name(http2_names, v);
+    return cat + ":" + (name ? std::string(name) : std::to_string(v));
+}
+
+std::string describe_failure(const Error& err) {
+    const std::string name = error_name(err.code);
+    std::string hint;
+    const std::string_view cat = err.code.category().name();
+    if (err.code == tls::errc::certificate_untrusted)
+        hint = "--cacert FILE trusts a private CA";
+    else if (err.code == tls::errc::certificate_hostname_mismatch)
+        hint = "the certificate is for another host name: check the URL (or tls.sni in the configuration)";
+    else if (err.code == tls::errc::no_application_protocol || cat == "negotiate" ||
+             name == "http2:not_h2")
+        hint = "`connmatrix probe URL` shows which backends and modes work with this server";
+    else if (err.code == net::errc::connect_failed)
+        hint = "is the server running, and the port right?";
+    else if (err.code == net::errc::resolve_failed)
+        hint = "check the host name";
+    else if (err.code == net::errc::proxy_failed)
+        hint = "check --proxy or the configuration's proxy";
+    else if (err.code == net::errc::connect_timeout || err.code == net::errc::tls_timeout ||
+             err.code == net::errc::request_timeout)
+        hint = "--timeout sets the limit";
+    std::string out = err.message() + " [" + name + "]";
+    if (!hint.empty()) out += "; " + hint;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+bool colour_enabled(std::FILE* stream) {
+    const char* no = std::getenv("NO_COLOR");
+    if (no != nullptr && *no != '\0') return false;
+    return ::isatty(::fileno(stream)) == 1;
+}
+
+std::string Style::wrap(std::string_view text, const char* sgr) const {
+    if (!on) return std::string(text);
+    return "\033[" + std::string(sgr) + "m" + std::string(text) + "\033[0m";
+}
+
+void warn_insecure() {
+    Style s{colour_enabled(stderr)};
+    std::fprintf(stderr, "%s\n",
+                 s.wrap("connmatrix: WARNING: --insecure: certificate verification is OFF. "
+                        "Anyone on the path can impersonate the server and read or change "
+                        "this traffic. Use --cacert FILE to trust a private CA instead.",
+                        "1;31")
+                     .c_str());
+}
+
+std::string format_ms(std::chrono::microseconds us) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(us.count()) / 1000.0);
+    return buf;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i) out += sep;
+        out += v[i];
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flags.
+
+std::vector<std::string> backend_names() { return tls::Registry::compiled_in().names(); }
+
+std::string require_backend(const std::string& name) {
+    const auto names = backend_names();
+    if (std::find(names.begin(), names.end(), name) != names.end()) return name;
+    const bool known = name == "openssl" || name == "gnutls" || name == "mbedtls";
+    throw Failure(exit_usage, (known ? "backend \"" + name + "\" is not compiled into this build"
+                                     : "unknown backend \"" + name + "\"") +
+                                  " (available: " + join(names, ", ") +
+                                  "; `connmatrix --version` lists them)");
+}
+
+policy::Mode require_mode(const std::string& name) {
+    if (auto m = policy::parse_mode(name)) return *m;
+    std::vector<std::string> modes;
+    for (auto m : policy::all_modes) modes.emplace_back(policy::to_string(m));
+    throw Failure(exit_usage, "unknown mode \"" + name + "\" (modes: " + join(modes, ", ") + ")");
+}
+
+policy::Origin require_url(const std::string& url) {
+    const auto sep = url.find("://");
+    if (sep != std::string::npos) {
+        std::string scheme = url.substr(0, sep);
+        std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (scheme != "http" && scheme != "https")
+            throw Failure(exit_usage, "unsupported URL scheme \"" + url.substr(0, sep) + "\" in " +
+                                          url + ": use http:// or https://");
+    }
+    std::string why;
+    auto o = policy::Origin::parse(url, &why);
+    if (!o)
+        throw Failure(exit_usage, "bad URL \"" + url + "\": " + (why.empty() ? "not a URL" : why) +
+                                      " (expected https://host[:port]/path)");
+    return *o;
+}
+
+std::chrono::milliseconds require_timeout(const std::string& text, const char* flag) {
+    if (auto d = policy::parse_duration(text); d && d->count() > 0) return *d;
+    // Seconds, possibly fractional, as curl's --max-time.
+    char* end = nullptr;
+    const double s = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(s) && s > 0 &&
+        s <= 3600)
+        return std::chrono::milliseconds(static_cast<long long>(std::ceil(s * 1000.0)));
+    throw Failure(exit_usage, std::string(flag) + " \"" + text +
+                                  "\" is not a timeout: give seconds (\"5\", \"2.5\") or a "
+                                  "duration (\"250ms\", \"3s\", \"1m\"), more than 0, at most 1h");
+}
+
+policy::Config load_config(const std::string& path) {
+    config::LoadResult r;
+    std::string where;
+    if (!path.empty()) {
+        r = config::load_file(path);
+        where = path;
+    } else {
+        r = config::from_environment();
+        where = std::string("$") + config::environment_variable;
+    }
+    if (!r) {
+        if (r.errors.size() == 1)
+            throw Failure(exit_config, "invalid configuration: " + r.errors.front().to_string());
+        std::string report = r.report();
+        while (!report.empty() && report.back() == '\n') report.pop_back();
+        const std::size_t n = r.errors.size();
+        throw Failure(exit_config,
+                      "invalid configuration (" + where + ", " + std::to_string(n) +
+                          (n == 1 ? " error" : " errors") +
+                          "; `connmatrix check-config FILE` explains):\n" + report);
+    }
+    return std::move(*r.config);
+}
+
+bool config_is_builtin(const policy::Config& cfg) {
+    return cfg.source.empty() || cfg.source == "<built-in>";
+}
+
+policy::ProxyEndpoint require_proxy(const std::string& url) {
+    const std::string prefix = "http://";
+    auto bad = [&](const std::string& why) {
+        return Failure(exit_usage, "--proxy \"" + url + "\": " + why +
+                                       " (expected http://host:port, an HTTP CONNECT proxy)");
+    };
+    if (url.compare(0, prefix.size(), prefix) != 0) throw bad("not an http:// URL");
+    std::string authority = url.substr(prefix.size());
+    if (!authority.empty() && authority.back() == '/') authority.pop_back();
+    if (authority.find_first_of("/?#@") != std::string::npos)
+        throw bad("a proxy URL has no path, query or user name");
+    // The port must be explicit: ":digits" after the host (or after "]").
+    const auto colon = authority.rfind(':');
+    const auto bracket = authority.rfind(']');
+    if (colon == std::string::npos || (bracket != std::string::npos && colon < bracket))
+        throw bad("no port");
+    std::string why;
+    auto o = policy::Origin::parse("http://" + authority, &why);
+    if (!o || o->port == 0) throw bad(why.empty() ? "not a host and port" : why);
+    return {o->host, o->port};
+}
+
+std::string require_ca_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw Failure(exit_usage, "--cacert \"" + path + "\": cannot read the file");
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(path, ec);
+    return ec ? path : abs.string();
+}
+
+namespace {
+
+void clear_negotiation(policy::Overrides& o) {
+    o.mode.reset();
+    o.alpn.reset();
+    o.no_alpn.reset();
+    o.fallback.reset();
+    o.remember.reset();
+    o.cleartext.reset();
+}
+
+}  // namespace
+
+policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
+    auto& d = cfg.defaults;
+    if (f.backend) {
+        d.backend = *f.backend;
+        for (auto& r : cfg.hosts) r.set.backend.reset();
+    }
+    if (f.mode) {
+        clear_negotiation(d);
+        d.mode = *f.mode;
+        for (auto& r : cfg.hosts) clear_negotiation(r.set);
+    }
+    if (f.ca_file) {
+        d.tls.ca_file = *f.ca_file;
+        for (auto& r : cfg.hosts) r.set.tls.ca_file.reset();
+    }
+    if (f.insecure) {
+        d.tls.verify = false;
+        for (auto& r : cfg.hosts) r.set.tls.verify.reset();
+    }
+    if (f.proxy) {
+        d.proxy = std::optional<policy::ProxyEndpoint>(*f.proxy);
+        for (auto& r : cfg.hosts) r.set.proxy.reset();  // defaults.no_proxy still applies
+    }
+    if (f.timeout) {
+        // --timeout bounds the whole request; the phases may not take longer than it either.
+        const auto cap = [&](std::optional<std::chrono::milliseconds>& v,
+                             std::chrono::milliseconds builtin) {
+            if (v.value_or(builtin) > *f.timeout) v = *f.timeout;
+        };
+        const policy::Timeouts builtin;
+        cap(d.timeouts.connect, builtin.connect);
+        cap(d.timeouts.tls, builtin.tls);
+        cap(d.timeouts.request, builtin.request);
+        for (auto& r : cfg.hosts) {
+            if (r.set.timeouts.connect && *r.set.timeouts.connect > *f.timeout)
+                r.set.timeouts.connect = *f.timeout;
+            if (r.set.timeouts.tls && *r.set.timeouts.tls > *f.timeout)
+                r.set.timeouts.tls = *f.timeout;
+            if (r.set.timeouts.request && *r.set.timeouts.request > *f.timeout)
+                r.set.timeouts.request = *f.timeout;
+        }
+    }
+    auto problems = config::check(cfg, policy::BuildInfo::compiled_in());
+    if (!problems.empty()) {
+        std::string report;
+        for (const auto& p : problems) report += "\n" + p.to_string();
+        throw Failure(exit_config, "the configuration with the command-line flags applied is "
+                                   "invalid:" + report);
+    }
+    return cfg;
+}
+
+}  // namespace connmatrix::cli

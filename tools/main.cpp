@@ -1,0 +1,254 @@
+// connmatrix: the command-line tool. Arguments with CLI11; the work in cmd_*.cpp.
+//
+//   connmatrix get [-v] [-n N] URL        fetch, showing how the protocol was negotiated
+//   connmatrix probe URL                  every backend x every mode against one server
+//   connmatrix explain [--config F] URL   the resolved policy and where each value came from
+//   connmatrix check-config FILE...       validate configuration files
+//   connmatrix --version                  the compiled-in backends
+//
+// Exit codes: see cli.hpp (Exit) and README.md.
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+using namespace connmatrix;
+using namespace connmatrix::cli;
+
+namespace {
+
+const char* const exit_codes_help =
+    "Exit codes: 0 ok; 1 probe --expect mismatch or check-config found errors; 2 usage;\n"
+    "3 configuration; 4 network (DNS, connect, proxy, timeout); 5 TLS; 6 protocol\n"
+    "(negotiation, HTTP/1.1, HTTP/2); 7 HTTP status >= 400 with --fail; 8 local file I/O.\n"
+    "Colours only on a terminal with NO_COLOR unset. $CONNMATRIX_CONFIG names a default\n"
+    "configuration file.";
+
+// The flags get and probe share; `with_negotiation`: also --backend and --mode.
+struct Shared {
+    std::string config, backend, mode, cacert, proxy, timeout;
+    bool insecure = false;
+};
+
+void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
+    cmd.add_option("--config", s.config, "configuration file (default: $CONNMATRIX_CONFIG, "
+                                         "else the built-in defaults)")
+        ->type_name("FILE");
+    if (with_negotiation) {
+        cmd.add_option("--backend", s.backend,
+                       "TLS backend for every host, replacing the configuration's")
+            ->type_name("NAME");
+        cmd.add_option("--mode", s.mode,
+                       "negotiation mode for every host, replacing the configuration's "
+                       "(alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn)")
+            ->type_name("MODE");
+    }
+    cmd.add_option("--cacert", s.cacert, "trust the CA certificates in this PEM file")
+        ->type_name("FILE");
+    cmd.add_flag("-k,--insecure", s.insecure, "do not verify certificates (loud warning)");
+    cmd.add_option("--proxy", s.proxy, "HTTP CONNECT proxy for every host (http://host:port)")
+        ->type_name("URL");
+}
+
+PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
+    PolicyFlags f;
+    if (with_negotiation && !s.backend.empty()) f.backend = require_backend(s.backend);
+    if (with_negotiation && !s.mode.empty()) f.mode = require_mode(s.mode);
+    if (!s.cacert.empty()) f.ca_file = require_ca_file(s.cacert);
+    f.insecure = s.insecure;
+    if (!s.proxy.empty()) f.proxy = require_proxy(s.proxy);
+    return f;
+}
+
+// CLI11's message, on one line, with what to do.
+std::string one_line(std::string m) {
+    for (auto& c : m)
+        if (c == '\n') c = ' ';
+    while (!m.empty() && m.back() == ' ') m.pop_back();
+    return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"connmatrix: HTTP requests whose protocol negotiation (ALPN, h2 prior knowledge, "
+                 "fallback) is a per-host policy, over OpenSSL, GnuTLS or mbedTLS.",
+                 "connmatrix"};
+    app.set_version_flag("--version", [] { return version_text(); },
+                         "show the version, the compiled-in TLS backends and the default backend");
+    app.require_subcommand(0, 1);
+    app.footer(std::string("Examples:\n"
+                           "  connmatrix get -v https://example.com/\n"
+                           "  connmatrix probe https://127.0.0.1:8443/\n"
+                           "  connmatrix explain --config configs/low-latency-api.json "
+                           "https://api.example.com/\n"
+                           "  connmatrix check-config configs/*.json\n"
+                           "Run `connmatrix COMMAND --help` for each command's options.\n\n") +
+               exit_codes_help);
+
+    // --- get ----------------------------------------------------------------------------------
+    GetOptions get;
+    Shared get_shared;
+    std::string get_timeout;
+    auto* cmd_get = app.add_subcommand("get", "fetch a URL, like curl; -v shows the negotiation");
+    cmd_get->add_option("url", get.url, "http:// or https:// URL")->required();
+    cmd_get->add_option("-X,--request", get.method, "method (default GET, POST with a body)")
+        ->type_name("METHOD");
+    cmd_get->add_option("-H,--header", get.headers, "request header \"Name: value\" (repeatable)")
+        ->type_name("HEADER")
+        ->allow_extra_args(false);
+    cmd_get->add_option("-d,--data", get.data,
+                        "request body (@FILE reads a file), as a form (POST)")
+        ->type_name("DATA");
+    cmd_get->add_option("--data-binary", get.data_binary, "request body as is (@FILE reads a file)")
+        ->type_name("DATA");
+    cmd_get->add_option("-o,--output", get.output, "write the body to FILE instead of stdout")
+        ->type_name("FILE");
+    cmd_get->add_flag("-i,--include", get.include, "print the status line and headers before the body");
+    add_shared(*cmd_get, get_shared, true);
+    cmd_get->add_option("--timeout", get_timeout,
+                        "give up after this long: seconds (5, 2.5) or a duration (250ms, 3s)")
+        ->type_name("TIME");
+    cmd_get->add_flag("-v,--verbose", get.verbose,
+                      "on stderr: rule, backend, ALPN offered and selected, protocol, TLS, "
+                      "timings; -vv adds the library's debug log");
+    cmd_get->add_option("-n,--repeat", get.repeat,
+                        "send the request N times on the pooled connection and print a timings "
+                        "summary")
+        ->type_name("N")
+        ->check(CLI::Range(1, 100000));
+    cmd_get->add_flag("-f,--fail", get.fail, "exit 7 when the status is 400 or more");
+    cmd_get->footer(std::string(
+        "Examples:\n"
+        "  connmatrix get https://example.com/\n"
+        "  connmatrix get -v --mode prior-knowledge-alpn --backend gnutls https://127.0.0.1:8443/\n"
+        "  connmatrix get -n 20 --config configs/low-latency-api.json https://api.example.com/v1/time\n"
+        "  connmatrix get -X POST -H 'Content-Type: application/json' --data-binary @req.json "
+        "--fail https://api.example.com/v1/orders\n"
+        "--backend and --mode replace what the configuration says for every host; its other\n"
+        "settings (TLS, timeouts, proxy, pool) still apply.\n\n") + exit_codes_help);
+
+    // --- probe --------------------------------------------------------------------------------
+    ProbeOptions probe;
+    Shared probe_shared;
+    std::string probe_timeout = "5s";
+    auto* cmd_probe = app.add_subcommand(
+        "probe", "try every compiled backend x every mode against one server, each on a fresh "
+                 "connection, and print the matrix");
+    cmd_probe->add_option("url", probe.url, "http:// or https:// URL")->required();
+    cmd_probe->add_option("--backends", probe.backends, "only these backends (comma-separated)")
+        ->type_name("LIST")
+        ->delimiter(',')
+        ->allow_extra_args(false);
+    cmd_probe->add_option("--modes", probe.modes,
+                          "only these modes (comma-separated); \"config\" = the configuration's "
+                          "own negotiation for the URL")
+        ->type_name("LIST")
+        ->delimiter(',')
+        ->allow_extra_args(false);
+    add_shared(*cmd_probe, probe_shared, false);
+    cmd_probe->add_flag("--json", probe.json, "print the results as JSON");
+    cmd_probe->add_option("--expect", probe.expect,
+                          "compare with an expected matrix (the --json shape; only the fields "
+                          "given are compared); exit 1 listing every differing cell")
+        ->type_name("FILE");
+    cmd_probe->add_option("--junit", probe.junit,
+                          "write JUnit XML: one test case per cell, a failure where --expect differs")
+        ->type_name("FILE");
+    cmd_probe->add_option("--parallel", probe.parallel, "cells run at once (default 4)")
+        ->type_name("N");
+    cmd_probe->add_option("--timeout", probe_timeout,
+                          "per cell, for the whole exchange (default 5s)")
+        ->type_name("TIME");
+    cmd_probe->add_flag("-v,--verbose", probe.verbose, "after the table, every error in full");
+    cmd_probe->footer(std::string(
+        "Examples:\n"
+        "  connmatrix probe https://127.0.0.1:8443/\n"
+        "  connmatrix probe --backends openssl,gnutls --modes alpn,prior-knowledge-alpn "
+        "https://api.example.com/\n"
+        "  connmatrix probe --json https://127.0.0.1:8443/ > matrix.json\n"
+        "  connmatrix probe --expect expected.json --junit probe.xml --cacert ca.pem "
+        "https://staging.example.com/\n"
+        "Each cell is a fresh Client whose defaults set the cell's backend and mode; with\n"
+        "--config, the file's other settings (TLS, timeouts, proxy) apply, its rules' backend\n"
+        "and negotiation axes are replaced, and a \"config\" column shows the file's own choice.\n"
+        "Exit 0 when the probe ran (failing cells are results), 1 when --expect differs, 4\n"
+        "when no cell could connect.\n\n") + exit_codes_help);
+
+    // --- explain ------------------------------------------------------------------------------
+    std::string explain_config, explain_url;
+    bool explain_json = false;
+    auto* cmd_explain = app.add_subcommand(
+        "explain", "print the policy for a URL and where each value came from");
+    cmd_explain->add_option("url", explain_url, "URL or host[:port]")->required();
+    cmd_explain->add_option("--config", explain_config,
+                            "configuration file (default: $CONNMATRIX_CONFIG, else built-in)")
+        ->type_name("FILE");
+    cmd_explain->add_flag("--json", explain_json, "print JSON");
+    cmd_explain->footer(std::string(
+        "Examples:\n"
+        "  connmatrix explain https://example.com/\n"
+        "  connmatrix explain --config configs/low-latency-api.json https://payments.example.com/\n"
+        "  connmatrix explain --json --config my.json https://api.example.com:8443/ | jq .settings.alpn\n\n") +
+        exit_codes_help);
+
+    // --- check-config -------------------------------------------------------------------------
+    std::vector<std::string> check_files;
+    bool check_all_backends = false;
+    auto* cmd_check = app.add_subcommand(
+        "check-config", "validate configuration files: every error with its JSON path and line");
+    cmd_check->add_option("files", check_files, "configuration files")->required();
+    cmd_check->add_flag("--all-backends", check_all_backends,
+                        "accept every backend connmatrix has, not only those compiled in");
+    cmd_check->footer(std::string(
+        "Examples:\n"
+        "  connmatrix check-config my.json\n"
+        "  connmatrix check-config --all-backends configs/*.json\n"
+        "Exit 0 when every file is valid, 1 when any is not (each error as\n"
+        "FILE:LINE:COLUMN: JSON.PATH: message).\n\n") + exit_codes_help);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+        std::fprintf(stderr, "connmatrix: %s (see `connmatrix%s --help`)\n",
+                     one_line(e.what()).c_str(),
+                     [&]() -> std::string {
+                         for (auto* sub : app.get_subcommands())
+                             return " " + sub->get_name();
+                         return "";
+                     }()
+                         .c_str());
+        return exit_usage;
+    }
+
+    try {
+        if (app.got_subcommand(cmd_get)) {
+            get.flags = to_flags(get_shared, true);
+            if (!get_timeout.empty()) get.flags.timeout = require_timeout(get_timeout, "--timeout");
+            get.config = get_shared.config;
+            return run_get(get);
+        }
+        if (app.got_subcommand(cmd_probe)) {
+            probe.flags = to_flags(probe_shared, false);
+            probe.timeout = require_timeout(probe_timeout, "--timeout");
+            probe.config = probe_shared.config;
+            return run_probe(probe);
+        }
+        if (app.got_subcommand(cmd_explain)) return run_explain(explain_config, explain_url, explain_json);
+        if (app.got_subcommand(cmd_check)) return run_check_config(check_files, check_all_backends);
+        std::fputs(app.help().c_str(), stderr);
+        std::fprintf(stderr, "connmatrix: a command is needed: get, probe, explain or check-config\n");
+        return exit_usage;
+    } catch (const Failure& f) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "connmatrix: %s\n", f.what());
+        return f.code;
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "connmatrix: internal error: %s (please report it)\n", e.what());
+        return exit_check_failed;
+    }
+}
