@@ -5,8 +5,9 @@ codes, stdout and stderr.
     cli_test.py GROUP --connmatrix PATH --source-root DIR --backends openssl,gnutls --default-backend openssl
 
 GROUP is one of: usage_errors, check_config, explain, version (no network), and probe_json,
-probe_expect, probe_junit, probe_timeout, get_against_servers, which need the interop servers:
-run them under tests/interop/with-servers.sh (it sets $CONNMATRIX_FIXTURE_DIR). Every check
+probe_expect, probe_junit, probe_timeout, get_against_servers, probe_agrees_with_interop (also
+needs --interop-expect PATH), which need the interop servers: run them under
+tests/interop/with-servers.sh (it sets $CONNMATRIX_FIXTURE_DIR). Every check
 prints what it checked; the first failure prints the command, its exit code and output, and
 exits 1.
 """
@@ -18,6 +19,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -34,6 +36,7 @@ class Ctx:
         self.root = pathlib.Path(args.source_root)
         self.backends = [b for b in args.backends.split(",") if b]
         self.default_backend = args.default_backend
+        self.interop_expect = args.interop_expect
         self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="connmatrix-cli-test."))
         self.checks = 0
         self.fixture = {}
@@ -518,8 +521,97 @@ def get_against_servers(c):
     c.expect_exit(p, 0, "get --proxy")
 
 
+def probe_agrees_with_interop(c):
+    """Issue 5: `probe --json` on every interop server agrees with the interop test matrix.
+
+    The expected cells are not written here: interop_expect prints the interop suite's own
+    spec-derived expectation (tests/interop/interop_spec.hpp, what interop_matrix asserts) as
+    a `probe --expect` file per server. Each server is probed with the interop cells' timeouts
+    (interop_expect config, --timeout its request timeout), the fixture's CA, probe's five
+    modes, and --parallel 1 where the server takes one connection at a time."""
+    need_fixture(c)
+    c.check(bool(c.interop_expect), "--interop-expect names the interop_expect program")
+
+    def tool(*argv):
+        p = subprocess.run([c.interop_expect, *argv], capture_output=True, text=True, timeout=30)
+        c.check(p.returncode == 0, f"interop_expect {' '.join(argv[:2])}", p)
+        return p.stdout
+
+    spec = {}
+    for line in tool("servers").splitlines():
+        name, scheme, how = line.split()
+        spec[name] = (scheme, how == "serial")
+    # Every origin server of the fixture is in the spec, and the other way round. (The CONNECT
+    # proxy is no origin: the interop suite probes through it separately.)
+    fixture = [n for n in c.fixture["SERVERS"].split() if c.fixture[n.upper() + "_SPEAKS"] != "proxy"]
+    c.check(sorted(fixture) == sorted(spec),
+            f"the spec covers every origin server of the fixture ({len(spec)}): "
+            f"fixture only {sorted(set(fixture) - set(spec))}, spec only {sorted(set(spec) - set(fixture))}")
+    for name, (scheme, _) in spec.items():
+        c.check(c.fixture[name.upper() + "_SCHEME"] == scheme, f"{name}: {scheme} in the spec and the fixture")
+
+    config_text = tool("config")
+    request_timeout = json.loads(config_text)["defaults"]["timeouts"]["request"]
+    config = c.write("interop-timeouts.json", config_text)
+
+    expect = {}
+    for name in spec:
+        text = tool("expect", name, *c.backends)
+        doc = json.loads(text)
+        modes = list(dict.fromkeys(r["mode"] for r in doc["results"]))
+        c.check(modes == MODES, f"{name}: the spec's cells cover probe's modes ({', '.join(MODES)})")
+        expect[name] = (doc, c.write(f"expect-{name}.json", text))
+
+    runs = {}
+
+    def probe(name):  # in a thread: no checks here
+        path = expect[name][1]
+        p = c.run("probe", "--json", "--cacert", c.fixture["CA_FILE"], "--config", config,
+                  "--timeout", request_timeout, "--modes", ",".join(MODES),
+                  "--parallel", "1" if spec[name][1] else "4", "--expect", path, c.url(name),
+                  timeout=100)
+        runs[name] = p
+
+    # The one-connection-at-a-time servers (whose stalled h2 cells take timeouts.tls each) run
+    # alongside the others; the others run one after another, four cells at a time.
+    serial = [n for n in spec if spec[n][1]]
+    rest = [n for n in spec if not spec[n][1]]
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=probe, args=(n,)) for n in serial]
+    threads.append(threading.Thread(target=lambda: [probe(n) for n in rest]))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.monotonic() - t0
+
+    disagreements = []
+    for name in spec:
+        c.check(name in runs, f"{name}: probed")
+        p, expected = runs[name], expect[name][0]
+        c.check(p.returncode in (EXIT["ok"], EXIT["check_failed"]), f"{name}: probe --expect ran", p)
+        doc = json.loads(p.stdout)
+        c.check(len(doc["results"]) == len(expected["results"]) and "not compared" not in p.stderr,
+                f"{name}: every probed cell is an expected one and the other way round "
+                f"({len(expected['results'])})", p)
+        if p.returncode == EXIT["check_failed"]:
+            for line in p.stderr.splitlines():
+                if line.startswith("  "):
+                    mode = line.split()[1].rstrip(":")
+                    disagreements.append(f"{name} {line.strip()}  [spec: {expected['why'].get(mode)}]")
+        else:
+            print(f"ok   {name}: probe agrees with the interop matrix in all "
+                  f"{len(doc['results'])} cells")
+    if disagreements:
+        print("probe disagrees with the interop matrix:\n" + "\n".join("  " + d for d in disagreements))
+    c.check(not disagreements, f"probe agrees with the interop matrix on every server "
+                               f"({len(disagreements)} cell(s) differ)")
+    print(f"probed {len(spec)} servers in {seconds:.1f} s")
+
+
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
-                                  probe_expect, probe_junit, probe_timeout, get_against_servers]}
+                                  probe_expect, probe_junit, probe_timeout, get_against_servers,
+                                  probe_agrees_with_interop]}
 
 
 def main():
@@ -529,6 +621,7 @@ def main():
     ap.add_argument("--source-root", required=True)
     ap.add_argument("--backends", required=True)
     ap.add_argument("--default-backend", required=True)
+    ap.add_argument("--interop-expect", help="the interop_expect program (probe_agrees_with_interop)")
     c = Ctx(ap.parse_args())
     GROUPS[ap.parse_args().group](c)
     print(f"{c.checks} checks passed")
