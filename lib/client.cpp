@@ -55,6 +55,8 @@ public:
         switch (static_cast<errc>(ev)) {
             case errc::client_closed: return "the client is closed";
             case errc::not_retryable: return "request failed and cannot be retried safely";
+            case errc::retries_exhausted: return "request not processed by the server after repeated attempts";
+            case errc::wrong_thread: return "blocking call on the client's own I/O thread";
         }
         return "unknown pool error " + std::to_string(ev);
     }
@@ -147,8 +149,23 @@ struct Client::Impl {
     asio::executor_work_guard<asio::io_context::executor_type> work;
     std::unique_ptr<pool::Pool> pool;
     std::thread thread;
-    std::atomic<bool> closed{false};
-    std::once_flag close_once;
+    std::thread::id io_thread_id;
+    // `closed` is set, and everything is posted to the I/O thread, under `state_mu`: so no
+    // work can be posted after close() queued the drain, and none is lost when the loop stops.
+    std::mutex state_mu;
+    bool closed = false;
+    std::once_flag join_once;
+
+    bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id; }
+
+    // Posts `fn` to the I/O thread unless the client is closed; false when closed.
+    template <class F>
+    bool post_if_open(F&& fn) {
+        std::lock_guard lock(state_mu);
+        if (closed) return false;
+        asio::post(io, std::forward<F>(fn));
+        return true;
+    }
     // Resolved policy and pool key per origin: the engine is immutable, so this only saves
     // the resolution (and the key's formatting) on every request after the first.
     struct Resolved {
@@ -178,41 +195,51 @@ struct Client::Impl {
           work(asio::make_work_guard(io)) {
         pool = std::make_unique<pool::Pool>(io, engine, log, options.max_response_body);
         thread = std::thread([this] { io.run(); });
+        io_thread_id = thread.get_id();
     }
 
     ~Impl() { shutdown(); }
 
-    void shutdown() {
-        std::call_once(close_once, [this] {
-            closed = true;
-            std::promise<void> drained;
-            auto fut = drained.get_future();
-            asio::post(io, [this, &drained] {
-                pool->close_all([&drained] { drained.set_value(); });
+    // Stops taking requests; the pool drains (requests in flight finish), closes every
+    // connection, then the loop stops. Idempotent; safe from any thread, the I/O thread too.
+    void begin_close() {
+        std::lock_guard lock(state_mu);
+        if (closed) return;
+        closed = true;
+        asio::post(io, [this] {
+            pool->close_all([this] {
+                work.reset();
+                // Let what close() queued (close_notify) be started, then stop.
+                asio::post(io, [this] { io.stop(); });
             });
-            fut.wait();
-            work.reset();
-            // Let the close_notify writes go out, then stop.
-            asio::post(io, [this] { io.stop(); });
+        });
+    }
+
+    // begin_close(), then wait for the I/O thread to finish. On the I/O thread itself (a
+    // callback called close()) it cannot wait: the drain goes on, and the destructor joins.
+    void shutdown() {
+        begin_close();
+        if (on_io_thread()) return;
+        std::call_once(join_once, [this] {
             if (thread.joinable()) thread.join();
         });
     }
 
     void send_async(Request req, std::function<void(Result)> done) {
-        auto fail = [&](Error e) {
-            asio::post(io, [done = std::move(done), e = std::move(e)] {
-                Result r;
-                r.error = e;
-                done(std::move(r));
-            });
-        };
-        if (closed) {
-            // No I/O thread runs any more: answer here, at once.
+        auto closed_now = [&] {
+            // No I/O thread will run this any more: answer here, at once.
             Result r;
             r.error = {pool::errc::client_closed, "the client is closed", 0, "pool"};
             done(std::move(r));
-            return;
-        }
+        };
+        auto fail = [&](Error e) {
+            auto answer = [done, e] {
+                Result r;
+                r.error = e;
+                done(std::move(r));
+            };
+            if (!post_if_open(std::move(answer))) closed_now();
+        };
         std::string why;
         const auto sep = req.url.find("://");
         if (sep != std::string::npos) {
@@ -236,8 +263,8 @@ struct Client::Impl {
         ex->policy = std::move(resolved.policy);
         ex->pool_key = std::move(resolved.key);
         ex->request = std::move(req);
-        ex->done = std::move(done);
-        asio::post(io, [p = pool.get(), ex] { p->submit(ex); });
+        ex->done = done;
+        if (!post_if_open([p = pool.get(), ex] { p->submit(ex); })) closed_now();
     }
 };
 
@@ -304,10 +331,12 @@ std::future<Result> Client::send_future(Request request) {
 }
 
 Result Client::send(Request request) {
-    if (impl_->thread.get_id() == std::this_thread::get_id()) {
+    if (impl_->on_io_thread()) {
         Result r;
-        r.error = {pool::errc::client_closed,
-                   "send() called on the client's own I/O thread (use send_async)", 0, "pool"};
+        r.error = {pool::errc::wrong_thread,
+                   "send() blocks, and was called on the client's own I/O thread (from a "
+                   "callback): use send_async() there",
+                   0, "pool"};
         return r;
     }
     return send_future(std::move(request)).get();
@@ -317,12 +346,16 @@ Error Client::warm(std::string_view url, unsigned n) {
     std::string why;
     auto origin = policy::Origin::parse(url, &why);
     if (!origin) return {net::errc::bad_url, std::string(url) + ": " + why, 0, "net"};
-    if (impl_->closed) return {pool::errc::client_closed, "the client is closed", 0, "pool"};
-    std::promise<Error> done;
-    auto fut = done.get_future();
-    asio::post(impl_->io, [this, o = *origin, n, &done] {
-        impl_->pool->warm(o, n, [&done](Error e) { done.set_value(std::move(e)); });
-    });
+    if (impl_->on_io_thread())
+        return {pool::errc::wrong_thread,
+                "warm() blocks, and was called on the client's own I/O thread (from a callback)",
+                0, "pool"};
+    auto done = std::make_shared<std::promise<Error>>();
+    auto fut = done->get_future();
+    if (!impl_->post_if_open([p = impl_->pool.get(), o = *origin, n, done] {
+            p->warm(o, n, [done](Error e) { done->set_value(std::move(e)); });
+        }))
+        return {pool::errc::client_closed, "the client is closed", 0, "pool"};
     return fut.get();
 }
 
@@ -331,10 +364,11 @@ void Client::close() { impl_->shutdown(); }
 const policy::Engine& Client::policy() const noexcept { return impl_->engine; }
 
 Client::Stats Client::stats() const {
-    if (impl_->closed) return {};
-    std::promise<Stats> p;
-    auto f = p.get_future();
-    asio::post(impl_->io, [this, &p] { p.set_value(impl_->pool->stats()); });
+    if (impl_->on_io_thread()) return impl_->pool->stats();  // we are the I/O thread
+    auto p = std::make_shared<std::promise<Stats>>();
+    auto f = p->get_future();
+    if (!impl_->post_if_open([pool = impl_->pool.get(), p] { p->set_value(pool->stats()); }))
+        return {};
     return f.get();
 }
 

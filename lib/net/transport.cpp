@@ -36,9 +36,12 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
     phase_start_ = Clock::now();
     const Endpoint& first_hop = proxy_ ? *proxy_ : target_;
     auto self = shared_from_this();
+    const unsigned phase = ++phase_;
     timer_.expires_after(timeout);
-    timer_.async_wait([this, self, timeout](const asio::error_code& ec) {
-        if (ec || !pending_) return;
+    // `phase`: a timer that fired in the same turn as the connect completed must not touch
+    // the handshake that follows (cancel() cannot recall a handler already queued).
+    timer_.async_wait([this, self, timeout, phase](const asio::error_code& ec) {
+        if (ec || !pending_ || phase != phase_) return;
         resolver_.cancel();
         asio::error_code ignored;
         socket_.close(ignored);
@@ -152,6 +155,7 @@ void Transport::read_tunnel_reply() {
 }
 
 void Transport::finish_connect(const Error& err) {
+    ++phase_;
     timer_.cancel();
     if (err) {
         open_ = false;
@@ -169,9 +173,10 @@ void Transport::handshake(std::unique_ptr<tls::Session> session,
     pending_ = std::move(done);
     phase_start_ = Clock::now();
     auto self = shared_from_this();
+    const unsigned phase = ++phase_;
     timer_.expires_after(timeout);
-    timer_.async_wait([this, self, timeout](const asio::error_code& ec) {
-        if (ec || !pending_) return;
+    timer_.async_wait([this, self, timeout, phase](const asio::error_code& ec) {
+        if (ec || !pending_ || phase != phase_) return;
         finish_handshake({errc::tls_timeout,
                           "TLS handshake with " + target_.to_string() + " (" + remote_ +
                               ") not complete within " + std::to_string(timeout.count()) + " ms",
@@ -222,6 +227,7 @@ void Transport::handshake_step() {
 }
 
 void Transport::finish_handshake(const Error& err) {
+    ++phase_;
     timer_.cancel();
     tls_time = since(phase_start_);
     if (err) {

@@ -98,6 +98,7 @@ private:
     bool ended_ = false;
     bool eof_ = false;
     bool closing_ = false;
+    unsigned phase_ = 0;  // connect, handshake: a timer only acts on its own phase
 };
 
 }  // namespace connmatrix::net

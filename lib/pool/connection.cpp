@@ -231,7 +231,25 @@ void Connection::submit(const ExchangePtr& ex) {
 }
 
 void Connection::cancel(Exchange& ex) {
-    if (proto_) proto_->cancel(ex);
+    if (!proto_) return;
+    proto_->cancel(ex);
+    after_slot_freed();
+}
+
+// A stream slot came free without a completed exchange (timeout, retry elsewhere): the
+// queue may go on, later, once the caller's bookkeeping is done; and an empty connection
+// starts its idle clock.
+void Connection::after_slot_freed() {
+    std::weak_ptr<Connection> weak = weak_from_this();
+    asio::post(pool_.io(), [weak] {
+        auto c = weak.lock();
+        if (!c || c->state_ != State::ready) return;
+        c->pool_.dispatch(c->host_);
+        if (c->state_ == State::ready && c->proto_ && c->proto_->active() == 0) {
+            c->idle_since_ = Clock::now();
+            c->arm_idle_timer();
+        }
+    });
 }
 
 void Connection::send_bytes(std::span<const std::uint8_t> bytes) {
@@ -282,14 +300,12 @@ void Connection::complete(const ExchangePtr& ex, Error err) {
 void Connection::retry(const ExchangePtr& ex, const std::string& why) {
     log()(LogLevel::debug, "retrying " + ex->request.method + " " + ex->target + " on another connection: " + why);
     pool_.requeue(host_, ex, true);
-    // Dispatch later: the caller is inside its own bookkeeping.
-    std::weak_ptr<Connection> weak = weak_from_this();
+    // Dispatch later: the caller is inside its own bookkeeping. The requeued exchange must go
+    // on even when this connection is closing, so the pool dispatches, not the connection.
     Host* host = &host_;
     Pool* pool = &pool_;
-    asio::post(pool_.io(), [weak, host, pool] {
-        (void)weak;
-        pool->dispatch(*host);
-    });
+    asio::post(pool_.io(), [host, pool] { pool->dispatch(*host); });
+    if (state_ == State::ready) after_slot_freed();
 }
 
 void Connection::rejected(const Error& err, std::vector<ExchangePtr> unprocessed) {

@@ -20,8 +20,9 @@ public:
     bool reusable() const override { return reusable_; }
     bool confirmed() const override { return true; }
     std::size_t capacity() const override { return 1; }
-    // While an h2c upgrade may still happen, this connection may yet carry many streams.
-    bool capacity_known() const override { return !offer_upgrade_ && !upgrading_; }
+    // Only while an Upgrade: h2c offer is in flight: then this connection may soon carry
+    // many streams. Before the offer it is plain HTTP/1.1 (a POST does not make the offer).
+    bool capacity_known() const override { return !upgrading_; }
 
     void submit(const ExchangePtr& ex) override {
         std::vector<std::uint8_t> out;

@@ -159,8 +159,10 @@ void Pool::remember_http1(Host& host, const std::string& why) {
 void Pool::dispatch(Host& host) {
     std::erase_if(host.waiting, [](const ExchangePtr& e) { return e->finished; });
 
-    // 1. Ready connections with room take waiting exchanges, h2 first (most room).
-    for (auto& c : host.connections) {
+    // 1. Ready connections with room take waiting exchanges. A copy: submitting can call back
+    //    into dispatch() (a request refused at once) or close connections.
+    const auto connections = host.connections;
+    for (const auto& c : connections) {
         while (!host.waiting.empty() && c->state() == Connection::State::ready &&
                c->can_submit()) {
             ExchangePtr ex = host.waiting.front();
@@ -268,8 +270,14 @@ void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
     } else {
         for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it)
             requeue(host, *it, true);
-        // Nothing else can serve the waiting requests: they share this failure.
-        if (host.connections.empty()) {
+        // No ready connection can serve the waiting requests: they share this failure (the
+        // connects still in flight most likely fail the same way). Opening another connection
+        // for them here would retry a refused port or a bad certificate in a tight loop.
+        const bool any_ready = std::any_of(host.connections.begin(), host.connections.end(),
+                                           [](const auto& p) {
+                                               return p->state() == Connection::State::ready;
+                                           });
+        if (!any_ready) {
             auto waiting = std::move(host.waiting);
             host.waiting.clear();
             for (auto& ex : waiting) {
@@ -303,9 +311,12 @@ void Pool::requeue(Host& host, const ExchangePtr& ex, bool front) {
     if (ex->finished) return;
     ex->connection.reset();
     if (ex->attempts >= 3) {
-        finish(ex, {pool::errc::not_retryable,
-                    "gave up after " + std::to_string(ex->attempts) + " attempts on " +
-                        ex->origin.to_string(),
+        finish(ex, {pool::errc::retries_exhausted,
+                    ex->request.method + " " + ex->target + ": sent on " +
+                        std::to_string(ex->attempts) + " connections to " +
+                        ex->origin.to_string() +
+                        " and not processed on any (GOAWAY, REFUSED_STREAM or closed before "
+                        "answering); giving up",
                     0, "pool"});
         return;
     }
@@ -344,6 +355,10 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
 }
 
 void Pool::warm(const policy::Origin& origin, unsigned n, std::function<void(Error)> done) {
+    if (closing_) {
+        done({pool::errc::client_closed, "the client is closed", 0, "pool"});
+        return;
+    }
     auto ex = std::make_shared<Exchange>();
     ex->origin = origin;
     ex->policy = std::make_shared<const policy::ResolvedPolicy>(engine_.resolve(origin));

@@ -180,6 +180,7 @@ private:
     void on_transport_closed(const Error& err);
     void arm_idle_timer();
     void flush_now();
+    void after_slot_freed();
 
     Pool& pool_;
     Host& host_;

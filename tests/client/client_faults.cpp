@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <thread>
 
 using namespace connmatrix;
@@ -277,4 +278,43 @@ TEST_CASE("prior knowledge to a TLS server that never sends SETTINGS: not_h2 aft
     CHECK(r.error.code == http2::errc::not_h2);
     CHECK(r.error.message().find("no HTTP/2 SETTINGS") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+}
+
+TEST_CASE("a refused port with many requests waiting: each fails with connect_failed, no connection storm") {
+    TestServer tmp(TestServerOptions{});
+    const auto port = tmp.port();
+    tmp.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    Client c = make_client(client_json(backend().name(), "http1",
+                                       R"("timeouts": {"request": "3s"}, "pool": {"max_connections_per_host": 8})"));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::future<Result>> fs;
+    for (int i = 0; i < 8; ++i)
+        fs.push_back(c.send_future({.method = "GET", .url = "http://127.0.0.1:" + std::to_string(port) + "/"}));
+    for (auto& f : fs) CHECK(f.get().error.code == net::errc::connect_failed);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(c.stats().connections_opened <= 8);
+}
+
+TEST_CASE("GOAWAY on every connection: a POST never processed ends with retries_exhausted, sent at most 3 times") {
+    auto o = tls_server(backend(), {"h2"});
+    o.h2.faults.goaway_after_requests = 1;
+    TestServer server(o);
+    Client c = make_client(client_json(backend().name(), "alpn"));
+    std::vector<std::future<Result>> fs;
+    for (int i = 0; i < 4; ++i)
+        fs.push_back(c.send_future({.method = "POST", .url = server.url(), .body = std::to_string(i)}));
+    int ok = 0, exhausted = 0;
+    for (auto& f : fs) {
+        Result r = f.get();
+        if (r) ++ok;
+        else if (r.error.code == pool::errc::retries_exhausted) ++exhausted;
+        else FAIL_CHECK(r.error.message());
+    }
+    CHECK(ok + exhausted == 4);
+    CHECK(ok >= 3);
+    // Each POST was processed at most once, whatever was retried.
+    std::map<std::string, int> seen;
+    for (const auto& s : server.served()) ++seen[s.body];
+    for (const auto& [body, n] : seen) CHECK(n == 1);
 }

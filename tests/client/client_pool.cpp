@@ -213,3 +213,64 @@ TEST_CASE("log lines tell the negotiation story, without bodies") {
     CHECK(all.find("ALPN selected h2") != std::string::npos);
     CHECK(all.find("secret-body-42") == std::string::npos);
 }
+
+TEST_CASE("a timed-out h2 request frees its stream for the next one in the queue") {
+    auto o = tls_server(default_backend(), {"h2"});
+    o.h2.max_concurrent_streams = 1;
+    o.handler = [](const ServedRequest& r) {
+        if (r.target == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        return ServedResponse{200, {}, "ok " + r.target};
+    };
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn",
+                                       R"("pool": {"max_connections_per_host": 1, "max_idle_per_host": 1})"));
+    REQUIRE(c.send({.method = "GET", .url = server.url("/warm")}));  // learn the 1-stream limit
+    auto slow = c.send_future({.method = "GET", .url = server.url("/slow"),
+                               .timeout = std::chrono::milliseconds(200)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto next = c.send_future({.method = "GET", .url = server.url("/next"),
+                               .timeout = std::chrono::seconds(3)});
+    CHECK(slow.get().error.code == net::errc::request_timeout);
+    Result r = next.get();
+    INFO(r.error.message());
+    CHECK(r);
+    CHECK(r.response.body == "ok /next");
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+}
+
+TEST_CASE("blocking calls from a callback do not deadlock the client") {
+    auto o = tls_server(default_backend(), {"h2"});
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn"));
+    auto done = std::make_shared<std::promise<std::pair<std::size_t, std::error_code>>>();
+    auto fut = done->get_future();
+    c.send_async({.method = "GET", .url = server.url()}, [&c, done](Result) {
+        const auto stats = c.stats();                        // answered directly
+        const Result nested = c.send({.method = "GET", .url = "https://localhost/"});  // refused
+        done->set_value({stats.requests, nested.error.code});
+    });
+    REQUIRE(fut.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+    const auto [requests, code] = fut.get();
+    CHECK(requests >= 1);
+    CHECK(code == pool::errc::wrong_thread);
+    CHECK(c.send({.method = "GET", .url = server.url()}));  // still alive
+}
+
+TEST_CASE("h2c-upgrade: requests that cannot offer the upgrade still spread over connections") {
+    TestServerOptions o;  // cleartext HTTP/1.1 (no h2c upgrade support)
+    o.response_delay = std::chrono::milliseconds(300);
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn",
+                                       R"("cleartext": "h2c-upgrade", "timeouts": {"request": "2s"},
+                                          "pool": {"max_connections_per_host": 4, "max_idle_per_host": 4})"));
+    std::vector<std::future<Result>> fs;
+    for (int i = 0; i < 4; ++i)
+        fs.push_back(c.send_future({.method = "POST", .url = server.url(), .body = "x"}));
+    for (auto& f : fs) {
+        Result r = f.get();
+        INFO(r.error.message());
+        CHECK(r);
+    }
+    CHECK(server.connections() >= 2);
+}

@@ -52,6 +52,8 @@ namespace pool {
 enum class errc {
     client_closed = 1,      // close() was called, or the Client is being destroyed
     not_retryable,          // the connection failed under a request that may have been processed
+    retries_exhausted,      // refused unprocessed (GOAWAY, REFUSED_STREAM) on 3 connections in a row
+    wrong_thread,           // a blocking call (send, warm) from a callback, on the I/O thread
 };
 const std::error_category& category() noexcept;
 std::error_code make_error_code(errc e) noexcept;
@@ -150,7 +152,8 @@ public:
 
     // Blocking: waits for exactly one response or one error.
     Result send(Request request);
-    // Asynchronous: `done` runs exactly once, on the I/O thread.
+    // Asynchronous: `done` runs exactly once, on the I/O thread (or at once on the calling
+    // thread, with pool::errc::client_closed, after close()).
     void send_async(Request request, std::function<void(Result)> done);
     std::future<Result> send_future(Request request);
 
@@ -158,7 +161,9 @@ public:
     // connection carries many streams, so n > 1 only helps when streams would run out).
     Error warm(std::string_view url, unsigned n = 1);
 
-    // Stops taking requests, lets the ones in flight finish, closes every connection.
+    // Stops taking requests, lets the ones in flight finish, closes every connection, and
+    // waits for that. From a callback (the I/O thread) it starts the same and returns at once.
+    // Never destroy a Client from its own callbacks.
     void close();
 
     const policy::Engine& policy() const noexcept;
