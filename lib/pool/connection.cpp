@@ -14,8 +14,6 @@ std::string join(const std::vector<std::string>& v) {
 
 std::string rule_text(const policy::ResolvedPolicy& rp) {
     if (const auto* r = rp.rule()) return "hosts[" + std::to_string(r->index) + "] (" + r->pattern + ")";
-    if (const auto* p = rp.source_of("mode"); p && p->kind == policy::Provenance::Kind::defaults)
-        return "defaults";
     return "defaults";
 }
 

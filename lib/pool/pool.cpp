@@ -216,15 +216,18 @@ void Pool::open_connection(Host& host) {
     c->start();
 }
 
+// The connection's entry in its own host's list (each connection knows its host: no search
+// across hosts).
+std::vector<std::shared_ptr<Connection>>::iterator Pool::entry_of(Connection& c) {
+    auto& v = c.host().connections;
+    return std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.get() == &c; });
+}
+
 void Pool::connection_ready(Connection& c) {
-    for (auto& h : hosts_)
-        if (std::any_of(h.second->connections.begin(), h.second->connections.end(),
-                        [&](const auto& p) { return p.get() == &c; })) {
-            Host& host = *h.second;
-            dispatch(host);
-            settle_warmers(host);
-            return;
-        }
+    Host& host = c.host();
+    if (entry_of(c) == host.connections.end()) return;
+    dispatch(host);
+    settle_warmers(host);
 }
 
 void Pool::settle_warmers(Host& host) {
@@ -246,20 +249,11 @@ void Pool::settle_warmers(Host& host) {
 
 void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
                              std::vector<ExchangePtr> unprocessed) {
-    Host* hostp = nullptr;
-    std::shared_ptr<Connection> keep;
-    for (auto& h : hosts_) {
-        auto& v = h.second->connections;
-        auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.get() == &c; });
-        if (it != v.end()) {
-            keep = *it;
-            v.erase(it);
-            hostp = h.second.get();
-            break;
-        }
-    }
-    if (!hostp) return;
-    Host& host = *hostp;
+    Host& host = c.host();
+    const auto it = entry_of(c);
+    if (it == host.connections.end()) return;
+    const std::shared_ptr<Connection> keep = *it;  // c stays alive until we return
+    host.connections.erase(it);
     host.last_error = err;
     if (h2_rejected) {
         remember_http1(host, err.message());
@@ -293,18 +287,14 @@ void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
 }
 
 void Pool::connection_closed(Connection& c) {
-    for (auto& h : hosts_) {
-        auto& v = h.second->connections;
-        auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.get() == &c; });
-        if (it != v.end()) {
-            auto keep = *it;  // c stays alive until we return
-            v.erase(it);
-            dispatch(*h.second);
-            settle_warmers(*h.second);
-            maybe_drained();
-            return;
-        }
-    }
+    Host& host = c.host();
+    const auto it = entry_of(c);
+    if (it == host.connections.end()) return;
+    const std::shared_ptr<Connection> keep = *it;  // c stays alive until we return
+    host.connections.erase(it);
+    dispatch(host);
+    settle_warmers(host);
+    maybe_drained();
 }
 
 void Pool::requeue(Host& host, const ExchangePtr& ex, bool front) {

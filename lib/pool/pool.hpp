@@ -160,6 +160,7 @@ public:
     Clock::time_point idle_since() const noexcept { return idle_since_; }
     const ConnectionInfo& info() const noexcept { return info_; }
     std::size_t id() const noexcept { return id_; }
+    Host& host() noexcept { return host_; }
 
     // SessionOwner
     void send_bytes(std::span<const std::uint8_t> bytes) override;
@@ -238,6 +239,7 @@ public:
 
 private:
     Host& host_for(const ExchangePtr& ex);
+    std::vector<std::shared_ptr<Connection>>::iterator entry_of(Connection& c);
     void open_connection(Host& host);
     bool http1_remembered(const Host& host) const;
     void arm_deadline(const ExchangePtr& ex);
