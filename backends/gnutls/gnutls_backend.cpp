@@ -2,7 +2,6 @@
 // turned into GnuTLS credentials and a priority cache once, then shared by every session.
 #include "gnutls_internal.hpp"
 
-#include "../factories.hpp"
 #include "alpn.hpp"
 
 
@@ -217,8 +216,9 @@ private:
 }  // namespace
 }  // namespace gtls
 
-std::shared_ptr<const Backend> make_gnutls_backend() {
-    return std::make_shared<const gtls::GnutlsBackend>();
-}
+namespace gnutls {
+// The entry point the generated registry calls (backends/registry.cpp.in).
+std::shared_ptr<const Backend> make_backend() { return std::make_shared<const gtls::GnutlsBackend>(); }
+}  // namespace gnutls
 
 }  // namespace connmatrix::tls

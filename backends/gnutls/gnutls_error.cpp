@@ -2,7 +2,7 @@
 // GnuTLS's own message and numeric code in the Error so a user can search for them.
 #include "gnutls_internal.hpp"
 
-#include "../../lib/tls/alert.hpp"
+#include "alert.hpp"
 
 #include <cstdio>
 #include <string>

@@ -6,7 +6,6 @@
 // 1.1, so the minimum is always set explicitly (TLS 1.2 unless the config asks for less).
 #include "mbedtls_internal.hpp"
 
-#include "../factories.hpp"
 #include "alpn.hpp"
 
 #include <mbedtls/version.h>
@@ -296,8 +295,9 @@ private:
 }  // namespace
 }  // namespace mbed
 
-std::shared_ptr<const Backend> make_mbedtls_backend() {
-    return std::make_shared<const mbed::MbedBackend>();
-}
+namespace mbedtls {
+// The entry point the generated registry calls (backends/registry.cpp.in).
+std::shared_ptr<const Backend> make_backend() { return std::make_shared<const mbed::MbedBackend>(); }
+}  // namespace mbedtls
 
 }  // namespace connmatrix::tls

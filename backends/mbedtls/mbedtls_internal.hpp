@@ -7,7 +7,7 @@
 // A Session is used from one thread at a time. Nothing here is global or static and mutable.
 #pragma once
 
-#include "../../lib/tls/alert.hpp"
+#include "alert.hpp"
 
 #include <connmatrix/tls.hpp>
 

@@ -1,7 +1,6 @@
 // The OpenSSL 3 backend: Backend, client and server contexts.
 #include "openssl_internal.hpp"
 
-#include "../factories.hpp"
 #include "alpn.hpp"
 
 #include <openssl/crypto.h>
@@ -356,8 +355,9 @@ Version from_openssl_version(int v) noexcept {
 
 }  // namespace openssl
 
-std::shared_ptr<const Backend> make_openssl_backend() {
-    return std::make_shared<const openssl::OpensslBackend>();
-}
+namespace openssl {
+// The entry point the generated registry calls (backends/registry.cpp.in).
+std::shared_ptr<const Backend> make_backend() { return std::make_shared<const openssl::OpensslBackend>(); }
+}  // namespace openssl
 
 }  // namespace connmatrix::tls

@@ -2,7 +2,7 @@
 // shared per-context state, the Session subclass and the error mapping.
 #pragma once
 
-#include "../../lib/tls/alert.hpp"
+#include "alert.hpp"
 
 #include <connmatrix/tls.hpp>
 

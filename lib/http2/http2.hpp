@@ -10,12 +10,11 @@
 //     c.feed(socket.read());                  // sticky once a fatal error happened
 //     for (auto& ev : c.take_events()) ...    // ResponseHeaders, Data, Trailers, StreamClosed, ...
 //
-// ServerSession is the other end, small but real (an nghttp2 server session): in-process tests
-// and fault servers wire a client to it through two byte buffers, and its fault knobs make it
-// misbehave on purpose (GOAWAY mid-flight, RST_STREAM, stalls, bad frames, HTTP/1.1 text).
+// The server end (a small nghttp2 server session with fault knobs) is test support, not part of
+// the library: tests/harness/h2_server.hpp.
 //
-// Neither class is thread-safe; each is driven by one thread (the connection's I/O thread).
-// Both are movable (the nghttp2 state lives behind a pointer); a moved-from session may only be
+// ClientSession is not thread-safe; it is driven by one thread (the connection's I/O thread). It
+// is movable (the nghttp2 state lives behind a pointer); a moved-from session may only be
 // destroyed or assigned to.
 #pragma once
 
@@ -234,96 +233,6 @@ public:
     std::optional<std::int32_t> goaway_last_stream_id() const noexcept;
     // What the server's first bytes looked like (need_more until it sent some).
     ServerPreface server_preface() const noexcept;
-
-    struct Impl;
-
-private:
-    std::unique_ptr<Impl> impl_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Server: for in-process tests and fault servers.
-
-struct ServerRequest {
-    std::int32_t stream_id = 0;
-    std::string method, scheme, authority, path;
-    Headers headers;  // without pseudo-headers, as received (lowercase on the wire)
-    Bytes body;
-    Headers trailers;
-};
-
-struct ServerResponse {
-    int status = 200;
-    Headers headers;  // not validated, so faults can send bad ones (nghttp2 lowercases
-                      // names); content-length is added when absent and no trailers
-    Bytes body;
-    Headers trailers;
-    std::vector<int> interim;  // 1xx statuses sent before the final response (e.g. 103)
-};
-
-using Handler = std::function<ServerResponse(const ServerRequest&)>;
-
-enum class BadFrame {
-    none,
-    data_on_stream_zero,  // a DATA frame on stream 0: PROTOCOL_ERROR
-    bad_ping_length,      // a PING of 7 bytes: FRAME_SIZE_ERROR
-    garbage,              // bytes that parse as no frame (length 0xffffff): FRAME_SIZE_ERROR
-};
-
-struct ServerFaults {
-    // After this many complete requests, send GOAWAY with goaway_last_stream_id (default: the
-    // stream id of that request) and goaway_error_code; requests above it get no answer.
-    std::optional<std::size_t> goaway_after_requests;
-    std::optional<std::int32_t> goaway_last_stream_id;
-    std::uint32_t goaway_error_code = h2_error::no_error;
-    // Stream id -> error code: answer that request with RST_STREAM instead of a response.
-    std::map<std::int32_t, std::uint32_t> reset_streams;
-    bool stall = false;   // read requests, never answer them (SETTINGS and PING still work)
-    bool silent = false;  // never send a single byte, not even SETTINGS
-    BadFrame bad_frame = BadFrame::none;
-    std::size_t bad_frame_after_requests = 0;  // send it once this many requests were answered
-                                               // (0: right after our SETTINGS)
-    bool answer_http1 = false;  // answer the client preface with "HTTP/1.1 400 Bad Request" text
-};
-
-struct ServerOptions {
-    std::optional<std::uint32_t> max_concurrent_streams = 100;  // nullopt: not advertised
-    std::uint32_t stream_window = 1u << 20;
-    std::uint32_t connection_window = 16u << 20;
-    ServerFaults faults;
-};
-
-class ServerSession {
-public:
-    // Without a handler every request gets 200 with its own body echoed back.
-    explicit ServerSession(ServerOptions options = {}, Handler handler = {});
-    ~ServerSession();
-    ServerSession(ServerSession&&) noexcept;
-    ServerSession& operator=(ServerSession&&) noexcept;
-    ServerSession(const ServerSession&) = delete;
-    ServerSession& operator=(const ServerSession&) = delete;
-
-    Error feed(std::span<const std::uint8_t> bytes);
-    void feed_eof();
-    Bytes take_output();
-
-    bool want_read() const noexcept;
-    bool want_write() const noexcept;
-    bool finished() const noexcept;
-    const Error& error() const noexcept;
-
-    // Graceful when error_code is NO_ERROR; last_stream_id defaults to the last stream seen.
-    Error submit_goaway(std::uint32_t error_code = h2_error::no_error,
-                        std::optional<std::int32_t> last_stream_id = {});
-    Error submit_rst_stream(std::int32_t stream_id, std::uint32_t error_code);
-    Error submit_ping();
-
-    std::size_t requests_received() const noexcept;  // complete requests
-    std::size_t open_streams() const noexcept;
-    std::size_t peak_open_streams() const noexcept;  // most streams open at once
-    std::size_t pings_received() const noexcept;
-    // Every request received so far (in completion order), for tests to inspect.
-    const std::vector<ServerRequest>& requests() const noexcept;
 
     struct Impl;
 

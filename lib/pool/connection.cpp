@@ -1,7 +1,5 @@
 #include "pool.hpp"
 
-#include "../tls/host.hpp"
-
 namespace connmatrix::pool {
 
 namespace {

@@ -1,8 +1,8 @@
 // HTTP/1.1 on a pooled connection: one exchange at a time (no pipelining), keep-alive reuse.
 #include "pool.hpp"
 
-#include "../http1/http1.hpp"
-#include "../http2/http2.hpp"
+#include "http1.hpp"
+#include "http2.hpp"
 
 #include <optional>
 

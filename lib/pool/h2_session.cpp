@@ -7,7 +7,7 @@
 // alert, a close) has provably not processed any of them and every one can fall back safely.
 #include "pool.hpp"
 
-#include "../http2/http2.hpp"
+#include "http2.hpp"
 
 #include <algorithm>
 #include <map>

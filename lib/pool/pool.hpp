@@ -14,7 +14,7 @@
 #include <connmatrix/policy.hpp>
 #include <connmatrix/tls.hpp>
 
-#include "../net/transport.hpp"
+#include "transport.hpp"
 
 #include <asio.hpp>
 

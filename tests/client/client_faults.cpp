@@ -2,7 +2,7 @@
 // error, on time; the Client stays usable afterwards.
 #include "client_common.hpp"
 
-#include "../../lib/http2/http2.hpp"
+#include "http2.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -3,7 +3,7 @@
 // rule specify.
 #include "client_common.hpp"
 
-#include "../../lib/http2/http2.hpp"
+#include "http2.hpp"
 
 using namespace connmatrix;
 using namespace connmatrix::test;

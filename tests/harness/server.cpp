@@ -1,6 +1,6 @@
 #include "server.hpp"
 
-#include "../../lib/http1/http1.hpp"
+#include "http1.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -6,7 +6,7 @@
 #include <connmatrix/tls.hpp>
 #include <connmatrix/types.hpp>
 
-#include "../../lib/http2/http2.hpp"
+#include "h2_server.hpp"
 
 #include <atomic>
 #include <chrono>

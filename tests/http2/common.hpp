@@ -3,7 +3,7 @@
 #pragma once
 
 #include "checks.hpp"
-#include "http2.hpp"
+#include "h2_server.hpp"
 
 #include <functional>
 #include <map>

@@ -11,8 +11,8 @@
 // (negotiate.hpp) and the fallback rule (issue 4, item 4).
 #pragma once
 
-#include "../../lib/http1/http1.hpp"
-#include "../../lib/http2/http2.hpp"
+#include "http1.hpp"
+#include "http2.hpp"
 
 #include <connmatrix/client.hpp>
 #include <connmatrix/negotiate.hpp>

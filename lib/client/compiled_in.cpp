@@ -1,15 +1,14 @@
-// The entry points that ask the TLS registry what this build contains. Kept apart so that the
-// rest of the policy module (and its fuzz target) builds without any backend.
+// The entry points that ask the TLS registry what this build contains (its names only: no
+// backend is constructed). Here, above the policy layer, so that policy never depends on tls.
 #include <connmatrix/config.hpp>
 #include <connmatrix/tls.hpp>
 
 namespace connmatrix {
 
 policy::BuildInfo policy::BuildInfo::compiled_in() {
-    const tls::Registry registry = tls::Registry::compiled_in();
     BuildInfo b;
-    b.backends = registry.names();
-    if (registry.size() != 0) b.default_backend = std::string(registry.default_backend().name());
+    b.backends = tls::Registry::compiled_in_names();
+    b.default_backend = std::string(tls::Registry::compiled_in_default());
     return b;
 }
 

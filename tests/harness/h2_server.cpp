@@ -1,6 +1,6 @@
 // The HTTP/2 server session for in-process tests and fault servers: nghttp2 over memory buffers,
 // a request handler, and knobs that make it misbehave on purpose.
-#include "http2.hpp"
+#include "h2_server.hpp"
 #include "nghttp2_glue.hpp"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // The public Client: an I/O thread running Asio, the policy engine, and the pool.
 #include <connmatrix/client.hpp>
 
-#include "pool/pool.hpp"
+#include "pool.hpp"
 
 #include <asio.hpp>
 
