@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-namespace connmatrix::tls::gtls {
+namespace connmatrix::tls::gnutls {
 namespace {
 
 // The most specific errc for a GnuTLS error that is neither an alert nor a verification failure.
@@ -61,8 +61,9 @@ errc classify(int code, Role role, bool handshake_done) noexcept {
 }
 
 Error alert_error(gnutls_session_t session, int code) {
-    return received_alert_error(static_cast<int>(gnutls_alert_get(session)),
-                                code == GNUTLS_E_FATAL_ALERT_RECEIVED, code);
+    return alert::received_error(static_cast<int>(gnutls_alert_get(session)),
+                                 code == GNUTLS_E_FATAL_ALERT_RECEIVED, code,
+                                 std::string(backend_name));
 }
 
 Error verification_error(gnutls_session_t session, int code) {
@@ -90,41 +91,26 @@ Error verification_error(gnutls_session_t session, int code) {
 
 }  // namespace
 
-Error received_alert_error(int alert, bool fatal, int gnutls_code, std::string_view note) {
-    errc e = errc::alert_received;
-    if (alert == GNUTLS_A_NO_APPLICATION_PROTOCOL) e = errc::no_application_protocol;
-    else if (alert == GNUTLS_A_PROTOCOL_VERSION || alert == GNUTLS_A_INAPPROPRIATE_FALLBACK)
-        e = errc::protocol_version;
-    std::string what = (fatal ? "received fatal alert: " : "received alert: ") + alert_text(alert);
-    if (!note.empty()) what += std::string(" ") + std::string(note);
-    return library_error(e, gnutls_code, what);
-}
-
-std::string alert_text(int alert) {
-    return std::string(alert_name(alert)) + " (" + std::to_string(alert) + ")";
-}
-
-Error library_error(errc code, int gnutls_code, std::string_view context) {
+Error library_error(errc code, int library_code, std::string_view context) {
     std::string detail(context);
-    if (gnutls_code != 0) {
+    if (library_code != 0) {
         if (!detail.empty()) detail += ": ";
-        detail += gnutls_strerror(gnutls_code);
+        detail += gnutls_strerror(library_code);
     }
-    return {make_error_code(code), std::move(detail), gnutls_code, std::string(gnutls_name)};
+    return {make_error_code(code), std::move(detail), library_code, std::string(backend_name)};
 }
 
-Error session_error(gnutls_session_t session, int code, Role role, bool handshake_done) {
+Error session_error(gnutls_session_t session, int code, Role role, bool handshake_done,
+                    bool at_eof) {
     if (code == GNUTLS_E_FATAL_ALERT_RECEIVED || code == GNUTLS_E_WARNING_ALERT_RECEIVED)
         return alert_error(session, code);
     if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) return verification_error(session, code);
+    if (at_eof && (code == GNUTLS_E_UNEXPECTED_PACKET_LENGTH || code == GNUTLS_E_PULL_ERROR ||
+                   code == GNUTLS_E_PREMATURE_TERMINATION))
+        return library_error(errc::truncated, code,
+                             handshake_done ? "connection closed without close_notify"
+                                            : "connection closed during the handshake");
     return library_error(classify(code, role, handshake_done), code);
 }
 
-gnutls_alert_description_t alert_for_verify_status(unsigned status) noexcept {
-    if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) return GNUTLS_A_UNKNOWN_CA;
-    if (status & GNUTLS_CERT_REVOKED) return GNUTLS_A_CERTIFICATE_REVOKED;
-    if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) return GNUTLS_A_CERTIFICATE_EXPIRED;
-    return GNUTLS_A_BAD_CERTIFICATE;
-}
-
-}  // namespace connmatrix::tls::gtls
+}  // namespace connmatrix::tls::gnutls

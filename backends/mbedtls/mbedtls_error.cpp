@@ -1,13 +1,16 @@
 // mbedTLS return codes -> tls::errc, keeping the library's own text and code.
 #include "mbedtls_internal.hpp"
 
+#include "alert.hpp"
+
 #include <mbedtls/error.h>
 #include <mbedtls/x509.h>
 
 #include <array>
 #include <cstdio>
 
-namespace connmatrix::tls::mbed {
+namespace connmatrix::tls::mbedtls {
+namespace {
 
 std::string library_message(int code) {
     std::array<char, 256> buf{};
@@ -17,19 +20,6 @@ std::string library_message(int code) {
                                         : static_cast<unsigned>(code);
     std::snprintf(hex.data(), hex.size(), "%s0x%04X", code < 0 ? "-" : "", magnitude);
     return std::string(buf.data()) + " (" + hex.data() + ")";
-}
-
-Error make_error(errc e, int code, std::string_view what) {
-    std::string detail(what);
-    if (code != 0) {
-        if (!detail.empty()) detail += ": ";
-        detail += library_message(code);
-    }
-    return {e, std::move(detail), code, std::string(backend_name)};
-}
-
-Error make_plain_error(errc e, std::string detail) {
-    return {e, std::move(detail), 0, std::string(backend_name)};
 }
 
 errc classify_verify_flags(std::uint32_t flags) noexcept {
@@ -60,17 +50,28 @@ std::string verify_flags_text(std::uint32_t flags) {
     return out + (out.empty() ? "" : " ") + "(verify flags " + hex.data() + ")";
 }
 
-Error map_error(int ret, const FailureContext& ctx) {
+}  // namespace
+
+Error library_error(errc e, int library_code, std::string_view what) {
+    std::string detail(what);
+    if (library_code != 0) {
+        if (!detail.empty()) detail += ": ";
+        detail += library_message(library_code);
+    }
+    return {e, std::move(detail), library_code, std::string(backend_name)};
+}
+
+Error session_error(int ret, const FailureContext& ctx) {
+    const auto make_error = [](errc e, int code, std::string_view what = {}) {
+        return library_error(e, code, what);
+    };
     switch (ret) {
         case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: {
             if (!ctx.alert_received) return make_error(errc::alert_received, ret);
-            const unsigned d = *ctx.alert_received;
-            const std::string what = "received fatal alert: " + std::string(alert_name(static_cast<int>(d))) +
-                                     " (" + std::to_string(d) + ")";
-            errc e = errc::alert_received;
-            if (d == MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL) e = errc::no_application_protocol;
-            else if (d == MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION) e = errc::protocol_version;
-            return make_error(e, ret, what);
+            Error e = alert::received_error(static_cast<int>(*ctx.alert_received), true, ret,
+                                            std::string(backend_name));
+            e.detail += ": " + library_message(ret);
+            return e;
         }
         case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: {
             std::string what = "certificate verification failed";
@@ -113,21 +114,4 @@ Error map_error(int ret, const FailureContext& ctx) {
     return make_error(ctx.handshaking ? errc::handshake_failed : errc::bad_record, ret);
 }
 
-unsigned alert_for(errc e, bool handshaking) noexcept {
-    switch (e) {
-        case errc::protocol_version: return MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION;
-        case errc::no_application_protocol: return MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL;
-        case errc::bad_record: return MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC;
-        case errc::certificate_untrusted: return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
-        case errc::certificate_expired: return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
-        case errc::certificate_hostname_mismatch:
-        case errc::certificate_invalid: return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
-        case errc::alpn_not_offered: return MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_EXT;
-        case errc::internal: return MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR;
-        default: break;
-    }
-    return handshaking ? MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE
-                       : MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR;
-}
-
-}  // namespace connmatrix::tls::mbed
+}  // namespace connmatrix::tls::mbedtls

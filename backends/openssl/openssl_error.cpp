@@ -1,5 +1,8 @@
-// OpenSSL's errors -> tls::errc, keeping the library's own text and code.
+// OpenSSL's errors -> tls::errc, keeping the library's own text and code (alerts by the core's
+// one table).
 #include "openssl_internal.hpp"
+
+#include "alert.hpp"
 
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
@@ -105,9 +108,9 @@ void drain_error_queue(Failure& f) {
     }
 }
 
-Error map_failure(const Failure& f) {
+Error session_error(const Failure& f) {
     const auto code = static_cast<long>(f.primary);
-    const std::string origin(this_backend);
+    const std::string origin(backend_name);
 
     // The certificate check failed: the verify result says why (client side).
     if (f.verify_result != X509_V_OK &&
@@ -123,13 +126,9 @@ Error map_failure(const Failure& f) {
     if (f.primary != 0 && ERR_GET_LIB(f.primary) == ERR_LIB_SSL) {
         const int reason = ERR_GET_REASON(f.primary);
         if (reason > alert_reason_offset && reason < alert_reason_offset + 256) {
-            const int desc = reason - alert_reason_offset;
-            std::string head = "received fatal alert: " + std::string(alert_name(desc)) + " (" +
-                               std::to_string(desc) + ")";
-            errc c = errc::alert_received;
-            if (desc == 120) c = errc::no_application_protocol;
-            else if (desc == 70) c = errc::protocol_version;
-            return {c, with_queue(std::move(head), f.queue_text), code, origin};
+            Error e = alert::received_error(reason - alert_reason_offset, true, code, origin);
+            e.detail = with_queue(std::move(e.detail), f.queue_text);
+            return e;
         }
         if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
             return {errc::truncated,
@@ -164,11 +163,11 @@ Error map_failure(const Failure& f) {
             f.ssl_error, origin};
 }
 
-Error config_error(errc code, std::string what) {
+Error library_error(errc code, std::string what) {
     Failure f;
     drain_error_queue(f);
     return {code, with_queue(std::move(what), f.queue_text), static_cast<long>(f.earliest),
-            std::string(this_backend)};
+            std::string(backend_name)};
 }
 
 }  // namespace connmatrix::tls::openssl

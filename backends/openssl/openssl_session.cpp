@@ -1,398 +1,349 @@
-// The OpenSSL Session: an SSL object whose BIO reads from and writes to the base's queues.
+// The OpenSSL Session: an SSL object whose BIO reads from and writes to the core's queues.
 #include "openssl_internal.hpp"
 
 #include "alpn.hpp"
-#include "host.hpp"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include <algorithm>
 #include <array>
 #include <climits>
-#include <cstring>
 
 namespace connmatrix::tls::openssl {
 namespace {
 
-// export_session() format: a small header, then the DER of the SSL_SESSION (i2d_SSL_SESSION).
-// The header records whether the exporting connection verified its peer, so a session from an
-// unverified connection is never resumed by one that asks for verification.
-constexpr std::array<std::uint8_t, 4> export_magic = {'c', 'm', 'x', 'O'};
-constexpr std::uint8_t export_version = 1;
-constexpr std::uint8_t flag_verified = 0x01;
-constexpr std::size_t export_header = export_magic.size() + 2;
+class SessionImpl;
 
-Error make_error(errc code, std::string detail) {
-    return {code, std::move(detail), 0, std::string(this_backend)};
+// --- the custom BIO: OpenSSL's transport, wired to the Session's byte queues ----------------
+
+// A fixed type rather than BIO_get_new_index(): that hands out at most 127 indexes per
+// process, and every Registry builds a Backend. Nothing looks our BIOs up by type.
+constexpr int bio_type = 0xff | BIO_TYPE_SOURCE_SINK;
+
+SessionImpl* session_of(BIO* b) noexcept { return static_cast<SessionImpl*>(BIO_get_data(b)); }
+
+int bio_read_cb(BIO* b, char* dst, int n);
+int bio_write_cb(BIO* b, const char* src, int n);
+
+int bio_puts_cb(BIO* b, const char* str) {
+    std::size_t len = 0;
+    while (str != nullptr && str[len] != '\0' && len < INT_MAX) ++len;
+    return bio_write_cb(b, str, static_cast<int>(len));
 }
 
-// A bounds-checked reader over one handshake message.
-class Reader {
+long bio_ctrl_cb(BIO* b, int cmd, long num, void* ptr);
+
+int bio_create_cb(BIO* b) {
+    BIO_set_data(b, nullptr);
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+int bio_destroy_cb(BIO* b) {
+    if (b == nullptr) return 0;
+    BIO_set_data(b, nullptr);
+    return 1;
+}
+
+void message_cb(int write_p, int version, int content_type, const void* buf, std::size_t len,
+                SSL* ssl, void* arg);
+
+class SessionImpl final : public Session {
 public:
-    Reader(const std::uint8_t* p, std::size_t n) noexcept : p_(p), n_(n) {}
-    std::size_t left() const noexcept { return n_; }
-    bool skip(std::size_t k) noexcept {
-        if (k > n_) return false;
-        p_ += k;
-        n_ -= k;
-        return true;
+    SessionImpl(detail::ClientSetup& setup, std::shared_ptr<const Engine> engine)
+        : Session(setup), engine_(std::move(engine)) {}
+    SessionImpl(detail::ServerSetup& setup, std::shared_ptr<const Engine> engine)
+        : Session(setup), engine_(std::move(engine)) {}
+
+    // ssl_ (and with it the BIO pointing at us) goes first, while the base is still whole.
+    ~SessionImpl() override {
+        ssl_.reset();
+        clear_error_queue();
     }
-    bool number(std::size_t bytes, std::size_t& v) noexcept {
-        if (bytes > n_) return false;
-        v = 0;
-        for (std::size_t i = 0; i < bytes; ++i) v = (v << 8) | p_[i];
-        return skip(bytes);
+
+    Error attach(bool client) {
+        ssl_.reset(SSL_new(engine_->ctx.get()));
+        if (!ssl_) return library_error(errc::internal, "SSL_new failed");
+        BIO* bio = BIO_new(engine_->runtime->bio_method.get());
+        if (bio == nullptr) return library_error(errc::internal, "BIO_new failed");
+        BIO_set_data(bio, this);
+        SSL_set_bio(ssl_.get(), bio, bio);  // one reference, owned by the SSL from here on
+        SSL_set_app_data(ssl_.get(), this);
+        if (client)
+            SSL_set_connect_state(ssl_.get());
+        else
+            SSL_set_accept_state(ssl_.get());
+        return {};
     }
-    bool sub(std::size_t k, Reader& out) noexcept {
-        if (k > n_) return false;
-        out = Reader(p_, k);
-        return skip(k);
+
+    Error setup_client(const detail::ClientSetup& setup) {
+        SSL* ssl = ssl_.get();
+        const PeerIdentity& peer = core().peer();
+        if (peer.sni && SSL_set_tlsext_host_name(ssl, peer.sni->c_str()) != 1)
+            return library_error(errc::invalid_config, "cannot use \"" + *peer.sni + "\" as SNI");
+        // Hand the core the server's decrypted hellos (TLS 1.3 EncryptedExtensions carry ALPN).
+        SSL_set_msg_callback(ssl, message_cb);
+        SSL_set_msg_callback_arg(ssl, this);
+        if (peer.verify) {
+            if (peer.is_ip()) {
+                if (X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), peer.ip.data(), peer.ip.size()) != 1)
+                    return library_error(errc::invalid_config, "cannot verify " + peer.describe());
+            } else {
+                SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+                if (SSL_set1_host(ssl, peer.host.c_str()) != 1)
+                    return library_error(errc::invalid_config, "cannot verify " + peer.describe());
+            }
+        }
+        if (!setup.resume.empty()) resume(setup.resume);
+        return {};
     }
-    const std::uint8_t* data() const noexcept { return p_; }
+
+    // The BIO's read and write, wired to the base's queues (called by OpenSSL only).
+    int bio_read(char* dst, int n) noexcept {
+        return static_cast<int>(pull(reinterpret_cast<std::uint8_t*>(dst), static_cast<std::size_t>(n)));
+    }
+    int bio_write(const char* src, int n) noexcept {
+        try {
+            push(reinterpret_cast<const std::uint8_t*>(src), static_cast<std::size_t>(n));
+            return n;
+        } catch (...) {
+            return -1;  // no retry flag: OpenSSL sees a transport failure
+        }
+    }
+    bool bio_eof() const noexcept { return at_eof(); }
+    std::size_t bio_pending() const noexcept { return input_size(); }
+    void observe(const void* msg, std::size_t len) noexcept {
+        (void)core().observe_server_message({static_cast<const std::uint8_t*>(msg), len});
+    }
+
+    int select_alpn(const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                    unsigned int inlen) noexcept {
+        try {
+            const auto offered = alpn::decode({in, inlen});
+            if (!offered) return SSL_TLSEXT_ERR_ALERT_FATAL;  // malformed (OpenSSL checks first)
+            AlpnAnswer a = core().answer_alpn(&*offered);
+            if (a.kind == AlpnAnswer::Kind::none) return SSL_TLSEXT_ERR_NOACK;
+            if (a.kind == AlpnAnswer::Kind::refuse) return SSL_TLSEXT_ERR_ALERT_FATAL;
+            selected_ = std::move(a.protocol);  // OpenSSL copies it; ours outlives the call
+            *out = reinterpret_cast<const unsigned char*>(selected_.data());
+            *outlen = static_cast<unsigned char>(selected_.size());
+            return SSL_TLSEXT_ERR_OK;
+        } catch (...) {  // out of memory: never let an exception cross OpenSSL's C frames
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+    }
 
 private:
-    const std::uint8_t* p_;
-    std::size_t n_;
+    Status do_handshake(Error& err) override {
+        clear_error_queue();
+        const int r = SSL_do_handshake(ssl_.get());
+        if (r == 1) {
+            clear_error_queue();
+            SSL_set_msg_callback(ssl_.get(), nullptr);
+            return Status::ok;
+        }
+        switch (SSL_get_error(ssl_.get(), r)) {
+            case SSL_ERROR_WANT_READ: clear_error_queue(); return Status::want_input;
+            case SSL_ERROR_ZERO_RETURN: clear_error_queue(); return Status::closed;
+            default: break;
+        }
+        err = failure(r, true);
+        return Status::failed;
+    }
+
+    Status do_read(std::vector<std::uint8_t>& plaintext, Error& err) override {
+        clear_error_queue();
+        std::array<std::uint8_t, 16384> buf;  // one record's worth of plaintext per call
+        for (;;) {
+            std::size_t n = 0;
+            const int r = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
+            if (r == 1) {
+                plaintext.insert(plaintext.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+                continue;
+            }
+            switch (SSL_get_error(ssl_.get(), r)) {
+                case SSL_ERROR_WANT_READ:  // input exhausted (TLS 1.3 tickets are processed here)
+                    clear_error_queue();
+                    return Status::want_input;
+                case SSL_ERROR_ZERO_RETURN:  // close_notify
+                    clear_error_queue();
+                    return Status::closed;
+                default: err = failure(r, false); return Status::failed;
+            }
+        }
+    }
+
+    Status do_write(std::span<const std::uint8_t> plaintext, Error& err) override {
+        clear_error_queue();
+        std::size_t off = 0;
+        while (off < plaintext.size()) {
+            std::size_t n = 0;
+            const int r = SSL_write_ex(ssl_.get(), plaintext.data() + off, plaintext.size() - off, &n);
+            if (r == 1) {
+                off += n;
+                continue;
+            }
+            const int e = SSL_get_error(ssl_.get(), r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                // Our BIO never blocks on write and renegotiation is off: this cannot happen.
+                clear_error_queue();
+                err = {errc::internal,
+                       "SSL_write_ex wants the transport (" + std::to_string(e) + ") mid-write", 0,
+                       std::string(openssl::backend_name)};
+                return Status::failed;
+            }
+            err = failure(r, false);
+            return Status::failed;
+        }
+        clear_error_queue();
+        return Status::ok;
+    }
+
+    void do_close() override {
+        clear_error_queue();
+        if (SSL_is_init_finished(ssl_.get()) == 1) (void)SSL_shutdown(ssl_.get());  // close_notify
+        clear_error_queue();
+    }
+
+    std::optional<std::string> do_alpn() const override {
+        const unsigned char* p = nullptr;
+        unsigned int len = 0;
+        SSL_get0_alpn_selected(ssl_.get(), &p, &len);
+        if (p == nullptr || len == 0) return std::nullopt;
+        return std::string(reinterpret_cast<const char*>(p), len);
+    }
+
+    SessionInfo do_info() const override {
+        SessionInfo i;
+        SSL* ssl = ssl_.get();
+        if (SSL_is_init_finished(ssl) == 1) {
+            i.version = from_library_version(SSL_version(ssl));
+            if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) i.cipher = SSL_CIPHER_get_name(c);
+            i.resumed = SSL_session_reused(ssl) == 1;
+        }
+        return i;
+    }
+
+    Exported do_export_session() const override {
+        SslSessionPtr sess(SSL_get1_session(ssl_.get()));
+        if (!sess || SSL_SESSION_is_resumable(sess.get()) != 1) return {};
+        const int len = i2d_SSL_SESSION(sess.get(), nullptr);
+        Exported x;
+        if (len > 0) {
+            x.data.resize(static_cast<std::size_t>(len));
+            unsigned char* p = x.data.data();
+            if (i2d_SSL_SESSION(sess.get(), &p) != len) x.data.clear();
+        }
+        x.lifetime = std::chrono::seconds(SSL_SESSION_get_timeout(sess.get()));
+        clear_error_queue();
+        return x;
+    }
+
+    // The core vetted the envelope; bytes OpenSSL cannot use only cost the resumption.
+    void resume(const std::vector<std::uint8_t>& der) {
+        if (der.size() > static_cast<std::size_t>(LONG_MAX)) return;
+        const unsigned char* p = der.data();
+        SslSessionPtr sess(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.size())));
+        if (sess && SSL_SESSION_is_resumable(sess.get()) == 1)
+            (void)SSL_set_session(ssl_.get(), sess.get());  // takes its own reference
+        clear_error_queue();
+    }
+
+    Error failure(int ret, bool in_handshake) {
+        Failure f;
+        f.ssl_error = SSL_get_error(ssl_.get(), ret);  // peeks at the queue: before draining it
+        f.in_handshake = in_handshake;
+        if (role() == Role::client && core().peer().verify)
+            f.verify_result = SSL_get_verify_result(ssl_.get());
+        drain_error_queue(f);
+        return session_error(f);
+    }
+
+    std::shared_ptr<const Engine> engine_;  // keeps the SSL_CTX alive
+    SslPtr ssl_;
+    std::string selected_;  // server: the protocol the core chose, while OpenSSL copies it
 };
 
-constexpr std::size_t ext_alpn = 16;        // RFC 7301
-constexpr int msg_server_hello = 2;         // carries ALPN up to TLS 1.2
-constexpr int msg_encrypted_extensions = 8;  // carries ALPN in TLS 1.3
+int bio_read_cb(BIO* b, char* dst, int n) {
+    BIO_clear_retry_flags(b);
+    SessionImpl* s = session_of(b);
+    if (s == nullptr || dst == nullptr || n <= 0) return 0;
+    const int k = s->bio_read(dst, n);
+    if (k > 0) return k;
+    if (s->bio_eof()) return 0;  // end of stream: OpenSSL reports an unexpected EOF
+    BIO_set_retry_read(b);       // nothing buffered yet: "would block"
+    return -1;
+}
 
-// The single protocol in an ALPN extension of a server hello, if the extensions carry one.
-std::optional<std::string> alpn_in(Reader exts) {
-    while (exts.left() > 0) {
-        std::size_t type = 0, len = 0;
-        Reader body(nullptr, 0);
-        if (!exts.number(2, type) || !exts.number(2, len) || !exts.sub(len, body))
-            return std::nullopt;
-        if (type != ext_alpn) continue;
-        std::size_t list_len = 0, name_len = 0;
-        Reader list(nullptr, 0);
-        if (!body.number(2, list_len) || !body.sub(list_len, list) || !list.number(1, name_len) ||
-            name_len == 0 || name_len != list.left())
-            return std::nullopt;
-        return std::string(reinterpret_cast<const char*>(list.data()), name_len);
+int bio_write_cb(BIO* b, const char* src, int n) {
+    BIO_clear_retry_flags(b);
+    SessionImpl* s = session_of(b);
+    if (s == nullptr || src == nullptr || n < 0) return -1;
+    return s->bio_write(src, n);
+}
+
+long bio_ctrl_cb(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {
+    const SessionImpl* s = session_of(b);
+    switch (cmd) {
+        case BIO_CTRL_FLUSH: return 1;  // written bytes are in the output queue already
+        case BIO_CTRL_EOF: return (s != nullptr && s->bio_eof()) ? 1 : 0;
+        case BIO_CTRL_PENDING: return s != nullptr ? static_cast<long>(s->bio_pending()) : 0;
+        default: return 0;  // nothing pending to write; no kTLS, dgram, push/pop...
     }
-    return std::nullopt;
 }
 
 void message_cb(int write_p, int /*version*/, int content_type, const void* buf, std::size_t len,
                 SSL* /*ssl*/, void* arg) {
     if (write_p != 0 || content_type != SSL3_RT_HANDSHAKE || arg == nullptr || buf == nullptr)
         return;
-    static_cast<OpensslSession*>(arg)->observe_handshake_message(
-        static_cast<const std::uint8_t*>(buf), len);
+    static_cast<SessionImpl*>(arg)->observe(buf, len);
+}
+
+template <class Setup>
+std::unique_ptr<Session> make_session(std::shared_ptr<const Engine> engine, Setup& setup,
+                                      Error& err) {
+    clear_error_queue();
+    constexpr bool client = std::is_same_v<Setup, detail::ClientSetup>;
+    auto s = std::make_unique<SessionImpl>(setup, std::move(engine));
+    err = s->attach(client);
+    if constexpr (client) {
+        if (!err) err = s->setup_client(setup);
+    }
+    clear_error_queue();
+    if (err) return nullptr;
+    return s;
 }
 
 }  // namespace
 
-OpensslSession::OpensslSession(Role role, std::shared_ptr<const ContextState> state,
-                               std::vector<std::string> offered)
-    : Session(role, std::string(this_backend), std::move(offered)), state_(std::move(state)) {}
-
-// ssl_ (and with it the BIO pointing at us) goes first, while the base is still whole.
-OpensslSession::~OpensslSession() {
-    ssl_.reset();
-    clear_error_queue();
-}
-
-int OpensslSession::bio_read(char* dst, int n) noexcept {
-    const std::size_t k = pull(reinterpret_cast<std::uint8_t*>(dst), static_cast<std::size_t>(n));
-    return static_cast<int>(k);
-}
-
-int OpensslSession::bio_write(const char* src, int n) noexcept {
-    try {
-        push(reinterpret_cast<const std::uint8_t*>(src), static_cast<std::size_t>(n));
-        return n;
-    } catch (...) {
-        return -1;  // no retry flag: OpenSSL sees a transport failure
+Error make_runtime(Runtime& rt) {
+    rt.bio_method.reset(BIO_meth_new(bio_type, "connmatrix session queues"));
+    BIO_METHOD* m = rt.bio_method.get();
+    if (m == nullptr || BIO_meth_set_read(m, bio_read_cb) != 1 ||
+        BIO_meth_set_write(m, bio_write_cb) != 1 || BIO_meth_set_puts(m, bio_puts_cb) != 1 ||
+        BIO_meth_set_ctrl(m, bio_ctrl_cb) != 1 || BIO_meth_set_create(m, bio_create_cb) != 1 ||
+        BIO_meth_set_destroy(m, bio_destroy_cb) != 1) {
+        rt.bio_method.reset();
+        return library_error(errc::internal, "cannot build the BIO method");
     }
-}
-
-void OpensslSession::observe_handshake_message(const std::uint8_t* msg,
-                                               std::size_t len) noexcept {
-    Reader r(msg, len);
-    std::size_t type = 0, body_len = 0;
-    Reader body(nullptr, 0);
-    if (!r.number(1, type) || !r.number(3, body_len) || !r.sub(body_len, body)) return;
-    std::size_t n = 0;
-    if (static_cast<int>(type) == msg_server_hello) {
-        // legacy_version, random, legacy_session_id, cipher_suite, legacy_compression_method
-        if (!body.skip(2 + 32) || !body.number(1, n) || !body.skip(n + 2 + 1)) return;
-    } else if (static_cast<int>(type) != msg_encrypted_extensions) {
-        return;
-    }
-    Reader exts(nullptr, 0);
-    if (!body.number(2, n) || !body.sub(n, exts)) return;
-    try {
-        if (auto p = alpn_in(exts)) seen_alpn_ = std::move(p);
-    } catch (...) {  // out of memory: the check below is only a better error message
-    }
-}
-
-Error OpensslSession::attach_bio() {
-    ssl_.reset(SSL_new(state_->ctx.get()));
-    if (!ssl_) return config_error(errc::internal, "SSL_new failed");
-    BIO* bio = BIO_new(state_->runtime->bio_method.get());
-    if (bio == nullptr) return config_error(errc::internal, "BIO_new failed");
-    BIO_set_data(bio, this);
-    SSL_set_bio(ssl_.get(), bio, bio);  // one reference, owned by the SSL from here on
     return {};
 }
 
-std::unique_ptr<Session> OpensslSession::make_client(std::shared_ptr<const ContextState> state,
-                                                     const ClientSessionParams& params,
-                                                     Error& err) {
-    clear_error_queue();
-    std::vector<std::string> offered = state->client.alpn;
-    std::unique_ptr<OpensslSession> s(
-        new OpensslSession(Role::client, std::move(state), std::move(offered)));
-    Error e = s->attach_bio();
-    if (!e) e = s->setup_client(params);
-    clear_error_queue();
-    if (e) {
-        err = std::move(e);
-        return nullptr;
-    }
-    return s;
+int server_alpn_callback(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+                         const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+    auto* s = static_cast<SessionImpl*>(SSL_get_app_data(ssl));
+    if (s == nullptr) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return s->select_alpn(out, outlen, in, inlen);
 }
 
-std::unique_ptr<Session> OpensslSession::make_server(std::shared_ptr<const ContextState> state,
-                                                     Error& err) {
-    clear_error_queue();
-    std::unique_ptr<OpensslSession> s(new OpensslSession(Role::server, std::move(state), {}));
-    if (Error e = s->attach_bio()) {
-        err = std::move(e);
-        clear_error_queue();
-        return nullptr;
-    }
-    SSL_set_accept_state(s->ssl_.get());
-    return s;
+std::unique_ptr<Session> make_client_session(std::shared_ptr<const ClientEngine> engine,
+                                             detail::ClientSetup& setup, Error& err) {
+    return make_session(std::move(engine), setup, err);
 }
 
-Error OpensslSession::setup_client(const ClientSessionParams& params) {
-    SSL* ssl = ssl_.get();
-    SSL_set_connect_state(ssl);
-    const std::string host = host::normalise(params.host);
-    const bool ip = host::is_ip_literal(params.host);
-
-    sni_ = host::sni_for(params.host, params.sni);
-    if (sni_ && SSL_set_tlsext_host_name(ssl, sni_->c_str()) != 1)
-        return config_error(errc::invalid_config, "cannot use \"" + *sni_ + "\" as SNI");
-
-    // Watch the server's hello for its ALPN answer (removed once the handshake is done).
-    SSL_set_msg_callback(ssl, message_cb);
-    SSL_set_msg_callback_arg(ssl, this);
-
-    verify_ = state_->client.verify;
-    if (verify_) {
-        if (host.empty())
-            return make_error(errc::invalid_config,
-                              "verification is on but no host was given to verify against");
-        if (ip) {
-            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) != 1)
-                return config_error(errc::invalid_config, "cannot verify IP address " + host);
-        } else {
-            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            if (SSL_set1_host(ssl, host.c_str()) != 1)
-                return config_error(errc::invalid_config, "cannot verify host name " + host);
-        }
-    }
-    if (!params.resume.empty()) try_resume(params.resume, host, ip);
-    return {};
-}
-
-// Resumption is an optimisation: bytes we cannot use mean a full handshake, not an error.
-void OpensslSession::try_resume(std::span<const std::uint8_t> blob, const std::string& host,
-                                bool ip) {
-    if (blob.size() <= export_header ||
-        !std::equal(export_magic.begin(), export_magic.end(), blob.begin()) ||
-        blob[export_magic.size()] != export_version)
-        return;
-    const std::uint8_t flags = blob[export_magic.size() + 1];
-    const std::span<const std::uint8_t> der = blob.subspan(export_header);
-    if (der.size() > static_cast<std::size_t>(LONG_MAX)) return;
-    const unsigned char* p = der.data();
-    SslSessionPtr sess(d2i_SSL_SESSION(nullptr, &p, static_cast<long>(der.size())));
-    clear_error_queue();
-    if (!sess || SSL_SESSION_is_resumable(sess.get()) != 1) return;
-    if (verify_) {
-        // OpenSSL does not re-verify a resumed peer: only resume what was verified, for this host.
-        if ((flags & flag_verified) == 0) return;
-        X509* peer = SSL_SESSION_get0_peer(sess.get());
-        if (peer == nullptr) return;
-        const int match = ip ? X509_check_ip_asc(peer, host.c_str(), 0)
-                             : X509_check_host(peer, host.c_str(), host.size(),
-                                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr);
-        if (match != 1) return;
-    }
-    if (SSL_set_session(ssl_.get(), sess.get()) != 1) clear_error_queue();  // takes its own ref
-}
-
-Error OpensslSession::failure(int ret, bool in_handshake) {
-    Failure f;
-    f.ssl_error = SSL_get_error(ssl_.get(), ret);  // peeks at the queue: before draining it
-    f.in_handshake = in_handshake;
-    if (role() == Role::client && verify_) f.verify_result = SSL_get_verify_result(ssl_.get());
-    drain_error_queue(f);
-    return map_failure(f);
-}
-
-Status OpensslSession::do_handshake(Error& err) {
-    clear_error_queue();
-    const int r = SSL_do_handshake(ssl_.get());
-    if (r == 1) {
-        clear_error_queue();
-        SSL_set_msg_callback(ssl_.get(), nullptr);
-        return Status::ok;
-    }
-    switch (SSL_get_error(ssl_.get(), r)) {
-        case SSL_ERROR_WANT_READ:
-            clear_error_queue();
-            return Status::want_input;
-        case SSL_ERROR_ZERO_RETURN:
-            clear_error_queue();
-            return Status::closed;
-        default:
-            break;
-    }
-    err = failure(r, true);
-    // OpenSSL's client refuses an ALPN selection it did not offer ("bad extension", with a
-    // decode_error alert) or any selection when it offered none ("bad extension",
-    // unsupported_extension): we saw the hello, so name the real reason.
-    if (role() == Role::client && seen_alpn_ && err.code == errc::handshake_failed) {
-        if (Error a = alpn::check_selected(seen_alpn_, state_->client.alpn)) {
-            a.detail += "; " + err.detail;
-            a.library_code = err.library_code;
-            a.origin = std::string(this_backend);
-            err = std::move(a);
-        }
-    }
-    return Status::failed;
-}
-
-Status OpensslSession::do_read(std::vector<std::uint8_t>& plaintext, Error& err) {
-    if (pending_) {
-        err = std::move(*pending_);
-        pending_.reset();
-        return Status::failed;
-    }
-    if (peer_closed_) return Status::closed;
-    clear_error_queue();
-    std::array<std::uint8_t, 16384> buf;  // one record's worth of plaintext per call
-    bool got = false;
-    for (;;) {
-        std::size_t n = 0;
-        const int r = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
-        if (r == 1) {
-            plaintext.insert(plaintext.end(), buf.begin(),
-                             buf.begin() + static_cast<std::ptrdiff_t>(n));
-            got = true;
-            continue;
-        }
-        const int e = SSL_get_error(ssl_.get(), r);
-        if (e == SSL_ERROR_WANT_READ) {  // input exhausted (TLS 1.3 tickets are processed here)
-            clear_error_queue();
-            return got ? Status::ok : Status::want_input;
-        }
-        if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify
-            clear_error_queue();
-            peer_closed_ = true;
-            return got ? Status::ok : Status::closed;
-        }
-        Error f = failure(r, false);
-        if (got) {  // hand over the data first; the error comes with the next call
-            pending_ = std::move(f);
-            return Status::ok;
-        }
-        err = std::move(f);
-        return Status::failed;
-    }
-}
-
-Status OpensslSession::do_write(std::span<const std::uint8_t> plaintext, Error& err) {
-    if (pending_) {
-        err = *pending_;
-        return Status::failed;
-    }
-    clear_error_queue();
-    std::size_t off = 0;
-    while (off < plaintext.size()) {
-        std::size_t n = 0;
-        const int r = SSL_write_ex(ssl_.get(), plaintext.data() + off, plaintext.size() - off, &n);
-        if (r == 1) {
-            off += n;
-            continue;
-        }
-        const int e = SSL_get_error(ssl_.get(), r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            // Our BIO never blocks on write and renegotiation is off, so this cannot happen.
-            clear_error_queue();
-            err = make_error(errc::internal, "SSL_write_ex wants the transport (" +
-                                                 std::to_string(e) + ") mid-write");
-            return Status::failed;
-        }
-        err = failure(r, false);
-        return Status::failed;
-    }
-    clear_error_queue();
-    return Status::ok;
-}
-
-void OpensslSession::do_close() {
-    clear_error_queue();
-    if (SSL_is_init_finished(ssl_.get()) == 1) (void)SSL_shutdown(ssl_.get());  // close_notify
-    clear_error_queue();
-}
-
-std::optional<std::string> OpensslSession::do_alpn() const {
-    const unsigned char* p = nullptr;
-    unsigned int len = 0;
-    SSL_get0_alpn_selected(ssl_.get(), &p, &len);
-    if (p == nullptr || len == 0) return std::nullopt;
-    return std::string(reinterpret_cast<const char*>(p), len);
-}
-
-SessionInfo OpensslSession::do_info() const {
-    SessionInfo i;
-    SSL* ssl = ssl_.get();
-    const bool done = SSL_is_init_finished(ssl) == 1;
-    if (done) {
-        i.version = from_openssl_version(SSL_version(ssl));
-        if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) i.cipher = SSL_CIPHER_get_name(c);
-        i.resumed = SSL_session_reused(ssl) == 1;
-    }
-    if (role() == Role::client) {
-        i.verified = done && verify_ && SSL_get_verify_result(ssl) == X509_V_OK &&
-                     SSL_get0_peer_certificate(ssl) != nullptr;
-        i.server_name = sni_;
-    } else if (const char* sn = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
-        i.server_name = std::string(sn);
-    }
-    return i;
-}
-
-std::vector<std::uint8_t> OpensslSession::do_export_session() const {
-    SslSessionPtr sess(SSL_get1_session(ssl_.get()));
-    if (!sess || SSL_SESSION_is_resumable(sess.get()) != 1) return {};
-    const int len = i2d_SSL_SESSION(sess.get(), nullptr);
-    if (len <= 0) {
-        clear_error_queue();
-        return {};
-    }
-    std::vector<std::uint8_t> out(export_header + static_cast<std::size_t>(len));
-    std::copy(export_magic.begin(), export_magic.end(), out.begin());
-    out[export_magic.size()] = export_version;
-    out[export_magic.size() + 1] = do_info().verified ? flag_verified : 0;
-    unsigned char* p = out.data() + export_header;
-    if (i2d_SSL_SESSION(sess.get(), &p) != len) {
-        clear_error_queue();
-        return {};
-    }
-    return out;
+std::unique_ptr<Session> make_server_session(std::shared_ptr<const ServerEngine> engine,
+                                             detail::ServerSetup& setup, Error& err) {
+    return make_session(std::move(engine), setup, err);
 }
 
 }  // namespace connmatrix::tls::openssl

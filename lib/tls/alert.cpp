@@ -1,8 +1,8 @@
 #include "alert.hpp"
 
-namespace connmatrix::tls {
+namespace connmatrix::tls::alert {
 
-std::string_view alert_name(int d) noexcept {
+std::string_view name(int d) noexcept {
     switch (d) {
         case 0: return "close_notify";
         case 10: return "unexpected_message";
@@ -42,4 +42,41 @@ std::string_view alert_name(int d) noexcept {
     }
 }
 
-}  // namespace connmatrix::tls
+std::string text(int description) {
+    return std::string(name(description)) + " (" + std::to_string(description) + ")";
+}
+
+errc received(int description) noexcept {
+    switch (description) {
+        case close_notify: return errc::closed;
+        case no_application_protocol: return errc::no_application_protocol;
+        case protocol_version:
+        case inappropriate_fallback: return errc::protocol_version;
+        default: return errc::alert_received;
+    }
+}
+
+Error received_error(int description, bool fatal, long library_code, std::string origin,
+                     std::string_view note) {
+    std::string what = (fatal ? "received fatal alert: " : "received alert: ") + text(description);
+    if (!note.empty()) what += " " + std::string(note);
+    return {received(description), std::move(what), library_code, std::move(origin)};
+}
+
+std::uint8_t for_error(errc e, bool handshaking) noexcept {
+    switch (e) {
+        case errc::protocol_version: return protocol_version;
+        case errc::no_application_protocol: return no_application_protocol;
+        case errc::bad_record: return 20;  // bad_record_mac
+        case errc::certificate_untrusted: return unknown_ca;
+        case errc::certificate_expired: return certificate_expired;
+        case errc::certificate_hostname_mismatch:
+        case errc::certificate_invalid: return bad_certificate;
+        case errc::alpn_not_offered: return unsupported_extension;
+        case errc::internal: return internal_error;
+        default: break;
+    }
+    return handshaking ? handshake_failure : internal_error;
+}
+
+}  // namespace connmatrix::tls::alert

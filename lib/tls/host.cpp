@@ -10,15 +10,27 @@ std::string normalise(std::string_view h) {
     return std::string(h);
 }
 
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+std::vector<std::uint8_t> ip_bytes(std::string_view h) {
+    const std::string s = normalise(h);
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, s.c_str(), buf) == 1) return {buf, buf + 4};
+    if (inet_pton(AF_INET6, s.c_str(), buf) == 1) return {buf, buf + 16};
+    return {};
+}
+
 bool is_ip_literal(std::string_view h) noexcept {
-    std::string s;
     try {
-        s = normalise(h);
+        return !ip_bytes(h).empty();
     } catch (...) {
         return false;
     }
-    unsigned char buf[16];
-    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 std::optional<std::string> sni_for(std::string_view h, const std::optional<std::string>& o) {

@@ -4,8 +4,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+#include <cstdint>
 
 namespace connmatrix::tls::host {
+
+// ASCII lowercase (host names compare case-insensitively, RFC 4343).
+std::string lower(std::string_view s);
+
+// The 4 or 16 bytes of an IP literal (with or without brackets); empty for a name.
+std::vector<std::uint8_t> ip_bytes(std::string_view host);
 
 // True for IPv4 dotted quads and IPv6 literals (with or without brackets).
 bool is_ip_literal(std::string_view host) noexcept;

@@ -166,4 +166,10 @@ std::string send_and_receive(Pair& p, Direction dir, std::string_view data, int 
     return got;
 }
 
+tls::AlpnSelector force_alpn(std::string protocol) {
+    return [protocol = std::move(protocol)](const std::vector<std::string>&) {
+        return tls::AlpnAnswer::select(protocol);
+    };
+}
+
 }  // namespace connmatrix::test

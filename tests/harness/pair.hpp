@@ -87,6 +87,10 @@ Outcome run_handshake(const tls::Backend& client_backend, const tls::ClientConfi
 // Typical server config: the EC localhost leaf, given ALPN preference.
 tls::ServerConfig server_config(std::vector<std::string> alpn = {},
                                 std::string leaf = "localhost-ec");
+// A server ALPN selector that answers `protocol` whatever the client offered (a broken server:
+// the forced-ALPN mode of the tests).
+tls::AlpnSelector force_alpn(std::string protocol);
+
 // Typical client config: the test CA, the given offer.
 tls::ClientConfig client_config(std::vector<std::string> alpn = {});
 

@@ -91,41 +91,52 @@ TEST_CASE("no overlap, server configured not to alert: handshake completes witho
     for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
         auto scfg = server_config({"http/1.1"});
         scfg.alert_on_no_overlap = false;
-        if (!s.capabilities().server_alpn_no_alert) {
-            // The library cannot do it: the context must say so instead of alerting anyway.
-            Error err;
-            CHECK(s.server_context(scfg, err) == nullptr);
-            CHECK(err.code == errc::unsupported);
-            return;
-        }
         expect_selected(run_handshake(c, client_config({"h2"}), s, scfg), std::nullopt);
     });
 }
 
+// A server whose alpn_select chooses what the client never offered (a broken server): where the
+// server's library cannot send it, the server fails with errc::unsupported, never something else.
+static void expect_unoffered_refused(const tls::Backend& c, const tls::Backend& s, const Offer& offer,
+                              tls::ServerConfig scfg, const std::string& forced) {
+    scfg.alpn_select = force_alpn(forced);
+    const Outcome o = run_handshake(c, client_config(offer), s, scfg);
+    REQUIRE(o.built);
+    CHECK_FALSE(o.stuck);
+    CHECK(o.client == Status::failed);
+    if (!s.capabilities().server_force_alpn) {
+        CHECK(o.server == Status::failed);
+        CHECK(o.server_error.code == errc::unsupported);
+        CHECK(o.server_error.detail.find(forced) != std::string::npos);
+        CHECK(o.client_error.code == errc::no_application_protocol);
+        return;
+    }
+    // The library or the core refuses it: a typed error naming the protocol; never used.
+    CHECK(o.client_error.code == errc::alpn_not_offered);
+    CHECK(o.client_error.detail.find("\"" + forced + "\"") != std::string::npos);
+    CHECK(o.client_alpn == std::nullopt);
+}
+
 TEST_CASE("server selects a protocol the client never offered: rejected, never used") {
     for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
-        auto scfg = server_config({"h2", "http/1.1"});
-        scfg.alpn_mode = tls::ServerAlpn::force;
-        scfg.force_protocol = "spdy/3.1";
-        if (!s.capabilities().server_force_alpn) {
-            Error err;
-            CHECK(s.server_context(scfg, err) == nullptr);
-            CHECK(err.code == errc::unsupported);
-            return;
-        }
-        const Outcome o = run_handshake(c, client_config({"h2", "http/1.1"}), s, scfg);
-        REQUIRE(o.built);
-        CHECK_FALSE(o.stuck);
-        if (c.capabilities().reports_unoffered_alpn) {
-            // The library or our shared check refuses it: a typed error, the handshake fails.
-            CHECK(o.client == Status::failed);
-            CHECK(o.client_error.code == errc::alpn_not_offered);
-        } else {
-            // GnuTLS's client drops an un-offered selection silently and reports none: the
-            // connection goes on without ALPN, and "spdy/3.1" is never reported or spoken.
-            CHECK(o.client == Status::ok);
-            CHECK(o.client_alpn == std::nullopt);
-        }
+        expect_unoffered_refused(c, s, {"h2", "http/1.1"}, server_config({"h2", "http/1.1"}),
+                                 "spdy/3.1");
+    });
+}
+
+TEST_CASE("a server's alpn_select decides, within the client's offer") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        auto scfg = server_config({"h2"});  // the selector overrides the list
+        scfg.alpn_select = [](const std::vector<std::string>& offered) {
+            return offered.size() > 1 ? tls::AlpnAnswer::select(offered.back())
+                                      : tls::AlpnAnswer::none();
+        };
+        expect_selected(run_handshake(c, client_config({"h2", "http/1.1"}), s, scfg), "http/1.1");
+        expect_selected(run_handshake(c, client_config({"h2"}), s, scfg), std::nullopt);
+        scfg.alpn_select = [](const std::vector<std::string>&) { return tls::AlpnAnswer::refuse(); };
+        const Outcome o = run_handshake(c, client_config({"h2"}), s, scfg);
+        CHECK(o.client_error.code == errc::no_application_protocol);
+        CHECK(o.server_error.code == errc::no_application_protocol);
     });
 }
 
@@ -147,17 +158,7 @@ TEST_CASE("protocol names are compared case-sensitively") {
     }
     SUBCASE("server forces \"H2\" when the client offered \"h2\": not offered") {
         for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
-            if (!s.capabilities().server_force_alpn) return;  // covered by the case above
-            auto scfg = server_config({"h2"});
-            scfg.alpn_mode = tls::ServerAlpn::force;
-            scfg.force_protocol = "H2";
-            const Outcome o = run_handshake(c, client_config({"h2"}), s, scfg);
-            REQUIRE(o.built);
-            CHECK_FALSE(o.stuck);
-            if (c.capabilities().reports_unoffered_alpn)
-                CHECK(o.client_error.code == errc::alpn_not_offered);
-            else
-                CHECK(o.client_alpn == std::nullopt);
+            expect_unoffered_refused(c, s, {"h2"}, server_config({"h2"}), "H2");
         });
     }
 }

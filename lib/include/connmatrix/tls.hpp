@@ -5,15 +5,22 @@
 // and takes ciphertext out (take_output) to send wherever it likes: a socket, or, in tests, the
 // input of a peer Session of any other backend.
 //
-// ALPN policy does not live in backends. The list to offer comes from the caller (an empty list
-// means: no ALPN extension in the ClientHello at all); the shared base class checks, once the
-// handshake is done, that a selection was actually offered, byte for byte.
+// The classes here are non-virtual interfaces (the manner of rustls's core): their public
+// functions are the TLS core (lib/tls), which validates configurations, owns the byte queues,
+// sticky errors, the hello reader, the record observer, the resumption envelope and every ALPN
+// rule; a backend (backends/<name>/) only implements the private hooks, translating to its
+// library. ALPN policy does not live in backends: the list to offer comes from the caller (an
+// empty list means no ALPN extension at all), a server's answer is decided by the core, and a
+// selection that was never offered is refused by the core, byte for byte.
 #pragma once
 
 #include <connmatrix/error.hpp>
 
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,21 +62,22 @@ enum class Version : std::uint8_t { unknown, tls1_0, tls1_1, tls1_2, tls1_3 };
 std::string_view to_string(Version v) noexcept;           // "TLSv1.2", "TLSv1.3", "unknown"
 std::optional<Version> parse_version(std::string_view s);  // "1.2", "TLSv1.2", "tls1.2"
 
-// What a backend's library can do; the tests and the policy engine consult it instead of
-// guessing from the backend's name.
+// What a backend's library can do, where the three differ; the tests and the policy engine
+// consult it instead of guessing from the backend's name. What every backend does (resumption,
+// a truthful "resumed" flag, refusing an un-offered ALPN selection, a server going on without
+// ALPN when the lists don't overlap) is no flag: it is the core's contract.
 struct Capabilities {
-    bool tls13 = false;                   // can negotiate TLS 1.3
-    bool session_resumption = false;      // export_session()/resume work
-    bool resumed_flag = false;            // info().resumed is known (not nullopt) after a handshake
-    bool server_force_alpn = false;       // a server can select a protocol the client did not offer
-    bool server_alpn_no_alert = false;    // a server can continue without ALPN when lists don't overlap
-    bool reports_unoffered_alpn = false;  // a client reports an un-offered selection (instead of
-                                          // dropping it silently and reporting none, as GnuTLS does)
-    bool early_data = false;              // 0-RTT (reserved; not used yet)
+    bool tls13 = false;               // can negotiate TLS 1.3
+    bool server_force_alpn = false;   // a server's alpn_select may choose a protocol the client
+                                      // did not offer (GnuTLS selects only from the offer)
+    std::size_t max_alpn_protocols = 0;  // most names in one ALPN list; 0: RFC 7301's limit
+    std::size_t max_alpn_name = 255;     // longest ALPN name the library can carry
+    bool alpn_nul = true;                // a NUL byte may appear in an ALPN name
 };
 
 // ---------------------------------------------------------------------------------------------
-// Configuration.
+// Configuration. Checked by the core when a context is made: a bad one is errc::invalid_config
+// (or errc::unsupported when valid but beyond this backend's library), never silently changed.
 
 struct ClientConfig {
     std::vector<std::string> alpn;         // protocols to offer, in order; empty: no extension at all
@@ -83,13 +91,32 @@ struct ClientSessionParams {
     std::string host;                      // host name or IP literal we connect to; verified
     std::optional<std::string> sni;        // override: nullopt = host (none for IP literals);
                                            // "" = send no SNI at all
-    std::vector<std::uint8_t> resume;      // export_session() of an earlier connection, or empty
+    // export_session() of an earlier connection, or empty. Bytes that cannot be used here
+    // (another backend, host, SNI, expired, unverified where verification is on, not ours at
+    // all) are ignored: a full handshake, and info().resume_ignored says why.
+    std::vector<std::uint8_t> resume;
 };
+
+// A server's answer to a client's ALPN offer.
+struct AlpnAnswer {
+    enum class Kind : std::uint8_t {
+        none,    // answer without ALPN (as servers that do not know it)
+        select,  // select `protocol`
+        refuse,  // fail the handshake with a no_application_protocol alert
+    };
+    Kind kind = Kind::none;
+    std::string protocol;
+
+    static AlpnAnswer none() { return {}; }
+    static AlpnAnswer select(std::string p) { return {Kind::select, std::move(p)}; }
+    static AlpnAnswer refuse() { return {Kind::refuse, {}}; }
+};
+// Called with the client's offer (never when the client sent no ALPN extension).
+using AlpnSelector = std::function<AlpnAnswer(const std::vector<std::string>& offered)>;
 
 enum class ServerAlpn {
     prefer_server,  // select the first of our list that the client offered (server preference)
     ignore,         // never answer with ALPN, like servers and load balancers that don't know it
-    force,          // select force_protocol whatever the client offered (tests only)
 };
 
 struct ServerConfig {
@@ -98,8 +125,11 @@ struct ServerConfig {
     std::vector<std::string> alpn;         // our protocols, most preferred first
     ServerAlpn alpn_mode = ServerAlpn::prefer_server;
     bool alert_on_no_overlap = true;       // no overlap: send no_application_protocol, or go on
-                                           // without ALPN (needs capabilities().server_alpn_no_alert)
-    std::string force_protocol;            // with ServerAlpn::force
+                                           // without ALPN
+    // When set, decides the answer instead of alpn / alpn_mode / alert_on_no_overlap. It may
+    // select a protocol the client never offered (a broken server, in tests) only where
+    // capabilities().server_force_alpn; elsewhere that handshake fails with errc::unsupported.
+    AlpnSelector alpn_select;
     Version min_version = Version::tls1_2;
     Version max_version = Version::tls1_3;
     bool session_tickets = true;           // issue resumption tickets
@@ -126,7 +156,14 @@ struct SessionInfo {
     std::optional<bool> resumed;           // nullopt: the library cannot tell
     std::optional<std::string> alpn;       // the selected protocol; nullopt: no ALPN extension
     std::optional<std::string> server_name;  // client: SNI sent; server: SNI received
+    std::string resume_ignored;            // client: why the resume data given was not used
 };
+
+namespace detail {
+struct ClientSetup;  // what the core hands a backend to build a client session (lib/tls/core.hpp)
+struct ServerSetup;
+class SessionCore;   // the core's per-session state, for the backends' hooks
+}  // namespace detail
 
 class Session {
 public:
@@ -144,8 +181,9 @@ public:
     Status handshake();                                    // ok once complete
     bool handshake_done() const noexcept { return handshake_done_; }
     Status write(std::span<const std::uint8_t> plaintext); // all of it, or failed
-    // Appends what is available. Data that arrived together with close_notify comes first
-    // (ok), the end on the next call (closed): call read() until it stops returning ok.
+    // Appends what is available. Data that arrived together with close_notify or a fatal error
+    // comes first (ok), the end on the next call (closed or failed): call read() until it
+    // stops returning ok.
     Status read(std::vector<std::uint8_t>& plaintext);
     void close();                                          // queue close_notify
     const Error& error() const noexcept { return error_; }
@@ -153,39 +191,58 @@ public:
     // --- results --------------------------------------------------------------------------
     std::optional<std::string> alpn() const;               // nullopt: the peer sent no ALPN
     SessionInfo info() const;
-    // The session to resume with next time (client). Empty while none is known: with TLS 1.3
-    // tickets arrive after the handshake, so read() must have processed them first.
+    // The session to resume with next time (client), sealed in the core's envelope. Empty
+    // while none is known: with TLS 1.3 tickets arrive after the handshake, so read() must
+    // have processed them first.
     std::vector<std::uint8_t> export_session() const;
 
     Role role() const noexcept { return role_; }
     std::string_view backend_name() const noexcept { return backend_; }
 
 protected:
-    Session(Role role, std::string backend, std::vector<std::string> offered_alpn);
+    explicit Session(detail::ClientSetup& setup);
+    explicit Session(detail::ServerSetup& setup);
 
-    // What backends implement. Each reports failure through `err` and returns Status::failed;
-    // the base makes it sticky and adds the ALPN check after the handshake.
+    // What the library reports for export_session(): its own serialised session, and how long
+    // the server said it may be used (zero: unknown).
+    struct Exported {
+        std::vector<std::uint8_t> data;
+        std::chrono::seconds lifetime{0};
+    };
+
+    // The hooks a backend implements. Each reports failure through `err` and returns
+    // Status::failed; the core makes it sticky, names un-offered ALPN selections and plaintext
+    // alerts, turns a transport end into truncation, and keeps data that came before a failure.
+    // do_read may append data and then return closed or failed: the core delivers the data
+    // first. An exception (out of memory) thrown by a hook becomes errc::internal.
     virtual Status do_handshake(Error& err) = 0;
     virtual Status do_write(std::span<const std::uint8_t> plaintext, Error& err) = 0;
     virtual Status do_read(std::vector<std::uint8_t>& plaintext, Error& err) = 0;
     virtual void do_close() = 0;
     virtual std::optional<std::string> do_alpn() const = 0;
+    // Version, cipher and, where the library knows, resumed; the core fills in the rest.
     virtual SessionInfo do_info() const = 0;
-    virtual std::vector<std::uint8_t> do_export_session() const = 0;
+    virtual Exported do_export_session() const = 0;
 
     // For the backends' transport hooks (BIO, push/pull, ssl_set_bio callbacks).
     // pull: copy up to n buffered input bytes; returns 0 when none are buffered.
     std::size_t pull(std::uint8_t* dst, std::size_t n) noexcept;
     std::size_t input_size() const noexcept { return in_.size() - in_pos_; }
-    bool input_eof() const noexcept { return eof_; }  // no more bytes will ever come
-    void push(const std::uint8_t* src, std::size_t n);
+    bool input_eof() const noexcept { return eof_; }        // no more bytes will ever come
+    bool at_eof() const noexcept { return eof_ && input_size() == 0; }
+    void push(const std::uint8_t* src, std::size_t n);      // may throw std::bad_alloc
+    std::size_t output_size() const noexcept { return out_.size(); }
+
+    detail::SessionCore& core() noexcept { return *core_; }
+    const detail::SessionCore& core() const noexcept { return *core_; }
 
 private:
     Status fail(Error err);
+    Error explain_handshake_failure(Error err) const;
 
     Role role_;
     std::string backend_;
-    std::vector<std::string> offered_;  // client: what we offered (for the ALPN check)
+    std::unique_ptr<detail::SessionCore> core_;
     std::vector<std::uint8_t> in_;
     std::size_t in_pos_ = 0;
     std::vector<std::uint8_t> out_;
@@ -193,39 +250,85 @@ private:
     bool handshake_done_ = false;
     bool closed_ = false;       // we called close()
     bool peer_closed_ = false;  // read() reported the peer's close_notify
+    std::optional<Error> pending_;  // a failure met after data was returned by read()
     Error error_;
 };
 
 // ---------------------------------------------------------------------------------------------
 // Contexts and backends. A Session keeps its context's library state alive by itself: contexts
-// are shared, and dropping the caller's reference while sessions live is fine.
+// are shared, and dropping the caller's reference while sessions live is fine. Contexts and
+// sessions may be used from any thread, a session from one thread at a time.
+
+class Backend;
 
 class ClientContext {
 public:
-    virtual ~ClientContext() = default;
-    virtual std::unique_ptr<Session> new_session(const ClientSessionParams& params,
-                                                 Error& err) = 0;
-    virtual const ClientConfig& config() const noexcept = 0;
+    virtual ~ClientContext();
+    // Checks the parameters (verification needs a host), works out SNI and the identity to
+    // verify, vets the resume data; then the backend builds the session. nullptr and err set
+    // when the parameters are unusable.
+    std::unique_ptr<Session> new_session(const ClientSessionParams& params, Error& err);
+    const ClientConfig& config() const noexcept { return *config_; }
+    std::string_view backend_name() const noexcept { return backend_; }
+
+protected:
+    ClientContext(const Backend& backend, const ClientConfig& config);
+
+private:
+    virtual std::unique_ptr<Session> do_new_session(detail::ClientSetup& setup, Error& err) = 0;
+
+    std::string backend_;
+    std::shared_ptr<const ClientConfig> config_;
+    std::array<std::uint8_t, 16> key_;  // the backend's envelope key
 };
 
 class ServerContext {
 public:
-    virtual ~ServerContext() = default;
-    virtual std::unique_ptr<Session> new_session(Error& err) = 0;
-    virtual const ServerConfig& config() const noexcept = 0;
+    virtual ~ServerContext();
+    std::unique_ptr<Session> new_session(Error& err);
+    const ServerConfig& config() const noexcept { return *config_; }
+    std::string_view backend_name() const noexcept { return backend_; }
+
+protected:
+    ServerContext(const Backend& backend, const ServerConfig& config);
+
+private:
+    virtual std::unique_ptr<Session> do_new_session(detail::ServerSetup& setup, Error& err) = 0;
+
+    std::string backend_;
+    Capabilities caps_;
+    std::shared_ptr<const ServerConfig> config_;
 };
 
 class Backend {
 public:
-    virtual ~Backend() = default;
-    virtual std::string_view name() const noexcept = 0;  // "openssl", "gnutls", "mbedtls"
-    virtual std::string library_version() const = 0;     // e.g. "OpenSSL 3.0.19 27 Jan 2026"
-    virtual Capabilities capabilities() const noexcept = 0;
-    // nullptr and err set when the configuration cannot be honoured.
-    virtual std::shared_ptr<ClientContext> client_context(const ClientConfig& cfg,
-                                                          Error& err) const = 0;
-    virtual std::shared_ptr<ServerContext> server_context(const ServerConfig& cfg,
-                                                          Error& err) const = 0;
+    virtual ~Backend();
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+
+    std::string_view name() const noexcept { return name_; }  // "openssl", "gnutls", "mbedtls"
+    std::string library_version() const;                       // "OpenSSL 3.0.19 27 Jan 2026"
+    const Capabilities& capabilities() const noexcept { return caps_; }
+    // The configuration is checked first (the same rules on every backend); nullptr and err
+    // set when it cannot be honoured.
+    std::shared_ptr<ClientContext> client_context(const ClientConfig& cfg, Error& err) const;
+    std::shared_ptr<ServerContext> server_context(const ServerConfig& cfg, Error& err) const;
+
+protected:
+    Backend(std::string name, Capabilities caps);
+
+private:
+    friend class ClientContext;
+    virtual std::string do_library_version() const = 0;
+    // Called with a configuration the core has checked.
+    virtual std::shared_ptr<ClientContext> do_client_context(const ClientConfig& cfg,
+                                                             Error& err) const = 0;
+    virtual std::shared_ptr<ServerContext> do_server_context(const ServerConfig& cfg,
+                                                             Error& err) const = 0;
+
+    std::string name_;
+    Capabilities caps_;
+    std::array<std::uint8_t, 16> key_;  // seals this backend object's resumption envelopes
 };
 
 // The backends Meson compiled in, as a value: build one where you need it, no global state.

@@ -1,0 +1,63 @@
+// The resumption envelope (lib-internal): what Session::export_session() hands out and
+// ClientContext::new_session() takes back, for every backend alike, in the manner of curl's
+// vtls_scache and rustls's ClientSessionStore. A resumed handshake shows no certificate to
+// verify again, so the envelope records what the original connection established, and a
+// session resumes only where that still holds.
+//
+// Layout, all integers big-endian:
+//   "CMXS" | format u8 | backend str8 | host str16 | sni: flag u8 [str16] | verified u8 |
+//   alpn: flag u8 [str8] | expires i64 (unix seconds) | payload str32 | mac 8 bytes
+// The mac is SipHash-2-4 over everything before it, keyed by a random 128-bit key that each
+// tls::Backend object draws when it is built: an envelope is accepted only by the Backend
+// object that sealed it, never by another backend, another process or a forger who can write
+// the bytes (a resumption cache on disk, say) but not read our memory.
+//
+// The one rule, on every backend: a blob that is not ours (bad magic, format, mac or
+// structure), or is ours but for another backend, host or SNI, unverified where verification
+// is required, or expired, is ignored: the handshake is a full one, and the reason is kept for
+// the debug log (SessionInfo::resume_note). It never fails session creation or the request.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace connmatrix::tls::envelope {
+
+inline constexpr std::uint8_t format_version = 1;
+using Key = std::array<std::uint8_t, 16>;
+
+struct Fields {
+    std::string backend;
+    std::string host;                 // normalised: no brackets, no trailing dot, lowercase
+    std::optional<std::string> sni;   // as sent; nullopt: none
+    bool verified = false;            // chain and host name were verified
+    std::optional<std::string> alpn;  // the protocol the exporting connection selected
+    std::int64_t expires = 0;         // unix time after which the session is not offered
+};
+
+std::vector<std::uint8_t> seal(const Fields& fields, std::span<const std::uint8_t> payload,
+                               const Key& key);
+
+struct Opened {
+    Fields fields;
+    std::vector<std::uint8_t> payload;  // the library's own serialised session
+};
+// nullopt, with `why`, when the bytes are not an envelope sealed with `key`.
+std::optional<Opened> open(std::span<const std::uint8_t> blob, const Key& key, std::string& why);
+
+// Why `sealed` may not resume a connection described by `want` (its backend, host and sni; its
+// `verified` meaning: verification is required) at unix time `now`: empty when it may.
+std::string refusal(const Fields& sealed, const Fields& want, std::int64_t now);
+
+// SipHash-2-4 (Aumasson and Bernstein), the 64-bit variant.
+std::uint64_t siphash24(const Key& key, std::span<const std::uint8_t> data) noexcept;
+
+// A fresh random key (std::random_device: getrandom(2) on Linux).
+Key random_key();
+
+}  // namespace connmatrix::tls::envelope

@@ -1,0 +1,285 @@
+// tls_core: the pieces every backend shares, tested on their own: the hello reader (on the real
+// hellos of every backend, and on broken ones), the record observer, the resumption envelope
+// and its MAC, the configuration checks (the same verdict from every backend).
+#include "common.hpp"
+
+#include "core.hpp"
+#include "envelope.hpp"
+#include "hello.hpp"
+#include "records.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+using namespace connmatrix;
+using namespace connmatrix::test;
+using tls::errc;
+
+namespace {
+
+tls::envelope::Key counting_key() {
+    tls::envelope::Key k{};
+    std::iota(k.begin(), k.end(), std::uint8_t{0});
+    return k;
+}
+
+// The first handshake message of a byte stream of records, as the observer reassembles it.
+std::vector<std::uint8_t> first_message(const std::vector<std::uint8_t>& records) {
+    tls::RecordObserver o;
+    o.consume(records);
+    REQUIRE(o.first_message() != nullptr);
+    return *o.first_message();
+}
+
+// What a fresh client session of `b` sends first.
+std::vector<std::uint8_t> client_hello_of(const tls::Backend& b, std::vector<std::string> alpn,
+                                          const std::string& host = "localhost") {
+    Error err;
+    auto ctx = b.client_context(client_config(std::move(alpn)), err);
+    REQUIRE(ctx);
+    tls::ClientSessionParams params;
+    params.host = host;
+    auto s = ctx->new_session(params, err);
+    REQUIRE(s);
+    CHECK(s->handshake() == tls::Status::want_input);
+    return s->take_output();
+}
+
+}  // namespace
+
+TEST_CASE("SipHash-2-4 gives the reference vectors") {
+    const auto key = counting_key();
+    const std::uint64_t expected[] = {0x726fdb47dd0e0e31, 0x74f839c593dc67fd, 0x0d6c8009d9a94f5a};
+    std::vector<std::uint8_t> msg;
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(tls::envelope::siphash24(key, msg) == expected[i]);
+        msg.push_back(static_cast<std::uint8_t>(i));
+    }
+    msg.resize(8);
+    std::iota(msg.begin(), msg.end(), std::uint8_t{0});
+    CHECK(tls::envelope::siphash24(key, msg) == 0x93f5f5799a932462);
+    msg.resize(15);
+    std::iota(msg.begin(), msg.end(), std::uint8_t{0});
+    CHECK(tls::envelope::siphash24(key, msg) == 0xa129ca6149be45e5);
+    CHECK(tls::envelope::random_key() != tls::envelope::random_key());
+}
+
+TEST_CASE("the envelope keeps its fields, and any change to its bytes is refused") {
+    namespace env = tls::envelope;
+    const auto key = env::random_key();
+    const env::Fields f{"gnutls", "api.example.com", std::string("api.example.com"), true,
+                        std::string("h2"), 1'900'000'000};
+    const std::vector<std::uint8_t> payload = {1, 2, 3, 4, 5};
+    const auto blob = env::seal(f, payload, key);
+    std::string why;
+    auto opened = env::open(blob, key, why);
+    REQUIRE(opened);
+    CHECK(opened->fields.backend == f.backend);
+    CHECK(opened->fields.host == f.host);
+    CHECK(opened->fields.sni == f.sni);
+    CHECK(opened->fields.verified);
+    CHECK(opened->fields.alpn == f.alpn);
+    CHECK(opened->fields.expires == f.expires);
+    CHECK(opened->payload == payload);
+
+    for (std::size_t i = 0; i < blob.size(); ++i) {
+        auto bad = blob;
+        bad[i] ^= 0x20;
+        CHECK_FALSE(env::open(bad, key, why));
+    }
+    for (std::size_t n = 0; n < blob.size(); ++n)
+        CHECK_FALSE(env::open(std::span(blob).first(n), key, why));
+    CHECK_FALSE(env::open(blob, env::random_key(), why));
+    CHECK(why == "envelope not sealed by this backend instance (or altered)");
+
+    env::Fields no_sni = f;
+    no_sni.sni.reset();
+    no_sni.alpn.reset();
+    auto o2 = env::open(env::seal(no_sni, payload, key), key, why);
+    REQUIRE(o2);
+    CHECK(o2->fields.sni == std::nullopt);
+    CHECK(o2->fields.alpn == std::nullopt);
+    CHECK_FALSE(env::open(env::seal(f, {}, key), key, why));  // no payload: nothing to resume
+}
+
+TEST_CASE("the one resumption rule") {
+    namespace env = tls::envelope;
+    const env::Fields sealed{"openssl", "localhost", std::string("localhost"), true, {}, 1000};
+    env::Fields want{"openssl", "localhost", std::string("localhost"), true, {}, 0};
+    CHECK(env::refusal(sealed, want, 999).empty());
+    CHECK(env::refusal(sealed, want, 1000) == "expired");
+    env::Fields w = want;
+    w.backend = "mbedtls";
+    CHECK(env::refusal(sealed, w, 0).find("openssl backend") != std::string::npos);
+    w = want;
+    w.host = "other.example";
+    CHECK(env::refusal(sealed, w, 0).find("\"localhost\"") != std::string::npos);
+    w = want;
+    w.sni.reset();
+    CHECK(env::refusal(sealed, w, 0) == "exported for another SNI");
+    env::Fields unverified = sealed;
+    unverified.verified = false;
+    CHECK(env::refusal(unverified, want, 0).find("not verified") != std::string::npos);
+    w = want;
+    w.verified = false;  // this connection does not verify: an unverified session is fine
+    CHECK(env::refusal(unverified, w, 0).empty());
+}
+
+TEST_CASE("the hello reader reads every backend's real ClientHello") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        const auto records = client_hello_of(*b, {"h2", "http/1.1"});
+        const auto msg = first_message(records);
+        auto ch = tls::hello::parse(msg);
+        REQUIRE(ch);
+        CHECK(ch->type == tls::hello::client_hello);
+        CHECK(ch->alpn_present);
+        CHECK_FALSE(ch->alpn_malformed);
+        CHECK(ch->alpn == std::vector<std::string>{"h2", "http/1.1"});
+        CHECK(ch->server_name == std::optional<std::string>("localhost"));
+        const auto versions = tls::hello::client_versions(*ch);
+        CHECK(std::count(versions.begin(), versions.end(), 0x0303) == 1);
+        CHECK(std::count(versions.begin(), versions.end(), 0x0304) ==
+              (b->capabilities().tls13 ? 1 : 0));
+        CHECK(ch->supported_versions.has_value() == b->capabilities().tls13);
+
+        // Every strict prefix is refused, never read past its end.
+        for (std::size_t n = 0; n < msg.size(); ++n)
+            CHECK_FALSE(tls::hello::parse(std::span(msg).first(n)));
+
+        const auto bare = tls::hello::parse(first_message(client_hello_of(*b, {}, "127.0.0.1")));
+        REQUIRE(bare);
+        CHECK_FALSE(bare->alpn_present);
+        CHECK(bare->server_name == std::nullopt);  // no SNI for an IP literal (RFC 6066)
+    }
+}
+
+TEST_CASE("the hello reader reads every server's real ServerHello") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        Error err;
+        tls::ClientSessionParams params;
+        params.host = "localhost";
+        Pair p = make_pair(c, client_config({"http/1.1", "h2"}), params, s,
+                           server_config({"h2"}), err);
+        REQUIRE(p.client);
+        CHECK(p.client->handshake() == tls::Status::want_input);
+        p.server->feed(p.client->take_output());
+        CHECK(p.server->handshake() == tls::Status::want_input);
+        auto sh = tls::hello::parse(first_message(p.server->take_output()));
+        REQUIRE(sh);
+        CHECK(sh->type == tls::hello::server_hello);
+        CHECK_FALSE(sh->hello_retry_request);
+        const bool tls13 = c.capabilities().tls13 && s.capabilities().tls13 &&
+                           max_version_from_env() == tls::Version::tls1_3;
+        if (tls13) {
+            // TLS 1.3: the version in supported_versions, ALPN in EncryptedExtensions.
+            CHECK(sh->supported_versions == std::vector<std::uint16_t>{0x0304});
+            CHECK_FALSE(sh->alpn_present);
+        } else {
+            CHECK(sh->legacy_version == 0x0303);
+            CHECK(sh->alpn == std::vector<std::string>{"h2"});
+        }
+    });
+}
+
+TEST_CASE("the hello reader flags a malformed ALPN extension instead of trusting it") {
+    // A ServerHello by hand: version, random, empty session id, cipher, compression, extensions.
+    auto server_hello = [](std::vector<std::uint8_t> alpn_body) {
+        std::vector<std::uint8_t> body = {0x03, 0x03};
+        body.resize(2 + 32, 0x11);
+        body.insert(body.end(), {0x00, 0x13, 0x01, 0x00});
+        std::vector<std::uint8_t> ext = {0x00, 0x10, 0x00, static_cast<std::uint8_t>(alpn_body.size())};
+        ext.insert(ext.end(), alpn_body.begin(), alpn_body.end());
+        body.push_back(0x00);
+        body.push_back(static_cast<std::uint8_t>(ext.size()));
+        body.insert(body.end(), ext.begin(), ext.end());
+        std::vector<std::uint8_t> msg = {tls::hello::server_hello, 0, 0, static_cast<std::uint8_t>(body.size())};
+        msg.insert(msg.end(), body.begin(), body.end());
+        return msg;
+    };
+    auto ok = tls::hello::parse(server_hello({0x00, 0x03, 0x02, 'h', '2'}));
+    REQUIRE(ok);
+    CHECK(ok->alpn == std::vector<std::string>{"h2"});
+    for (const auto& bad : std::vector<std::vector<std::uint8_t>>{
+             {0x00, 0x04, 0x02, 'h', '2'},                        // list length past the end
+             {0x00, 0x03, 0x03, 'h', '2'},                        // name length past the end
+             {0x00, 0x01, 0x00},                                  // an empty name
+             {0x00, 0x06, 0x02, 'h', '2', 0x02, 'h', '3'},        // two names from a server
+             {}}) {                                               // no list at all
+        auto m = tls::hello::parse(server_hello(bad));
+        REQUIRE(m);
+        CHECK(m->alpn_present);
+        CHECK(m->alpn_malformed);
+        CHECK(m->alpn.empty());
+    }
+}
+
+TEST_CASE("the record observer follows records in any split") {
+    for (const auto& b : registry().all()) {
+        const auto records = client_hello_of(*b, {"h2"});
+        const auto whole = first_message(records);
+        tls::RecordObserver bytewise;
+        for (auto c : records) bytewise.consume({&c, 1});
+        REQUIRE(bytewise.first_message() != nullptr);
+        CHECK(*bytewise.first_message() == whole);
+        CHECK(bytewise.records() >= 1);
+        CHECK(bytewise.alerts() == 0);
+    }
+    tls::RecordObserver o;
+    o.consume(std::vector<std::uint8_t>{21, 3, 3, 0, 2, 2, 40});  // fatal handshake_failure
+    CHECK(o.last_plaintext_alert() == std::optional<std::uint8_t>(40));
+    CHECK(o.first_message() == nullptr);  // an alert first: no hello to reassemble
+    o.consume(std::vector<std::uint8_t>{21, 3, 3, 0, 2, 1, 112});  // a warning: not fatal
+    CHECK(o.last_plaintext_alert() == std::nullopt);
+    CHECK(o.alerts() == 2);
+    o.consume(std::vector<std::uint8_t>{23, 3, 3, 0, 3, 1, 2, 3});  // application data
+    CHECK(o.records() == 3);
+    // A hello claiming more than the observer will hold is given up on, not buffered.
+    tls::RecordObserver big;
+    big.consume(std::vector<std::uint8_t>{22, 3, 3, 0x40, 0x00, 1, 0x10, 0x00, 0x00});
+    big.consume(std::vector<std::uint8_t>(0x4000 - 4, 0));
+    CHECK(big.first_message() == nullptr);
+}
+
+TEST_CASE("a configuration is judged by the core, the same on every backend") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        Error err;
+        auto cfg = client_config({"h2"});
+        cfg.min_version = tls::Version::tls1_3;
+        cfg.max_version = tls::Version::tls1_2;
+        CHECK(b->client_context(cfg, err) == nullptr);
+        CHECK(err.code == errc::invalid_config);
+        CHECK(err.origin == "tls");
+        CHECK(err.detail.find("above max_version") != std::string::npos);
+
+        cfg = client_config({"h2"});
+        cfg.min_version = tls::Version::unknown;
+        CHECK(b->client_context(cfg, err) == nullptr);
+        CHECK(err.code == errc::invalid_config);
+
+        auto scfg = server_config({"h2"});
+        scfg.key_file.clear();
+        CHECK(b->server_context(scfg, err) == nullptr);
+        CHECK(err.code == errc::invalid_config);
+        CHECK(err.origin == "tls");
+
+        cfg = client_config({"h2"});
+        cfg.min_version = tls::Version::tls1_3;
+        cfg.max_version = tls::Version::tls1_3;
+        auto ctx = b->client_context(cfg, err);
+        if (b->capabilities().tls13) {
+            CHECK(ctx != nullptr);
+        } else {
+            CHECK(ctx == nullptr);
+            CHECK(err.code == errc::unsupported);
+        }
+
+        ctx = b->client_context(client_config({"h2"}), err);
+        REQUIRE(ctx);
+        tls::ClientSessionParams params;  // no host, verification on
+        CHECK(ctx->new_session(params, err) == nullptr);
+        CHECK(err.code == errc::invalid_config);
+        CHECK(err.origin == "tls");
+    }
+}
