@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Fuzz one libFuzzer target for a bounded time.
+#   tests/fuzz/run-fuzz.sh BUILD_DIR TARGET [SECONDS=60]
+# TARGET: config_loader or tls_hello. BUILD_DIR must be (or will be) a clang build with
+# -Dfuzzing=true; when it does not exist yet it is set up with CXX=clang++-14 and
+# -Dtests=false. Seeds are copied (libFuzzer writes new inputs only to
+# BUILD_DIR/fuzz/TARGET/corpus, never into the source tree): config_loader takes configs/*.json
+# and tests/configs/invalid/*.json, the others tests/fuzz/corpus/TARGET/. A dictionary
+# tests/fuzz/TARGET.dict is used when it exists (config_loader: config.dict). A finding is
+# saved under BUILD_DIR/fuzz/TARGET/artifacts/ and makes the script fail.
+set -euo pipefail
+
+build=${1:?usage: run-fuzz.sh BUILD_DIR TARGET [SECONDS]}
+name=${2:?usage: run-fuzz.sh BUILD_DIR TARGET [SECONDS]}
+seconds=${3:-60}
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+target=tests/fuzz/${name}_fuzz
+
+if [ ! -f "$build/build.ninja" ]; then
+    CXX=${CXX:-clang++-14} meson setup "$build" "$src" -Dfuzzing=true -Dtests=false
+fi
+if ! ninja -C "$build" -t query "$target" >/dev/null 2>&1; then
+    echo "run-fuzz.sh: $build has no $target: configure it with clang and -Dfuzzing=true" >&2
+    exit 2
+fi
+ninja -C "$build" "$target"
+
+work="$build/fuzz/$name"
+mkdir -p "$work/corpus" "$work/artifacts"
+seeds=$(mktemp -d)
+trap 'rm -rf "$seeds"' EXIT
+dict=()
+case "$name" in
+    config_loader)
+        cp "$src"/configs/*.json "$src"/tests/configs/invalid/*.json "$seeds"/
+        dict=(-dict="$src/tests/fuzz/config.dict")
+        ;;
+    *)
+        cp "$src"/tests/fuzz/corpus/"$name"/* "$seeds"/
+        [ -f "$src/tests/fuzz/$name.dict" ] && dict=(-dict="$src/tests/fuzz/$name.dict")
+        ;;
+esac
+
+echo "fuzzing $name for ${seconds}s (corpus: $work/corpus)"
+status=0
+"$build/$target" \
+    -max_total_time="$seconds" \
+    -timeout=10 \
+    -rss_limit_mb=2048 \
+    -max_len=16384 \
+    "${dict[@]}" \
+    -artifact_prefix="$work/artifacts/" \
+    -print_final_stats=1 \
+    "$work/corpus" "$seeds" || status=$?
+
+if [ "$status" -ne 0 ]; then
+    echo "run-fuzz.sh: the $name fuzzer found a problem (exit $status); inputs:" >&2
+    ls -l "$work/artifacts" >&2 || true
+    exit "$status"
+fi
+echo "run-fuzz.sh: $name: no finding in ${seconds}s"
