@@ -345,6 +345,7 @@ def main():
         layers_seen.add(layer)
         allowed = closure(layer) | {layer, SYSTEM, GENERATED}
         source = None
+        bad = {}  # owner -> the headers of it this object may not include, in include order
         for dep in deps[obj]:
             owner, name = classifier.classify(dep)
             if source is None:
@@ -359,10 +360,18 @@ def main():
             if key in known:
                 known_seen.add(key)
                 continue
-            may = (", ".join(sorted(allowed - {layer, SYSTEM, GENERATED}))
-                   or "nothing but the system headers")
-            violations.append(f"{obj} (layer {layer}) includes {name} (belongs to {owner}): "
-                              f"not allowed; {layer} may use: {may}")
+            bad.setdefault(owner, []).append(name)
+        may = (", ".join(sorted(allowed - {layer, SYSTEM, GENERATED}))
+               or "nothing but the system headers")
+        for owner, names in bad.items():
+            # Project headers each; of a library, only the first (the one an #include named:
+            # the compiler lists them in include order) and a count of those it pulled in.
+            shown = names if owner in DEPENDS or owner == UNKNOWN else names[:1]
+            more = len(names) - len(shown)
+            tail = f" (and {more} more {owner} headers it pulls in)" if more else ""
+            for name in shown:
+                violations.append(f"{obj} (layer {layer}) includes {name} (belongs to {owner}): "
+                                  f"not allowed; {layer} may use: {may}{tail}")
 
     if not args.deps_file and checked:
         # `meson test NAME` builds only what the selected tests depend on: an object it did not
