@@ -72,11 +72,20 @@ inline std::string error_name(const std::error_code& code) {
     return name.empty() ? out + std::to_string(code.value()) : out.append(name);
 }
 
+// The origin rule. `origin` names who produced `detail` and `library_code`:
+//   - the module itself, by its category's name ("tls", "negotiate", "http1", "http2", "net",
+//     "pool", "config"), when the text is ours and library_code is 0 or a value of our own
+//     making (an HTTP/2 error code, a proxy's HTTP status);
+//   - or the underlying library of that module, when the text and code are that library's:
+//     "openssl", "gnutls", "mbedtls" for tls; "nghttp2" for http2; "system" (errno values) or
+//     "asio" (Asio's own misc/netdb/addrinfo values) for net.
+// So origin never contradicts the category: a pool error never says "openssl". It is empty
+// only when there is neither detail nor library_code.
 struct Error {
     std::error_code code;      // ours: category says which module, value which failure
-    std::string detail;        // the underlying library's own message (may be empty)
+    std::string detail;        // the underlying library's own message, or ours (may be empty)
     long library_code = 0;     // the underlying library's own code (0 when none)
-    std::string origin;        // who produced it: "openssl", "gnutls", "mbedtls", "config", ...
+    std::string origin;        // who produced detail and library_code: see the rule above
 
     Error() = default;
     Error(std::error_code c, std::string d = {}, long lib = 0, std::string o = {})
@@ -101,6 +110,19 @@ struct Error {
         return out;
     }
 };
+
+// Whether err.origin obeys the rule above: empty with nothing to attribute, the category's
+// name, or one of its libraries. (A foreign category's code fits only its own name.)
+inline bool origin_fits(const Error& err) noexcept {
+    if (err.origin.empty()) return err.detail.empty() && err.library_code == 0;
+    if (!err.code) return false;
+    if (err.origin == err.code.category().name()) return true;
+    const auto* ours = dynamic_cast<const ErrorCategory*>(&err.code.category());
+    if (ours == nullptr) return false;
+    for (std::string_view lib : ours->libraries())
+        if (err.origin == lib) return true;
+    return false;
+}
 
 namespace error_impl {
 
