@@ -42,10 +42,6 @@ struct Failure : std::runtime_error {
 // The exit code for a library error, by its category.
 int exit_code_for(const Error& err) noexcept;
 
-// "<category>:<code>", e.g. "negotiate:h2_required_but_no_alpn", "tls:certificate_untrusted":
-// the `error` field of probe --json. Unknown values: "<category>:<number>".
-std::string error_name(const std::error_code& code);
-
 // The one line main() prints for a failed request: the message, the name, and what to try.
 std::string describe_failure(const Error& err);
 

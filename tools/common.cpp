@@ -1,7 +1,7 @@
-// What the subcommands share: exit codes, error names, colours, flags -> policy::Config.
+// What the subcommands share: exit codes, error descriptions, colours, flags -> policy::Config.
 #include "cli.hpp"
 
-#include <connmatrix/negotiate.hpp>
+#include <connmatrix/errors.hpp>
 #include <connmatrix/tls.hpp>
 
 #include <unistd.h>
@@ -33,118 +33,6 @@ int exit_code_for(const Error& err) noexcept {
     return exit_check_failed;
 }
 
-namespace {
-
-struct Name {
-    int value;
-    const char* name;
-};
-
-template <class E>
-constexpr Name n(E e, const char* name) {
-    return {static_cast<int>(e), name};
-}
-
-// The public modules' enums are spelled out through their enumerators, so a renamed or
-// renumbered value fails to compile here. http1 and http2 keep their enums inside the library
-// (lib/http1/http1.hpp, lib/http2/http2.hpp): their values are listed by number, in order.
-const Name tls_names[] = {
-    n(tls::errc::handshake_failed, "handshake_failed"),
-    n(tls::errc::certificate_untrusted, "certificate_untrusted"),
-    n(tls::errc::certificate_hostname_mismatch, "certificate_hostname_mismatch"),
-    n(tls::errc::certificate_expired, "certificate_expired"),
-    n(tls::errc::certificate_invalid, "certificate_invalid"),
-    n(tls::errc::protocol_version, "protocol_version"),
-    n(tls::errc::alpn_not_offered, "alpn_not_offered"),
-    n(tls::errc::no_application_protocol, "no_application_protocol"),
-    n(tls::errc::truncated, "truncated"),
-    n(tls::errc::closed, "closed"),
-    n(tls::errc::bad_record, "bad_record"),
-    n(tls::errc::alert_received, "alert_received"),
-    n(tls::errc::invalid_config, "invalid_config"),
-    n(tls::errc::unsupported, "unsupported"),
-    n(tls::errc::invalid_state, "invalid_state"),
-    n(tls::errc::internal, "internal"),
-};
-const Name negotiate_names[] = {
-    n(negotiate::errc::h2_required_but_no_alpn, "h2_required_but_no_alpn"),
-    n(negotiate::errc::alpn_required_but_none, "alpn_required_but_none"),
-    n(negotiate::errc::h2_required_but_http1_selected, "h2_required_but_http1_selected"),
-    n(negotiate::errc::selected_protocol_not_offered, "selected_protocol_not_offered"),
-    n(negotiate::errc::unsupported_protocol_selected, "unsupported_protocol_selected"),
-    n(negotiate::errc::alpn_on_cleartext, "alpn_on_cleartext"),
-};
-const Name net_names[] = {
-    n(net::errc::bad_url, "bad_url"),
-    n(net::errc::unsupported_scheme, "unsupported_scheme"),
-    n(net::errc::resolve_failed, "resolve_failed"),
-    n(net::errc::connect_failed, "connect_failed"),
-    n(net::errc::connect_timeout, "connect_timeout"),
-    n(net::errc::proxy_failed, "proxy_failed"),
-    n(net::errc::tls_timeout, "tls_timeout"),
-    n(net::errc::request_timeout, "request_timeout"),
-    n(net::errc::connection_closed, "connection_closed"),
-    n(net::errc::io_error, "io_error"),
-    n(net::errc::response_too_large, "response_too_large"),
-};
-const Name pool_names[] = {
-    n(pool::errc::client_closed, "client_closed"),
-    n(pool::errc::not_retryable, "not_retryable"),
-};
-const Name config_names[] = {
-    n(config::errc::file_unreadable, "file_unreadable"),
-    n(config::errc::file_too_large, "file_too_large"),
-    n(config::errc::syntax_error, "syntax_error"),
-    n(config::errc::duplicate_key, "duplicate_key"),
-    n(config::errc::unknown_key, "unknown_key"),
-    n(config::errc::missing_key, "missing_key"),
-    n(config::errc::wrong_type, "wrong_type"),
-    n(config::errc::invalid_value, "invalid_value"),
-    n(config::errc::bad_duration, "bad_duration"),
-    n(config::errc::bad_pattern, "bad_pattern"),
-    n(config::errc::bad_proxy, "bad_proxy"),
-    n(config::errc::unknown_mode, "unknown_mode"),
-    n(config::errc::backend_not_compiled_in, "backend_not_compiled_in"),
-    n(config::errc::contradiction, "contradiction"),
-    n(config::errc::duplicate_rule, "duplicate_rule"),
-    n(config::errc::internal, "internal"),
-};
-const Name http1_names[] = {
-    {1, "malformed_status_line"}, {2, "malformed_request_line"}, {3, "malformed_header"},
-    {4, "header_too_large"},      {5, "too_many_headers"},       {6, "bad_content_length"},
-    {7, "bad_chunk"},             {8, "body_too_large"},         {9, "unexpected_eof"},
-    {10, "transfer_encoding_unsupported"}, {11, "version_unsupported"},
-    {12, "request_smuggling"},    {13, "invalid_message"},       {14, "invalid_state"},
-};
-const Name http2_names[] = {
-    {1, "protocol_error"}, {2, "stream_reset"}, {3, "refused_stream"}, {4, "goaway"},
-    {5, "flow_control"},   {6, "frame_size"},   {7, "compression"},    {8, "header_invalid"},
-    {9, "not_h2"},         {10, "closed"},      {11, "invalid_state"}, {12, "internal"},
-};
-
-template <std::size_t N>
-const char* find_name(const Name (&table)[N], int value) {
-    for (const auto& e : table)
-        if (e.value == value) return e.name;
-    return nullptr;
-}
-
-}  // namespace
-
-std::string error_name(const std::error_code& code) {
-    const std::string cat = code.category().name();
-    const int v = code.value();
-    const char* name = nullptr;
-    if (cat == "tls") name = find_name(tls_names, v);
-    else if (cat == "negotiate") name = find_name(negotiate_names, v);
-    else if (cat == "net") name = find_name(net_names, v);
-    else if (cat == "pool") name = find_name(pool_names, v);
-    else if (cat == "config") name = find_name(config_names, v);
-    else if (cat == "http1") name = find_name(http1_names, v);
-    else if (cat == "http2") name = find_name(http2_names, v);
-    return cat + ":" + (name ? std::string(name) : std::to_string(v));
-}
-
 std::string describe_failure(const Error& err) {
     const std::string name = error_name(err.code);
     std::string hint;
@@ -154,7 +42,7 @@ std::string describe_failure(const Error& err) {
     else if (err.code == tls::errc::certificate_hostname_mismatch)
         hint = "the certificate is for another host name: check the URL (or tls.sni in the configuration)";
     else if (err.code == tls::errc::no_application_protocol || cat == "negotiate" ||
-             name == "http2:not_h2")
+             err.code == http2::errc::not_h2)
         hint = "`connmatrix probe URL` shows which backends and modes work with this server";
     else if (err.code == net::errc::connect_failed)
         hint = "is the server running, and the port right?";

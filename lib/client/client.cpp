@@ -14,61 +14,6 @@
 
 namespace connmatrix {
 
-// --- error categories --------------------------------------------------------------------
-
-namespace net {
-namespace {
-class Category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "net"; }
-    std::string message(int ev) const override {
-        switch (static_cast<errc>(ev)) {
-            case errc::bad_url: return "bad URL";
-            case errc::unsupported_scheme: return "unsupported URL scheme (use http:// or https://)";
-            case errc::resolve_failed: return "could not resolve host";
-            case errc::connect_failed: return "could not connect";
-            case errc::connect_timeout: return "connect timed out";
-            case errc::proxy_failed: return "proxy tunnel failed";
-            case errc::tls_timeout: return "TLS handshake timed out";
-            case errc::request_timeout: return "request timed out";
-            case errc::connection_closed: return "connection closed by the server";
-            case errc::io_error: return "socket error";
-            case errc::response_too_large: return "response body too large";
-        }
-        return "unknown net error " + std::to_string(ev);
-    }
-};
-}  // namespace
-const std::error_category& category() noexcept {
-    static const Category c;
-    return c;
-}
-std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
-}  // namespace net
-
-namespace pool {
-namespace {
-class Category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "pool"; }
-    std::string message(int ev) const override {
-        switch (static_cast<errc>(ev)) {
-            case errc::client_closed: return "the client is closed";
-            case errc::not_retryable: return "request failed and cannot be retried safely";
-            case errc::retries_exhausted: return "request not processed by the server after repeated attempts";
-            case errc::wrong_thread: return "blocking call on the client's own I/O thread";
-        }
-        return "unknown pool error " + std::to_string(ev);
-    }
-};
-}  // namespace
-const std::error_category& category() noexcept {
-    static const Category c;
-    return c;
-}
-std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
-}  // namespace pool
-
 std::string_view to_string(LogLevel l) noexcept {
     switch (l) {
         case LogLevel::error: return "error";

@@ -3,38 +3,34 @@
 
 #include "text.hpp"
 
+#include <iterator>
+
 namespace connmatrix::http1 {
 namespace {
 
-class Category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "http1"; }
-    std::string message(int ev) const override {
-        switch (static_cast<errc>(ev)) {
-            case errc::malformed_status_line: return "malformed HTTP/1.x status line";
-            case errc::malformed_request_line: return "malformed HTTP/1.x request line";
-            case errc::malformed_header: return "malformed header field";
-            case errc::header_too_large: return "header section too large";
-            case errc::too_many_headers: return "too many header fields";
-            case errc::bad_content_length: return "invalid or conflicting Content-Length";
-            case errc::bad_chunk: return "malformed chunked body";
-            case errc::body_too_large: return "body larger than the configured limit";
-            case errc::unexpected_eof: return "connection closed before the message was complete";
-            case errc::transfer_encoding_unsupported: return "unsupported Transfer-Encoding";
-            case errc::version_unsupported: return "unsupported HTTP version";
-            case errc::request_smuggling:
-                return "both Content-Length and Transfer-Encoding (request smuggling risk)";
-            case errc::invalid_message: return "refused to write an invalid HTTP/1.1 message";
-            case errc::invalid_state: return "HTTP/1.1 codec used in the wrong state";
-        }
-        return "unknown http1 error " + std::to_string(ev);
-    }
+constexpr ErrorEntry entries[] = {
+    {"malformed_status_line", "malformed HTTP/1.x status line"},
+    {"malformed_request_line", "malformed HTTP/1.x request line"},
+    {"malformed_header", "malformed header field"},
+    {"header_too_large", "header section too large"},
+    {"too_many_headers", "too many header fields"},
+    {"bad_content_length", "invalid or conflicting Content-Length"},
+    {"bad_chunk", "malformed chunked body"},
+    {"body_too_large", "body larger than the configured limit"},
+    {"unexpected_eof", "connection closed before the message was complete"},
+    {"transfer_encoding_unsupported", "unsupported Transfer-Encoding"},
+    {"version_unsupported", "unsupported HTTP version"},
+    {"request_smuggling", "both Content-Length and Transfer-Encoding (request smuggling risk)"},
+    {"invalid_message", "refused to write an invalid HTTP/1.1 message"},
+    {"invalid_state", "HTTP/1.1 codec used in the wrong state"},
 };
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::invalid_state));
+static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every http1::errc here");
 
 }  // namespace
 
-const std::error_category& category() noexcept {
-    static const Category c;  // immutable, like std::generic_category()
+const ErrorCategory& category() noexcept {
+    static const ErrorCategory c{"http1", entries};  // immutable, like std::generic_category()
     return c;
 }
 

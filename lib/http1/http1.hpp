@@ -14,6 +14,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/errors/http1.hpp>
 #include <connmatrix/types.hpp>
 
 #include <cstddef>
@@ -29,26 +30,7 @@
 namespace connmatrix::http1 {
 
 // ---------------------------------------------------------------------------------------------
-// Errors: category "http1".
-enum class errc {
-    malformed_status_line = 1,      // not "HTTP/1.x NNN reason", status outside 100..599, CTLs
-    malformed_request_line,         // not "METHOD target HTTP/1.x"
-    malformed_header,               // bad name, whitespace before ':', obs-fold, CTL, bad Host
-    header_too_large,               // start line + fields (or trailers) over max_header_bytes
-    too_many_headers,               // more than max_headers fields (or trailer fields)
-    bad_content_length,             // not 1*DIGIT, overflowing, or duplicates that differ
-    bad_chunk,                      // chunk-size not hex, overflowing, missing CRLF after data
-    body_too_large,                 // body over max_body
-    unexpected_eof,                 // EOF before the message was complete
-    transfer_encoding_unsupported,  // any Transfer-Encoding but exactly "chunked"
-    version_unsupported,            // HTTP/0.9, HTTP/2.0, ...: only HTTP/1.x
-    request_smuggling,              // both Content-Length and Transfer-Encoding
-    invalid_message,                // a writer refused: CR/LF/NUL in a field, bad token, ...
-    invalid_state,                  // API misuse: feed after feed_eof, start_next too early, ...
-};
-
-const std::error_category& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+// Errors: category "http1", in connmatrix/errors/http1.hpp.
 
 // ---------------------------------------------------------------------------------------------
 // Detection: true when `data` starts with "HTTP/1." or is a non-empty prefix of it (so the first
@@ -315,6 +297,3 @@ private:
 };
 
 }  // namespace connmatrix::http1
-
-template <>
-struct std::is_error_code_enum<connmatrix::http1::errc> : std::true_type {};

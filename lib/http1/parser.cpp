@@ -86,8 +86,7 @@ Status Core::status() const noexcept {
 }
 
 void Core::fail(errc code, std::string detail) {
-    error_ = Error(make_error_code(code), std::move(detail), 0,
-                   role_ == Role::response ? "response parser" : "request parser");
+    error_ = Error(make_error_code(code), std::move(detail), 0, "http1");
     state_ = State::failed;
 }
 

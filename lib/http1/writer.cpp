@@ -15,8 +15,8 @@ using text::quote;
 
 namespace {
 
-Error refuse(const char* origin, std::string detail) {
-    return Error(make_error_code(errc::invalid_message), std::move(detail), 0, origin);
+Error refuse(std::string detail) {
+    return Error(make_error_code(errc::invalid_message), std::move(detail), 0, "http1");
 }
 
 std::span<const std::uint8_t> bytes_of(std::string_view s) noexcept {
@@ -35,23 +35,23 @@ void append_field(std::vector<std::uint8_t>& out, std::string_view name, std::st
 }
 
 // A field's name must be a token and its value field-chars only (no CR, LF, NUL, other CTLs).
-Error check_field(const Header& h, const char* origin, const char* what) {
+Error check_field(const Header& h, const char* what) {
     if (!text::is_token(h.name))
-        return refuse(origin, std::string(what) + " name " + quote(h.name) +
-                                  " is not a token (CR, LF, NUL, space, ':' ... are not allowed)");
+        return refuse(std::string(what) + " name " + quote(h.name) +
+                          " is not a token (CR, LF, NUL, space, ':' ... are not allowed)");
     if (const auto i = text::find_bad_field_char(h.value); i != std::string_view::npos)
-        return refuse(origin, "byte " + text::byte_name(h.value[i]) + " in the value of " + what +
-                                  " " + quote(h.name) + " (CR, LF, NUL and other controls would "
-                                                        "split or corrupt the message)");
+        return refuse("byte " + text::byte_name(h.value[i]) + " in the value of " + what +
+                          " " + quote(h.name) + " (CR, LF, NUL and other controls would "
+                                                "split or corrupt the message)");
     return {};
 }
 
-Error check_fields(const Headers& headers, const char* origin) {
+Error check_fields(const Headers& headers) {
     for (const auto& h : headers) {
-        if (auto e = check_field(h, origin, "header")) return e;
+        if (auto e = check_field(h, "header")) return e;
         if (text::iequals(h.name, "content-length") || text::iequals(h.name, "transfer-encoding"))
-            return refuse(origin, "header " + quote(h.name) +
-                                      " is set by the writer from the body and options");
+            return refuse("header " + quote(h.name) +
+                              " is set by the writer from the body and options");
     }
     return {};
 }
@@ -82,28 +82,27 @@ Error write_request(std::vector<std::uint8_t>& out, std::string_view method,
                     std::string_view target, std::string_view host_authority,
                     const Headers& headers, std::span<const std::uint8_t> body,
                     const RequestOptions& options) {
-    constexpr const char* origin = "request writer";
     if (!text::is_token(method))
-        return refuse(origin, "method " + quote(method) + " is not a token");
-    if (target.empty()) return refuse(origin, "empty request target");
+        return refuse("method " + quote(method) + " is not a token");
+    if (target.empty()) return refuse("empty request target");
     for (char c : target) {
         const auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u >= 0x7f)
-            return refuse(origin, "byte " + text::byte_name(c) + " in request target " +
-                                      quote(target) + " (percent-encode it)");
+            return refuse("byte " + text::byte_name(c) + " in request target " +
+                              quote(target) + " (percent-encode it)");
     }
-    if (auto e = check_fields(headers, origin)) return e;
+    if (auto e = check_fields(headers)) return e;
     const Header* user_host = find_header(headers, "host");
     if (user_host && std::count_if(headers.begin(), headers.end(), [](const Header& h) {
             return text::iequals(h.name, "host");
         }) > 1)
-        return refuse(origin, "more than one Host header");
+        return refuse("more than one Host header");
     const std::string_view host = user_host ? std::string_view(user_host->value) : host_authority;
-    if (host.empty()) return refuse(origin, "empty Host (host_authority)");
+    if (host.empty()) return refuse("empty Host (host_authority)");
     for (char c : host) {
         const auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u >= 0x7f)
-            return refuse(origin, "byte " + text::byte_name(c) + " in Host " + quote(host));
+            return refuse("byte " + text::byte_name(c) + " in Host " + quote(host));
     }
 
     append(out, method);
@@ -134,18 +133,17 @@ Error write_request(std::vector<std::uint8_t>& out, std::string_view method,
 Error write_response(std::vector<std::uint8_t>& out, int status, std::string_view reason,
                      const Headers& headers, std::span<const std::uint8_t> body,
                      const ResponseOptions& options) {
-    constexpr const char* origin = "response writer";
     if (status < 100 || status > 599)
-        return refuse(origin, "status " + std::to_string(status) + " outside 100..599");
+        return refuse("status " + std::to_string(status) + " outside 100..599");
     if (const auto i = text::find_bad_field_char(reason); i != std::string_view::npos)
-        return refuse(origin, "byte " + text::byte_name(reason[i]) + " in reason phrase " +
-                                  quote(reason));
-    if (auto e = check_fields(headers, origin)) return e;
+        return refuse("byte " + text::byte_name(reason[i]) + " in reason phrase " +
+                          quote(reason));
+    if (auto e = check_fields(headers)) return e;
     const bool no_body = (status >= 100 && status < 200) || status == 204 || status == 304;
     if (no_body && !body.empty())
-        return refuse(origin, "status " + std::to_string(status) + " cannot carry a body");
+        return refuse("status " + std::to_string(status) + " cannot carry a body");
     if (options.chunked && (options.http10 || options.close_delimited || options.head))
-        return refuse(origin, "chunked framing with http10, close_delimited or head");
+        return refuse("chunked framing with http10, close_delimited or head");
 
     append(out, options.http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
     append(out, std::to_string(status));
@@ -180,7 +178,7 @@ void write_chunk(std::vector<std::uint8_t>& out, std::span<const std::uint8_t> d
 
 Error write_last_chunk(std::vector<std::uint8_t>& out, const Headers& trailers) {
     for (const auto& t : trailers)
-        if (auto e = check_field(t, "chunk writer", "trailer")) return e;
+        if (auto e = check_field(t, "trailer")) return e;
     append(out, "0\r\n");
     for (const auto& t : trailers) append_field(out, t.name, t.value);
     append(out, "\r\n");

@@ -14,8 +14,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Error make(errc e, std::string detail = {}, long lib = 0, std::string origin = "http2") {
-    return {make_error_code(e), std::move(detail), lib, std::move(origin)};
+// Our own text; `lib` is an HTTP/2 error code (nghttp2's own errors: error_from_library()).
+Error make(errc e, std::string detail = {}, long lib = 0) {
+    return {make_error_code(e), std::move(detail), lib, "http2"};
 }
 
 std::string lower(std::string_view s) {
@@ -394,26 +395,25 @@ void ClientSession::Impl::on_closed(Stream& s, std::uint32_t code) {
     if (s.remote_end && s.final_response && !s.error) {
         report(s, {}, code, false);  // complete (a late RST, e.g. NO_ERROR, does not matter)
     } else if (code == NGHTTP2_REFUSED_STREAM || above_goaway) {
-        std::string why = above_goaway
-                              ? "stream " + std::to_string(s.id) + " above GOAWAY last_stream_id " +
-                                    std::to_string(goaway_last)
-                              : "REFUSED_STREAM";
-        report(
-            s,
-            make(errc::refused_stream, std::move(why), code, s.rst_received ? "peer" : "nghttp2"),
-            code, true);
+        std::string why = "REFUSED_STREAM";
+        if (above_goaway)
+            why = "stream " + std::to_string(s.id) + " above GOAWAY last_stream_id " +
+                  std::to_string(goaway_last);
+        else if (s.rst_received)
+            why = "RST_STREAM REFUSED_STREAM from the server";
+        report(s, make(errc::refused_stream, std::move(why), code), code, true);
     } else if (s.error) {
         Error e = s.error;
         report(s, std::move(e), code, !s.headers_sent);
     } else if (s.rst_received) {
         report(s,
                make(errc_from_h2_code(code, errc::stream_reset),
-                    "RST_STREAM " + std::string(h2_error_name(code)), code, "peer"),
+                    "RST_STREAM " + std::string(h2_error_name(code)) + " from the server", code),
                code, !s.headers_sent);
     } else if (s.rst_sent) {
         report(s,
                make(errc::stream_reset,
-                    "cancelled with RST_STREAM " + std::string(h2_error_name(code)), code, "local"),
+                    "cancelled by us with RST_STREAM " + std::string(h2_error_name(code)), code),
                code, !s.headers_sent);
     } else {
         report(s, make(errc::closed, "stream closed before the response was complete", code), code,

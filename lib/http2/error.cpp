@@ -3,37 +3,35 @@
 #include "nghttp2_glue.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 
 namespace connmatrix::http2 {
 namespace {
 
-class Category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "http2"; }
-    std::string message(int ev) const override {
-        switch (static_cast<errc>(ev)) {
-            case errc::protocol_error: return "HTTP/2 protocol error";
-            case errc::stream_reset: return "stream reset (RST_STREAM)";
-            case errc::refused_stream: return "stream refused by the server (safe to retry)";
-            case errc::goaway: return "connection is going away (GOAWAY): no new streams";
-            case errc::flow_control: return "HTTP/2 flow-control error";
-            case errc::frame_size: return "HTTP/2 frame size error";
-            case errc::compression: return "HPACK compression error";
-            case errc::header_invalid: return "invalid HTTP/2 header field";
-            case errc::not_h2: return "peer does not speak HTTP/2";
-            case errc::closed: return "HTTP/2 connection closed";
-            case errc::invalid_state: return "HTTP/2 session used in the wrong state";
-            case errc::internal: return "internal HTTP/2 library error";
-        }
-        return "unknown http2 error " + std::to_string(ev);
-    }
+constexpr ErrorEntry entries[] = {
+    {"protocol_error", "HTTP/2 protocol error"},
+    {"stream_reset", "stream reset (RST_STREAM)"},
+    {"refused_stream", "stream refused by the server (safe to retry)"},
+    {"goaway", "connection is going away (GOAWAY): no new streams"},
+    {"flow_control", "HTTP/2 flow-control error"},
+    {"frame_size", "HTTP/2 frame size error"},
+    {"compression", "HPACK compression error"},
+    {"header_invalid", "invalid HTTP/2 header field"},
+    {"not_h2", "peer does not speak HTTP/2"},
+    {"closed", "HTTP/2 connection closed"},
+    {"invalid_state", "HTTP/2 session used in the wrong state"},
+    {"internal", "internal HTTP/2 library error"},
 };
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::internal));
+static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every http2::errc here");
+
+constexpr std::string_view libraries[] = {"nghttp2"};
 
 }  // namespace
 
-const std::error_category& category() noexcept {
-    static const Category c;  // immutable, like std::generic_category()
+const ErrorCategory& category() noexcept {
+    static const ErrorCategory c{"http2", entries, libraries};  // immutable, like std::generic_category()
     return c;
 }
 

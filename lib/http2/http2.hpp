@@ -19,6 +19,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/errors/http2.hpp>
 #include <connmatrix/types.hpp>
 
 #include <array>
@@ -41,26 +42,7 @@ namespace connmatrix::http2 {
 using Bytes = std::vector<std::uint8_t>;
 
 // ---------------------------------------------------------------------------------------------
-// Errors: category "http2". Error::library_code carries nghttp2's own (negative) error code, or
-// the HTTP/2 error code (RFC 9113 section 7) of a RST_STREAM or GOAWAY; Error::detail the text.
-enum class errc {
-    protocol_error = 1,  // the peer broke the protocol (nghttp2's text and code in the Error)
-    stream_reset,        // the stream was reset (RST_STREAM; its error code in library_code)
-    refused_stream,      // the server did not process the stream: safe to retry elsewhere
-    goaway,              // GOAWAY was sent or received: no new streams on this connection
-    flow_control,        // flow-control violation
-    frame_size,          // a frame of invalid size
-    compression,         // HPACK state is broken
-    header_invalid,      // a header field is malformed, forbidden, or the list is too large
-    not_h2,              // the peer does not speak HTTP/2 (it answered with HTTP/1.x text, or
-                         // signalled HTTP_1_1_REQUIRED)
-    closed,              // the connection is finished (transport closed, session terminated)
-    invalid_state,       // API misuse: unknown stream, bad option, stream ids exhausted, ...
-    internal,            // nghttp2 failed internally (out of memory, callback failure)
-};
-
-const std::error_category& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+// Errors: category "http2", in connmatrix/errors/http2.hpp.
 
 // HTTP/2 error codes, as RST_STREAM and GOAWAY carry them (RFC 9113 section 7).
 namespace h2_error {
@@ -241,6 +223,3 @@ private:
 };
 
 }  // namespace connmatrix::http2
-
-template <>
-struct std::is_error_code_enum<connmatrix::http2::errc> : std::true_type {};

@@ -6,28 +6,6 @@
 namespace connmatrix::negotiate {
 namespace {
 
-class Category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "negotiate"; }
-    std::string message(int ev) const override {
-        switch (static_cast<errc>(ev)) {
-            case errc::h2_required_but_no_alpn:
-                return "h2 required, but the server answered without ALPN";
-            case errc::alpn_required_but_none:
-                return "the server answered without ALPN and the policy requires it";
-            case errc::h2_required_but_http1_selected:
-                return "h2 required, but the server selected http/1.1";
-            case errc::selected_protocol_not_offered:
-                return "the server selected a protocol that was not offered";
-            case errc::unsupported_protocol_selected:
-                return "the server selected a protocol connmatrix cannot speak";
-            case errc::alpn_on_cleartext:
-                return "an ALPN result was given for a cleartext connection";
-        }
-        return "unknown negotiate error " + std::to_string(ev);
-    }
-};
-
 bool offered(const policy::Policy& p, std::string_view name) {
     return std::find(p.alpn.begin(), p.alpn.end(), name) != p.alpn.end();
 }
@@ -61,13 +39,6 @@ std::string fallback_text(bool fallback) {
 }
 
 }  // namespace
-
-const std::error_category& category() noexcept {
-    static const Category c;  // immutable, like std::generic_category()
-    return c;
-}
-
-std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
 std::string_view to_string(Protocol p) noexcept { return p == Protocol::h2 ? "h2" : "http/1.1"; }
 

@@ -10,8 +10,15 @@ std::chrono::microseconds since(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
 }
 
+// library_code is the OS's errno value ("system": Asio reports those in its own system
+// category) or one of Asio's own, such as asio::error::eof or a resolver's netdb/addrinfo
+// code ("asio").
 Error io_error(errc code, const std::string& what, const asio::error_code& ec) {
-    return {code, what + (ec ? ": " + ec.message() : std::string()), ec.value(), "net"};
+    if (!ec) return {code, what, 0, "net"};
+    const bool os = ec.category() == asio::system_category() ||
+                    ec.category() == std::system_category() ||
+                    ec.category() == std::generic_category();
+    return {code, what + ": " + ec.message(), ec.value(), os ? "system" : "asio"};
 }
 
 }  // namespace
@@ -203,7 +210,7 @@ void Transport::handshake_step() {
     }
     if (eof_) {  // the session saw EOF too and would have failed; belt and braces
         finish_handshake({tls::errc::truncated, "connection closed during the TLS handshake", 0,
-                          std::string(tls_->backend_name())});
+                          "tls"});
         return;
     }
     auto self = shared_from_this();

@@ -4,7 +4,8 @@
 // thread; every callback runs there. Lib-internal.
 #pragma once
 
-#include <connmatrix/client.hpp>
+#include <connmatrix/error.hpp>
+#include <connmatrix/errors/net.hpp>
 #include <connmatrix/tls.hpp>
 
 #include <asio.hpp>

@@ -1,39 +1,36 @@
 // The "config" error category and diagnostics.
 #include <connmatrix/config.hpp>
 
+#include <iterator>
+
 namespace connmatrix::config {
 namespace {
 
-class Category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "config"; }
-    std::string message(int ev) const override {
-        switch (static_cast<errc>(ev)) {
-            case errc::file_unreadable: return "configuration file cannot be read";
-            case errc::file_too_large: return "configuration file is too large";
-            case errc::syntax_error: return "configuration is not valid JSON";
-            case errc::duplicate_key: return "duplicate key";
-            case errc::unknown_key: return "unknown key";
-            case errc::missing_key: return "missing key";
-            case errc::wrong_type: return "wrong type";
-            case errc::invalid_value: return "invalid value";
-            case errc::bad_duration: return "not a duration";
-            case errc::bad_pattern: return "not a host pattern";
-            case errc::bad_proxy: return "not a proxy URL";
-            case errc::unknown_mode: return "unknown mode";
-            case errc::backend_not_compiled_in: return "TLS backend not compiled into this build";
-            case errc::contradiction: return "contradictory settings";
-            case errc::duplicate_rule: return "duplicate host rule";
-            case errc::internal: return "internal error while loading the configuration";
-        }
-        return "unknown config error " + std::to_string(ev);
-    }
+constexpr ErrorEntry entries[] = {
+    {"file_unreadable", "configuration file cannot be read"},
+    {"file_too_large", "configuration file is too large"},
+    {"syntax_error", "configuration is not valid JSON"},
+    {"duplicate_key", "duplicate key"},
+    {"unknown_key", "unknown key"},
+    {"missing_key", "missing key"},
+    {"wrong_type", "wrong type"},
+    {"invalid_value", "invalid value"},
+    {"bad_duration", "not a duration"},
+    {"bad_pattern", "not a host pattern"},
+    {"bad_proxy", "not a proxy URL"},
+    {"unknown_mode", "unknown mode"},
+    {"backend_not_compiled_in", "TLS backend not compiled into this build"},
+    {"contradiction", "contradictory settings"},
+    {"duplicate_rule", "duplicate host rule"},
+    {"internal", "internal error while loading the configuration"},
 };
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::internal));
+static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every config::errc here");
 
 }  // namespace
 
-const std::error_category& category() noexcept {
-    static const Category c;  // immutable, like std::generic_category()
+const ErrorCategory& category() noexcept {
+    static const ErrorCategory c{"config", entries};  // immutable, like std::generic_category()
     return c;
 }
 

@@ -138,7 +138,7 @@ private:
             reusable_ = false;
             Error e = parser_->error();
             if (e.code == http1::errc::body_too_large)
-                e = {net::errc::response_too_large, e.detail, 0, "http1"};
+                e = {net::errc::response_too_large, e.detail, 0, "net"};
             owner_.complete(ex, e);
             owner_.close_transport();
             return;

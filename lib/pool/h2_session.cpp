@@ -191,7 +191,7 @@ private:
                         owner_.complete(ex, {net::errc::response_too_large,
                                              "response body over " + std::to_string(max_body_) +
                                                  " bytes",
-                                             0, "http2"});
+                                             0, "net"});
                         continue;
                     }
                     ex->response.body.append(d->bytes.begin(), d->bytes.end());

@@ -1,5 +1,7 @@
 #include "pool.hpp"
 
+#include <connmatrix/errors/config.hpp>
+
 #include <algorithm>
 #include <sstream>
 
@@ -83,8 +85,8 @@ std::shared_ptr<tls::ClientContext> Pool::tls_context(const policy::Policy& p, b
                                                      Error& err) {
     const tls::Backend* backend = registry_.find(p.backend);
     if (!backend) {
-        err = {tls::errc::unsupported,
-               "backend \"" + p.backend + "\" is not compiled into this build", 0, "pool"};
+        err = {config::errc::backend_not_compiled_in,
+               "backend \"" + p.backend + "\" is not compiled into this build", 0, "config"};
         return nullptr;
     }
     tls::ClientConfig cfg;

@@ -1,38 +1,37 @@
 #include <connmatrix/tls.hpp>
 
+#include <iterator>
+
 namespace connmatrix::tls {
 namespace {
 
-class Category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "tls"; }
-    std::string message(int ev) const override {
-        switch (static_cast<errc>(ev)) {
-            case errc::handshake_failed: return "TLS handshake failed";
-            case errc::certificate_untrusted: return "certificate not trusted (unknown CA)";
-            case errc::certificate_hostname_mismatch: return "certificate does not match the host name";
-            case errc::certificate_expired: return "certificate expired or not yet valid";
-            case errc::certificate_invalid: return "certificate invalid";
-            case errc::protocol_version: return "no TLS protocol version in common";
-            case errc::alpn_not_offered: return "server selected an ALPN protocol that was not offered";
-            case errc::no_application_protocol: return "no_application_protocol: no ALPN protocol in common";
-            case errc::truncated: return "connection closed without close_notify (truncated)";
-            case errc::closed: return "peer closed the TLS connection (close_notify)";
-            case errc::bad_record: return "bad TLS record (decryption, integrity or decoding failed)";
-            case errc::alert_received: return "fatal TLS alert received from the peer";
-            case errc::invalid_config: return "invalid TLS configuration";
-            case errc::unsupported: return "not supported by this TLS backend";
-            case errc::invalid_state: return "TLS session used in the wrong state";
-            case errc::internal: return "internal TLS library error";
-        }
-        return "unknown tls error " + std::to_string(ev);
-    }
+constexpr ErrorEntry entries[] = {
+    {"handshake_failed", "TLS handshake failed"},
+    {"certificate_untrusted", "certificate not trusted (unknown CA)"},
+    {"certificate_hostname_mismatch", "certificate does not match the host name"},
+    {"certificate_expired", "certificate expired or not yet valid"},
+    {"certificate_invalid", "certificate invalid"},
+    {"protocol_version", "no TLS protocol version in common"},
+    {"alpn_not_offered", "server selected an ALPN protocol that was not offered"},
+    {"no_application_protocol", "no_application_protocol: no ALPN protocol in common"},
+    {"truncated", "connection closed without close_notify (truncated)"},
+    {"closed", "peer closed the TLS connection (close_notify)"},
+    {"bad_record", "bad TLS record (decryption, integrity or decoding failed)"},
+    {"alert_received", "fatal TLS alert received from the peer"},
+    {"invalid_config", "invalid TLS configuration"},
+    {"unsupported", "not supported by this TLS backend"},
+    {"invalid_state", "TLS session used in the wrong state"},
+    {"internal", "internal TLS library error"},
 };
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::internal));
+static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every tls::errc here");
+
+constexpr std::string_view libraries[] = {"openssl", "gnutls", "mbedtls"};
 
 }  // namespace
 
-const std::error_category& category() noexcept {
-    static const Category c;  // immutable, like std::generic_category()
+const ErrorCategory& category() noexcept {
+    static const ErrorCategory c{"tls", entries, libraries};  // immutable, like std::generic_category()
     return c;
 }
 

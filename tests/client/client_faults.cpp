@@ -251,7 +251,7 @@ TEST_CASE("a reused HTTP/1.1 connection closed cleanly before answering: idempot
     CHECK(r1.response.body == "first");
     Result r2 = c.send({.method = "GET", .url = server.url()});
     INFO(r2.error.message());
-    REQUIRE(r2);  // retried on a new connection, not failed with http1.unexpected_eof
+    REQUIRE(r2);  // retried on a new connection, not failed with http1:unexpected_eof
     CHECK(r2.response.body == "again");
     CHECK(c.stats().connections_opened == 2);
 }

@@ -15,9 +15,7 @@ namespace doctest {
 template <>
 struct StringMaker<std::error_code> {
     static String convert(const std::error_code& ec) {
-        return (std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" +
-                ec.message() + ")")
-            .c_str();
+        return (connmatrix::error_name(ec) + " (" + ec.message() + ")").c_str();
     }
 };
 

@@ -95,7 +95,8 @@ TEST_CASE("rst_stream_reported") {
         CHECK(c.error.code == http2::errc::stream_reset);
         CHECK(c.error_code == h2_error::internal_error);
         CHECK(c.error.library_code == h2_error::internal_error);
-        CHECK(c.error.origin == "peer");
+        CHECK(c.error.origin == "http2");
+        CHECK(c.error.detail == "RST_STREAM INTERNAL_ERROR from the server");
         CHECK_FALSE(c.retryable);
         CHECK(r.streams[1].status == 200);
         CHECK(r.streams[5].status == 200);
@@ -140,7 +141,8 @@ TEST_CASE("client_cancel_sends_rst_stream") {
     const StreamClosed& c = r.streams[ids[0]].closed;
     CHECK(c.error.code == http2::errc::stream_reset);
     CHECK(c.error_code == h2_error::cancel);
-    CHECK(c.error.origin == "local");
+    CHECK(c.error.origin == "http2");
+    CHECK(c.error.detail == "cancelled by us with RST_STREAM CANCEL");
     CHECK(client.active_streams() == 1);
     CHECK(client.submit_rst_stream(ids[0]).code == http2::errc::invalid_state);  // already gone
 }

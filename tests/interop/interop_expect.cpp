@@ -49,7 +49,7 @@ json expect_file(const ServerFacts& s, const std::vector<std::string>& backends)
             if (x.error) {
                 cell["protocol"] = nullptr;
                 cell["status"] = nullptr;
-                cell["error"] = code_name(x.error, ':');
+                cell["error"] = error_name(x.error);
             } else {
                 cell["protocol"] = std::string(to_string(x.protocol));
                 cell["status"] = 200;

@@ -123,7 +123,7 @@ Observed run_cell(const FixtureEnv& env, const Cell& c) {
 
 
 std::string describe(const Outcome& o) {
-    if (o.error) return code_name(o.error);
+    if (o.error) return error_name(o.error);
     return std::string(to_string(o.protocol)) + ", ALPN " + o.alpn.value_or("none") +
            (o.fallback ? ", fallback" : "");
 }
@@ -140,7 +140,7 @@ std::string matrix_cell(const Cell& c) {
     const Observed& o = c.observed;
     std::string s;
     if (o.error) {
-        s = "✗ " + code_name(o.error.code);
+        s = "✗ " + error_name(o.error.code);
     } else {
         s = std::string(to_string(o.protocol));
         if (c.server->tls && !o.alpn) s += " (no ALPN)";
@@ -184,7 +184,7 @@ void write_matrix(const std::string& path, const std::vector<Cell>& cells,
           "interop_matrix\n```\n\n"
        << "Cells: `h2` / `http/1.1` = the protocol used, confirmed by ALPN unless marked "
           "`(no ALPN)` (the server answered without ALPN); `↩` = HTTP/1.1 after the server "
-          "rejected unconfirmed h2 (fallback); `✗ category.code` = the request failed with that "
+          "rejected unconfirmed h2 (fallback); `✗ category:name` = the request failed with that "
           "error; `-` = not run (the last row per backend sets only the cleartext rule, so it "
           "concerns http:// servers alone). Client config per cell: `{\"defaults\": {\"backend\": B, \"mode\": M, \"tls\": "
           "{\"ca_file\": CA}, \"timeouts\": {\"connect\": \"2s\", \"tls\": \"2s\", \"request\": "
@@ -207,20 +207,20 @@ void write_matrix(const std::string& path, const std::vector<Cell>& cells,
         }
     }
     md << "\n## Why each error\n\n"
-       << "- `tls.no_application_protocol`: the server has no protocol in common with the offer "
+       << "- `tls:no_application_protocol`: the server has no protocol in common with the offer "
           "and sends the fatal alert (RFC 7301 section 3.2).\n"
-       << "- `negotiate.h2_required_but_no_alpn`: `h2-only` offers only h2 and says `no_alpn: "
+       << "- `negotiate:h2_required_but_no_alpn`: `h2-only` offers only h2 and says `no_alpn: "
           "fail`; the server completed the handshake without ALPN.\n"
-       << "- `http2.not_h2`: unconfirmed h2 (prior knowledge, h2c) answered with HTTP/1.1 text "
+       << "- `http2:not_h2`: unconfirmed h2 (prior knowledge, h2c) answered with HTTP/1.1 text "
           "(`400 Bad Request`); the mode has no fallback.\n"
-       << "- `http2.protocol_error`: unconfirmed h2 answered by gnutls-serv with an HTML page "
+       << "- `http2:protocol_error`: unconfirmed h2 answered by gnutls-serv with an HTML page "
           "without a status line (neither SETTINGS nor HTTP/1.x).\n"
-       << "- `net.connection_closed`: nghttpd closes (close_notify) right after a handshake "
+       << "- `net:connection_closed`: nghttpd closes (close_notify) right after a handshake "
           "that did not select h2, before answering anything.\n"
-       << "- `http2.not_h2` against `openssl s_server`: it never answers an h2 preface and keeps "
+       << "- `http2:not_h2` against `openssl s_server`: it never answers an h2 preface and keeps "
           "the connection open; unconfirmed h2 without SETTINGS within `timeouts.tls` (2 s) counts "
           "as rejected (with fallback: HTTP/1.1, marked ↩).\n"
-       << "- `http1.malformed_status_line`: an h2-only server (nghttpd) answers an HTTP/1.1 "
+       << "- `http1:malformed_status_line`: an h2-only server (nghttpd) answers an HTTP/1.1 "
           "request with its binary SETTINGS frame; the parser refuses the first byte instead of "
           "waiting for a line end. nghttpd does not implement `Upgrade: h2c` either, so the "
           "h2c-upgrade row gets the same.\n\n";

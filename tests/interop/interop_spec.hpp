@@ -11,10 +11,8 @@
 // (negotiate.hpp) and the fallback rule (issue 4, item 4).
 #pragma once
 
-#include "http1.hpp"
-#include "http2.hpp"
-
 #include <connmatrix/client.hpp>
+#include <connmatrix/errors.hpp>
 #include <connmatrix/negotiate.hpp>
 #include <connmatrix/policy.hpp>
 #include <connmatrix/tls.hpp>
@@ -265,44 +263,6 @@ inline Outcome expect(const ModeSpec& m, const ServerFacts& s) {
     }
     o.protocol = h2 ? Protocol::h2 : Protocol::http1_1;
     return o;
-}
-
-// "tls.no_application_protocol": the enum's name, for messages and the matrix. `sep` ':' gives
-// the form `connmatrix probe --json` prints in "error" ("tls:no_application_protocol").
-inline std::string code_name(const std::error_code& ec, char sep = '.') {
-    if (!ec) return "ok";
-    const std::string cat = ec.category().name();
-    const int v = ec.value();
-    auto pick = [&](std::initializer_list<const char*> names) -> std::string {
-        if (v >= 1 && static_cast<std::size_t>(v) <= names.size()) return cat + sep + names.begin()[v - 1];
-        return cat + sep + std::to_string(v);
-    };
-    if (cat == "tls")
-        return pick({"handshake_failed", "certificate_untrusted", "certificate_hostname_mismatch",
-                     "certificate_expired", "certificate_invalid", "protocol_version",
-                     "alpn_not_offered", "no_application_protocol", "truncated", "closed",
-                     "bad_record", "alert_received", "invalid_config", "unsupported",
-                     "invalid_state", "internal"});
-    if (cat == "negotiate")
-        return pick({"h2_required_but_no_alpn", "alpn_required_but_none",
-                     "h2_required_but_http1_selected", "selected_protocol_not_offered",
-                     "unsupported_protocol_selected", "alpn_on_cleartext"});
-    if (cat == "http2")
-        return pick({"protocol_error", "stream_reset", "refused_stream", "goaway", "flow_control",
-                     "frame_size", "compression", "header_invalid", "not_h2", "closed",
-                     "invalid_state", "internal"});
-    if (cat == "http1")
-        return pick({"malformed_status_line", "malformed_request_line", "malformed_header",
-                     "header_too_large", "too_many_headers", "bad_content_length", "bad_chunk",
-                     "body_too_large", "unexpected_eof", "transfer_encoding_unsupported",
-                     "version_unsupported", "request_smuggling", "invalid_message",
-                     "invalid_state"});
-    if (cat == "net")
-        return pick({"bad_url", "unsupported_scheme", "resolve_failed", "connect_failed",
-                     "connect_timeout", "proxy_failed", "tls_timeout", "request_timeout",
-                     "connection_closed", "io_error", "response_too_large"});
-    if (cat == "pool") return pick({"client_closed", "not_retryable"});
-    return cat + sep + std::to_string(v);
 }
 
 #pragma GCC diagnostic pop

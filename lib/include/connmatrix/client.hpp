@@ -12,6 +12,8 @@
 
 #include <connmatrix/config.hpp>
 #include <connmatrix/error.hpp>
+#include <connmatrix/errors/net.hpp>
+#include <connmatrix/errors/pool.hpp>
 #include <connmatrix/policy.hpp>
 #include <connmatrix/types.hpp>
 
@@ -27,39 +29,6 @@
 #include <vector>
 
 namespace connmatrix {
-
-// ---------------------------------------------------------------------------------------------
-// Errors of the I/O driver (category "net") and of the pool (category "pool").
-namespace net {
-enum class errc {
-    bad_url = 1,            // the URL could not be parsed, or has no host
-    unsupported_scheme,     // not http:// or https://
-    resolve_failed,         // DNS gave no address (the resolver's reason in the detail)
-    connect_failed,         // every resolved address refused or failed
-    connect_timeout,        // DNS + TCP (+ proxy tunnel) took longer than timeouts.connect
-    proxy_failed,           // the CONNECT proxy refused the tunnel or answered nonsense
-    tls_timeout,            // the TLS handshake took longer than timeouts.tls
-    request_timeout,        // no complete response within the request timeout
-    connection_closed,      // the server closed the connection before the response was complete
-    io_error,               // a socket error (the OS reason in the detail)
-    response_too_large,     // the body exceeded ClientOptions::max_response_body
-};
-const std::error_category& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
-}  // namespace net
-
-namespace pool {
-enum class errc {
-    client_closed = 1,      // close() was called, or the Client is being destroyed
-    not_retryable,          // the connection failed under a request that may have been processed
-    retries_exhausted,      // refused unprocessed (GOAWAY, REFUSED_STREAM) on 3 connections in a row
-    wrong_thread,           // a blocking call (send, warm) from a callback, on the I/O thread
-};
-const std::error_category& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
-}  // namespace pool
-
-// ---------------------------------------------------------------------------------------------
 
 struct Request {
     std::string method = "GET";
@@ -183,8 +152,3 @@ private:
 };
 
 }  // namespace connmatrix
-
-template <>
-struct std::is_error_code_enum<connmatrix::net::errc> : std::true_type {};
-template <>
-struct std::is_error_code_enum<connmatrix::pool::errc> : std::true_type {};

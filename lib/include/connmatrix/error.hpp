@@ -1,21 +1,91 @@
-// connmatrix/error.hpp - the error value every layer returns.
+// connmatrix/error.hpp - the error value every layer returns, and the one scheme of names.
 //
 // Each module owns one std::error_category (tls, negotiate, http2, http1, net, pool, config);
-// its enum and make_error_code live in that module's public header. `Error` carries the code
-// plus what a user needs to act on it: the text of the underlying library (OpenSSL, GnuTLS,
-// mbedTLS, nghttp2, the OS) and that library's own numeric code, so it can be searched for.
+// its enum, category() and make_error_code live in connmatrix/errors/<module>.hpp (all of them:
+// connmatrix/errors.hpp). Every category is an ErrorCategory: a table that gives each
+// enumerator its stable name and its text, so
+//
+//   error_name(tls::errc::no_application_protocol) == "tls:no_application_protocol"
+//
+// is spelled in one place for the library, the CLI and `probe --json`.
+//
+// `Error` carries the code plus what a user needs to act on it: the text of the underlying
+// library (OpenSSL, GnuTLS, mbedTLS, nghttp2, the OS) and that library's own numeric code, so it
+// can be searched for.
 #pragma once
 
+#include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace connmatrix {
 
+// One enumerator of a module's errc: its name as written in the enum, and its text.
+struct ErrorEntry {
+    std::string_view name;     // "no_application_protocol": stable, [a-z0-9_]+
+    std::string_view message;  // "no_application_protocol: no ALPN protocol in common"
+};
+
+// A module's category. Enumerators are numbered 1..size(); entries[v - 1] describes value v.
+// `libraries` are the underlying libraries whose text and codes this module's errors carry
+// (see Error::origin).
+class ErrorCategory : public std::error_category {
+public:
+    constexpr ErrorCategory(const char* name, std::span<const ErrorEntry> entries,
+                            std::span<const std::string_view> libraries = {}) noexcept
+        : name_(name), entries_(entries), libraries_(libraries) {}
+
+    const char* name() const noexcept override { return name_; }
+    std::string message(int ev) const override {
+        if (const ErrorEntry* e = entry(ev)) return std::string(e->message);
+        return "unknown " + std::string(name_) + " error " + std::to_string(ev);
+    }
+
+    // The enumerator's name ("no_application_protocol"); "" for a value that is none.
+    std::string_view enumerator(int ev) const noexcept {
+        const ErrorEntry* e = entry(ev);
+        return e != nullptr ? e->name : std::string_view{};
+    }
+    int size() const noexcept { return static_cast<int>(entries_.size()); }  // the last value
+    std::span<const std::string_view> libraries() const noexcept { return libraries_; }
+
+private:
+    const ErrorEntry* entry(int ev) const noexcept {
+        if (ev < 1 || static_cast<std::size_t>(ev) > entries_.size()) return nullptr;
+        return &entries_[static_cast<std::size_t>(ev) - 1];
+    }
+
+    const char* name_;
+    std::span<const ErrorEntry> entries_;
+    std::span<const std::string_view> libraries_;
+};
+
+// "tls:no_application_protocol" for a code of our categories; "<category>:<value>" otherwise:
+// "generic:111", "system:104", or "tls:99" for a value that names no enumerator.
+inline std::string error_name(const std::error_code& code) {
+    std::string out = std::string(code.category().name()) + ":";
+    const auto* ours = dynamic_cast<const ErrorCategory*>(&code.category());
+    const std::string_view name = ours != nullptr ? ours->enumerator(code.value()) : "";
+    return name.empty() ? out + std::to_string(code.value()) : out.append(name);
+}
+
+// The origin rule. `origin` names who produced `detail` and `library_code`:
+//   - the module itself, by its category's name ("tls", "negotiate", "http1", "http2", "net",
+//     "pool", "config"), when the text is ours and library_code is 0 or a value of our own
+//     making (an HTTP/2 error code, a proxy's HTTP status);
+//   - or the underlying library of that module, when the text and code are that library's:
+//     "openssl", "gnutls", "mbedtls" for tls; "nghttp2" for http2; "system" (errno values) or
+//     "asio" (Asio's own misc/netdb/addrinfo values) for net.
+// So origin never contradicts the category: a pool error never says "openssl". It is empty
+// only when there is neither detail nor library_code.
 struct Error {
     std::error_code code;      // ours: category says which module, value which failure
-    std::string detail;        // the underlying library's own message (may be empty)
+    std::string detail;        // the underlying library's own message, or ours (may be empty)
     long library_code = 0;     // the underlying library's own code (0 when none)
-    std::string origin;        // who produced it: "openssl", "gnutls", "mbedtls", "config", ...
+    std::string origin;        // who produced detail and library_code: see the rule above
 
     Error() = default;
     Error(std::error_code c, std::string d = {}, long lib = 0, std::string o = {})
@@ -40,5 +110,49 @@ struct Error {
         return out;
     }
 };
+
+// Whether err.origin obeys the rule above: empty with nothing to attribute, the category's
+// name, or one of its libraries. (A foreign category's code fits only its own name.)
+inline bool origin_fits(const Error& err) noexcept {
+    if (err.origin.empty()) return err.detail.empty() && err.library_code == 0;
+    if (!err.code) return false;
+    if (err.origin == err.code.category().name()) return true;
+    const auto* ours = dynamic_cast<const ErrorCategory*>(&err.code.category());
+    if (ours == nullptr) return false;
+    for (std::string_view lib : ours->libraries())
+        if (err.origin == lib) return true;
+    return false;
+}
+
+namespace error_impl {
+
+// Whether V, a value of an enum, is one of its named enumerators: the compiler spells a named
+// value by its name in a function's signature, an unnamed one as a cast. GCC and Clang only;
+// elsewhere it answers `fallback`.
+template <auto V>
+constexpr bool is_enumerator(bool fallback) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    constexpr std::string_view sig = __PRETTY_FUNCTION__;
+    constexpr std::size_t at = sig.find("V = ");
+    if constexpr (at == std::string_view::npos) {
+        return fallback;
+    } else {
+        return sig[at + 4] != '(' && (sig[at + 4] < '0' || sig[at + 4] > '9');
+    }
+#else
+    return fallback;
+#endif
+}
+
+}  // namespace error_impl
+
+// For each module's error.cpp: a table of N entries names every enumerator of E (1..N, the
+// enum numbered from 1 without gaps) when N is an enumerator and N + 1 is not. A new
+// enumerator without its entry fails the static_assert that uses this.
+template <class E, std::size_t N>
+constexpr bool names_every_enumerator() noexcept {
+    return error_impl::is_enumerator<static_cast<E>(N)>(true) &&
+           !error_impl::is_enumerator<static_cast<E>(N + 1)>(false);
+}
 
 }  // namespace connmatrix

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/errors/negotiate.hpp>
 #include <connmatrix/policy.hpp>
 
 #include <cstdint>
@@ -29,18 +30,7 @@
 namespace connmatrix::negotiate {
 
 // ---------------------------------------------------------------------------------------------
-// Errors: category "negotiate".
-enum class errc {
-    h2_required_but_no_alpn = 1,     // no ALPN from the server, policy offers only h2 and says fail
-    alpn_required_but_none,          // no ALPN from the server and no_alpn is fail
-    h2_required_but_http1_selected,  // the server chose http/1.1, which we did not offer (h2 only)
-    selected_protocol_not_offered,   // the server chose a protocol we did not offer
-    unsupported_protocol_selected,   // the server chose an offered protocol we cannot speak
-    alpn_on_cleartext,               // an ALPN outcome other than none on a cleartext connection
-};
-
-const std::error_category& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+// Errors: category "negotiate", in connmatrix/errors/negotiate.hpp.
 
 // ---------------------------------------------------------------------------------------------
 
@@ -97,6 +87,3 @@ inline Decision decide(const policy::ResolvedPolicy& resolved, Transport transpo
 }
 
 }  // namespace connmatrix::negotiate
-
-template <>
-struct std::is_error_code_enum<connmatrix::negotiate::errc> : std::true_type {};

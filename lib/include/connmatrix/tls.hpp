@@ -15,6 +15,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/errors/tls.hpp>
 
 #include <array>
 #include <chrono>
@@ -32,28 +33,7 @@
 namespace connmatrix::tls {
 
 // ---------------------------------------------------------------------------------------------
-// Errors: category "tls".
-enum class errc {
-    handshake_failed = 1,           // the handshake failed for a reason with no better code here
-    certificate_untrusted,          // chain does not lead to a trusted CA (unknown CA, self-signed)
-    certificate_hostname_mismatch,  // chain trusted, but not issued for the host we connect to
-    certificate_expired,            // a certificate in the chain has expired (or is not yet valid)
-    certificate_invalid,            // any other certificate problem (malformed, bad signature, ...)
-    protocol_version,               // no TLS version both sides accept
-    alpn_not_offered,               // the server selected an ALPN protocol we never offered
-    no_application_protocol,        // no_application_protocol alert (no ALPN overlap)
-    truncated,                      // transport EOF without close_notify: an error, never end of data
-    closed,                         // the peer sent close_notify (clean end of the stream)
-    bad_record,                     // a record failed to decrypt, authenticate or parse
-    alert_received,                 // a fatal alert from the peer with no better code here
-    invalid_config,                 // unusable configuration: unreadable key, bad PEM, bad ALPN name
-    unsupported,                    // this backend's library cannot do what the config asks
-    invalid_state,                  // API misuse: write before the handshake, after close, ...
-    internal,                       // the library failed in a way that fits nothing above
-};
-
-const std::error_category& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+// Errors: category "tls", in connmatrix/errors/tls.hpp.
 
 // ---------------------------------------------------------------------------------------------
 // TLS protocol versions, with one spelling for all three libraries.
@@ -355,6 +335,3 @@ private:
 };
 
 }  // namespace connmatrix::tls
-
-template <>
-struct std::is_error_code_enum<connmatrix::tls::errc> : std::true_type {};
