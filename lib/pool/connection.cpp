@@ -18,8 +18,9 @@ std::string rule_text(const policy::ResolvedPolicy& rp) {
 }  // namespace
 
 Connection::Connection(Pool& pool, Host& host, bool force_http1, std::size_t id)
-    : pool_(pool), host_(host), force_http1_(force_http1), id_(id), idle_timer_(pool.io()),
-      confirm_timer_(pool.io()) {}
+    : pool_(pool), host_(host), force_http1_(force_http1), id_(id),
+      judge_(negotiate::attempt_policy(host.policy->policy, force_http1)),
+      idle_timer_(pool.io()), confirm_timer_(pool.io()) {}
 
 Connection::~Connection() = default;
 
@@ -34,12 +35,7 @@ std::string Connection::describe() const {
 }
 
 bool Connection::likely_multiplexed() const noexcept {
-    if (force_http1_) return false;
-    const auto& p = host_.policy->policy;
-    if (host_.policy->origin.scheme == policy::Scheme::http)
-        return p.cleartext != policy::Cleartext::http1_1;
-    return std::find(p.alpn.begin(), p.alpn.end(), "h2") != p.alpn.end() ||
-           p.no_alpn == policy::NoAlpn::h2;
+    return negotiate::may_speak_h2(judge_, negotiate::transport_of(host_.policy->origin.scheme));
 }
 
 void Connection::start() {
@@ -73,9 +69,7 @@ void Connection::on_connected(const Error& err) {
         log()(LogLevel::debug, "proxy tunnel to " + rp.origin.to_string() + " open via " +
                                    p.proxy->to_string());
     if (rp.origin.scheme == policy::Scheme::http) {
-        policy::Policy cp = p;
-        if (force_http1_) cp.cleartext = policy::Cleartext::http1_1;
-        on_negotiated(negotiate::decide(cp, negotiate::Transport::cleartext,
+        on_negotiated(negotiate::decide(judge_, negotiate::Transport::cleartext,
                                         negotiate::AlpnOutcome::none()));
         return;
     }
@@ -134,12 +128,7 @@ void Connection::on_handshake(const Error& err) {
                                    info_.cipher + ", ALPN selected " +
                                    ti.alpn.value_or("none") +
                                    (ti.resumed.value_or(false) ? ", resumed" : ""));
-    policy::Policy p = host_.policy->policy;
-    if (force_http1_) {
-        p.alpn = offered_;
-        p.no_alpn = policy::NoAlpn::http1_1;
-    }
-    on_negotiated(negotiate::decide(p, negotiate::Transport::tls,
+    on_negotiated(negotiate::decide(judge_, negotiate::Transport::tls,
                                     negotiate::AlpnOutcome::from_selected(ti.alpn)));
 }
 

@@ -21,14 +21,6 @@ tls::Version to_tls(policy::TlsVersion v) {
     return v == policy::TlsVersion::tls1_3 ? tls::Version::tls1_3 : tls::Version::tls1_2;
 }
 
-// The ALPN list to offer: the policy's, or for a remembered fallback the same without h2 (the
-// server rejected h2 it never confirmed; offering it again would not help).
-std::vector<std::string> offer_for(const policy::Policy& p, bool http1_only) {
-    std::vector<std::string> out = p.alpn;
-    if (http1_only) std::erase(out, std::string("h2"));
-    return out;
-}
-
 }  // namespace
 
 bool Exchange::idempotent() const noexcept {
@@ -88,7 +80,7 @@ std::shared_ptr<tls::ClientContext> Pool::tls_context(const policy::Policy& p, b
         return nullptr;
     }
     tls::ClientConfig cfg;
-    cfg.alpn = offer_for(p, http1_only);
+    cfg.alpn = negotiate::alpn_offer(p, http1_only);
     cfg.verify = p.tls.verify;
     cfg.ca_file = p.tls.ca_file;
     cfg.min_version = to_tls(p.tls.min_version);

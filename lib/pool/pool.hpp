@@ -187,6 +187,7 @@ private:
     Host& host_;
     bool force_http1_;
     std::size_t id_;
+    policy::Policy judge_;  // what decide() judges this attempt with (negotiate::attempt_policy)
     State state_ = State::connecting;
     std::shared_ptr<net::Transport> transport_;
     std::unique_ptr<ProtoSession> proto_;
