@@ -74,7 +74,7 @@ void Connection::on_connected(const Error& err) {
         return;
     }
     Error cerr;
-    auto ctx = pool_.tls_context(p, force_http1_, cerr);
+    auto ctx = pool_.tls_context(host_.backend, p, force_http1_, cerr);
     if (!ctx) {
         fail_connect(cerr);
         return;

@@ -52,28 +52,25 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
 // =============================================================================================
 // Pool
 
-Pool::Pool(asio::io_context& io, const policy::Engine& engine, Logger log,
-           std::size_t max_response_body)
-    : io_(io), engine_(engine), log_(std::move(log)), max_body_(max_response_body),
-      registry_(tls::Registry::compiled_in()) {}
+Pool::Pool(asio::io_context& io, Logger log, std::size_t max_response_body)
+    : io_(io), log_(std::move(log)), max_body_(max_response_body) {}
 
 Pool::~Pool() = default;
 
-Host& Pool::host_for(const ExchangePtr& ex) {
-    if (ex->pool_key.empty()) ex->pool_key = pool_key(*ex->policy);
-    const std::string& key = ex->pool_key;
-    auto& slot = hosts_[key];
+Host& Pool::host_for(const Route& route) {
+    auto& slot = hosts_[route.key];
     if (!slot) {
         slot = std::make_unique<Host>();
-        slot->key = key;
-        slot->policy = ex->policy;
+        slot->key = route.key;
+        slot->policy = route.policy;
+        slot->backend = route.backend;
     }
     return *slot;
 }
 
-std::shared_ptr<tls::ClientContext> Pool::tls_context(const policy::Policy& p, bool http1_only,
+std::shared_ptr<tls::ClientContext> Pool::tls_context(const tls::Backend* backend,
+                                                     const policy::Policy& p, bool http1_only,
                                                      Error& err) {
-    const tls::Backend* backend = registry_.find(p.backend);
     if (!backend) {
         err = {tls::errc::unsupported,
                "backend \"" + p.backend + "\" is not compiled into this build", 0, "pool"};
@@ -101,22 +98,22 @@ void Pool::submit(const ExchangePtr& ex) {
     }
     ++outstanding_;
     arm_deadline(ex);
-    Host& host = host_for(ex);
+    Host& host = host_for(ex->route);
     if (log_.on(LogLevel::debug))
         log_(LogLevel::debug, "checkout " + ex->request.method + " " + ex->origin.to_string() +
                                   ex->target + " (rule " +
-                                  (ex->policy->rule() ? "hosts[" +
-                                                            std::to_string(ex->policy->rule()->index) +
-                                                            "] " + ex->policy->rule()->pattern
+                                  (ex->route.policy->rule() ? "hosts[" +
+                                                            std::to_string(ex->route.policy->rule()->index) +
+                                                            "] " + ex->route.policy->rule()->pattern
                                                       : std::string("defaults")) +
-                                  ", mode " + std::string(policy::to_string(ex->policy->policy.mode)) +
+                                  ", mode " + std::string(policy::to_string(ex->route.policy->policy.mode)) +
                                   ")");
     host.waiting.push_back(ex);
     dispatch(host);
 }
 
 void Pool::arm_deadline(const ExchangePtr& ex) {
-    const auto timeout = ex->request.timeout.value_or(ex->policy->policy.timeouts.request);
+    const auto timeout = ex->request.timeout.value_or(ex->route.policy->policy.timeouts.request);
     ex->deadline = std::make_unique<asio::steady_timer>(io_, timeout);
     std::weak_ptr<Exchange> weak = ex;
     ex->deadline->async_wait([this, weak, timeout](const asio::error_code& ec) {
@@ -336,15 +333,12 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
     maybe_drained();
 }
 
-void Pool::warm(const policy::Origin& origin, unsigned n, std::function<void(Error)> done) {
+void Pool::warm(const Route& route, unsigned n, std::function<void(Error)> done) {
     if (closing_) {
         done({pool::errc::client_closed, "the client is closed", 0, "pool"});
         return;
     }
-    auto ex = std::make_shared<Exchange>();
-    ex->origin = origin;
-    ex->policy = std::make_shared<const policy::ResolvedPolicy>(engine_.resolve(origin));
-    Host& host = host_for(ex);
+    Host& host = host_for(route);
     host.warmers.push_back([done](const Error& e) { done(e); });
     const std::size_t max_conns = host.policy->policy.pool.max_connections_per_host;
     while (host.connections.size() < std::min<std::size_t>(n, max_conns)) open_connection(host);

@@ -42,6 +42,16 @@ struct Logger {
 };
 
 // ---------------------------------------------------------------------------------------------
+// What an origin resolves to, once (the Client caches it per origin): the policy, the pool key
+// made of everything in it that changes the wire, and the TLS backend it names.
+struct Route {
+    std::shared_ptr<const policy::ResolvedPolicy> policy;
+    std::string key;                        // pool_key(*policy)
+    const tls::Backend* backend = nullptr;  // https: the policy's backend; nullptr on cleartext
+                                            // or when that backend is not compiled in
+};
+
+// ---------------------------------------------------------------------------------------------
 // One request on its way: from submit() until `done` has run (exactly once).
 class Connection;
 
@@ -50,8 +60,7 @@ struct Exchange {
     policy::Origin origin;
     std::string target;      // "/path?query"
     std::string authority;   // "host[:port]" as sent in Host / :authority
-    std::shared_ptr<const policy::ResolvedPolicy> policy;
-    std::string pool_key;    // pool_key(*policy), computed once per origin by the Client
+    Route route;
     std::function<void(Result)> done;
     Clock::time_point started = Clock::now();
     Clock::time_point sent{};
@@ -129,6 +138,7 @@ std::string pool_key(const policy::ResolvedPolicy& rp);
 struct Host {
     std::string key;
     std::shared_ptr<const policy::ResolvedPolicy> policy;  // as first resolved for this key
+    const tls::Backend* backend = nullptr;                  // Route::backend
     std::vector<std::shared_ptr<Connection>> connections;
     std::deque<ExchangePtr> waiting;
     std::vector<std::uint8_t> tls_session;  // for resumption (per key, so per backend)
@@ -207,13 +217,12 @@ private:
 
 class Pool {
 public:
-    Pool(asio::io_context& io, const policy::Engine& engine, Logger log,
-         std::size_t max_response_body);
+    Pool(asio::io_context& io, Logger log, std::size_t max_response_body);
     ~Pool();
 
     void submit(const ExchangePtr& ex);
     // Opens connections for `origin` until n exist; done runs when they are ready or failed.
-    void warm(const policy::Origin& origin, unsigned n, std::function<void(Error)> done);
+    void warm(const Route& route, unsigned n, std::function<void(Error)> done);
     // Stops taking requests; once those in flight are done, closes every connection; then
     // runs `done`.
     void close_all(std::function<void()> done);
@@ -231,15 +240,15 @@ public:
     void remember_http1(Host& host, const std::string& why);
     asio::io_context& io() noexcept { return io_; }
     const Logger& log() const noexcept { return log_; }
-    const tls::Registry& registry() const noexcept { return registry_; }
     std::size_t max_response_body() const noexcept { return max_body_; }
     std::size_t next_connection_id() noexcept { return ++connection_ids_; }
-    std::shared_ptr<tls::ClientContext> tls_context(const policy::Policy& p, bool http1_only,
+    std::shared_ptr<tls::ClientContext> tls_context(const tls::Backend* backend,
+                                                   const policy::Policy& p, bool http1_only,
                                                    Error& err);
     Client::Stats& counters() noexcept { return stats_; }
 
 private:
-    Host& host_for(const ExchangePtr& ex);
+    Host& host_for(const Route& route);
     std::vector<std::shared_ptr<Connection>>::iterator entry_of(Connection& c);
     void open_connection(Host& host);
     bool http1_remembered(const Host& host) const;
@@ -247,10 +256,8 @@ private:
     void warm_step(const std::string& key, unsigned n, std::shared_ptr<std::function<void(Error)>> done);
 
     asio::io_context& io_;
-    const policy::Engine& engine_;
     Logger log_;
     std::size_t max_body_;
-    tls::Registry registry_;
     std::map<std::string, std::unique_ptr<Host>> hosts_;
     std::map<std::string, std::shared_ptr<tls::ClientContext>> tls_contexts_;
     std::size_t connection_ids_ = 0;
