@@ -1,5 +1,5 @@
 // HTTP/1.1 on a pooled connection: one exchange at a time (no pipelining), keep-alive reuse.
-#include "pool.hpp"
+#include "session.hpp"
 
 #include "http1.hpp"
 #include "http2.hpp"

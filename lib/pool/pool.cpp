@@ -17,10 +17,6 @@ std::string join(const std::vector<std::string>& v) {
     return out;
 }
 
-tls::Version to_tls(policy::TlsVersion v) {
-    return v == policy::TlsVersion::tls1_3 ? tls::Version::tls1_3 : tls::Version::tls1_2;
-}
-
 }  // namespace
 
 bool Exchange::idempotent() const noexcept {
@@ -53,7 +49,7 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
 // Pool
 
 Pool::Pool(asio::io_context& io, Logger log, std::size_t max_response_body)
-    : io_(io), log_(std::move(log)), max_body_(max_response_body) {}
+    : io_(io), log_(std::move(log)), max_body_(max_response_body), connector_(io, log_) {}
 
 Pool::~Pool() = default;
 
@@ -68,26 +64,19 @@ Host& Pool::host_for(const Route& route) {
     return *slot;
 }
 
-std::shared_ptr<tls::ClientContext> Pool::tls_context(const tls::Backend* backend,
-                                                     const policy::Policy& p, bool http1_only,
-                                                     Error& err) {
-    if (!backend) {
-        err = {tls::errc::unsupported,
-               "backend \"" + p.backend + "\" is not compiled into this build", 0, "pool"};
-        return nullptr;
-    }
-    tls::ClientConfig cfg;
-    cfg.alpn = negotiate::alpn_offer(p, http1_only);
-    cfg.verify = p.tls.verify;
-    cfg.ca_file = p.tls.ca_file;
-    cfg.min_version = to_tls(p.tls.min_version);
-    std::string key = p.backend + "|" + join(cfg.alpn) + "|" + std::to_string(cfg.verify) + "|" +
-                      cfg.ca_file + "|" + std::string(policy::to_string(p.tls.min_version));
-    auto it = tls_contexts_.find(key);
-    if (it != tls_contexts_.end()) return it->second;
-    auto ctx = backend->client_context(cfg, err);
-    if (ctx) tls_contexts_.emplace(key, ctx);
-    return ctx;
+Host* Pool::find_host(const std::string& key) {
+    const auto it = hosts_.find(key);
+    return it == hosts_.end() ? nullptr : it->second.get();
+}
+
+Host* Pool::host_of(const Connection& c, std::vector<std::shared_ptr<Connection>>::iterator* entry) {
+    Host* host = find_host(c.key());
+    if (!host) return nullptr;
+    auto& v = host->connections;
+    const auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.get() == &c; });
+    if (it == v.end()) return nullptr;
+    if (entry) *entry = it;
+    return host;
 }
 
 void Pool::submit(const ExchangePtr& ex) {
@@ -152,8 +141,7 @@ void Pool::dispatch(Host& host) {
     //    into dispatch() (a request refused at once) or close connections.
     const auto connections = host.connections;
     for (const auto& c : connections) {
-        while (!host.waiting.empty() && c->state() == Connection::State::ready &&
-               c->can_submit()) {
+        while (!host.waiting.empty() && c->can_submit()) {
             ExchangePtr ex = host.waiting.front();
             host.waiting.pop_front();
             if (log_.on(LogLevel::trace))
@@ -164,29 +152,31 @@ void Pool::dispatch(Host& host) {
     }
     if (host.waiting.empty() || (closing_ && !on_drained_)) return;
 
-    // 2. Open connections for the rest, within the per-host limit. A connection being opened
-    //    that will probably multiplex (h2) serves everyone waiting: no second handshake.
-    const std::size_t max_conns = std::max<std::uint32_t>(1, host.policy->policy.pool.max_connections_per_host);
-    std::size_t pending_capacity = 0;
-    for (auto& c : host.connections) {
-        if (c->state() == Connection::State::ready && !c->capacity_known() && c->can_submit() == false &&
-            c->likely_multiplexed()) {
-            // h2 before the server's SETTINGS: its stream limit is not known yet, wait for it.
+    // 2. Open connections for the rest, within the per-host limit. A connection that will
+    //    probably multiplex (h2) serves everyone waiting: no second handshake.
+    for (const auto& c : host.connections) {
+        // h2 before the server's SETTINGS, or an h2c upgrade offer in flight: its stream limit
+        // is not known yet, wait for it.
+        if (c->state() == Connection::State::ready && !c->capacity_known() && !c->can_submit())
             return;
-        }
-        if (c->state() != Connection::State::connecting) continue;
-        if (c->likely_multiplexed()) {
+    }
+    std::size_t pending_capacity = 0;
+    for (const auto& o : host.opening) {
+        if (o.may_multiplex) {
             if (log_.on(LogLevel::trace))
                 log_(LogLevel::trace, std::to_string(host.waiting.size()) +
-                                          " request(s) waiting for in-flight connect " +
-                                          c->describe());
+                                          " request(s) waiting for in-flight connect #" +
+                                          std::to_string(o.id) + " to " +
+                                          host.policy->origin.to_string());
             return;
         }
         ++pending_capacity;
     }
-    while (host.waiting.size() > pending_capacity && host.connections.size() < max_conns) {
+    const std::size_t max_conns = std::max<std::uint32_t>(1, host.policy->policy.pool.max_connections_per_host);
+    while (host.waiting.size() > pending_capacity &&
+           host.connections.size() + host.opening.size() < max_conns) {
         open_connection(host);
-        if (host.connections.back()->likely_multiplexed()) return;
+        if (host.opening.back().may_multiplex) return;
         ++pending_capacity;
     }
     if (host.waiting.size() > pending_capacity && log_.on(LogLevel::debug))
@@ -196,36 +186,90 @@ void Pool::dispatch(Host& host) {
                                   " busy (max_connections_per_host)");
 }
 
+// Later, once the caller's bookkeeping is done; by key, since the host may be gone by then.
+void Pool::dispatch_later(const std::string& key) {
+    asio::post(io_, [this, key] {
+        if (Host* host = find_host(key)) dispatch(*host);
+    });
+}
+
 void Pool::open_connection(Host& host) {
-    const bool h1 = http1_remembered(host);
-    auto c = std::make_shared<Connection>(*this, host, h1, next_connection_id());
-    host.connections.push_back(c);
-    ++host.opened;
+    Host::Opening o;
+    o.id = ++connection_ids_;
+    o.http1_forced = http1_remembered(host);
+    const auto& rp = *host.policy;
+    o.may_multiplex = negotiate::may_speak_h2(negotiate::attempt_policy(rp.policy, o.http1_forced),
+                                              negotiate::transport_of(rp.origin.scheme));
+    ConnectTarget target;
+    target.policy = host.policy;
+    target.backend = host.backend;
+    target.http1_forced = o.http1_forced;
+    target.resume = host.tls_session;
+    target.id = o.id;
     ++stats_.connections_opened;
-    c->start();
+    o.attempt = connector_.connect(std::move(target), [this, key = host.key, id = o.id](Connected c) {
+        on_connect_done(key, id, std::move(c));
+    });
+    host.opening.push_back(std::move(o));
 }
 
-// The connection's entry in its own host's list (each connection knows its host: no search
-// across hosts).
-std::vector<std::shared_ptr<Connection>>::iterator Pool::entry_of(Connection& c) {
-    auto& v = c.host().connections;
-    return std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.get() == &c; });
-}
-
-void Pool::connection_ready(Connection& c) {
-    Host& host = c.host();
-    if (entry_of(c) == host.connections.end()) return;
+// A connect answered: decide what to speak, and start a Connection, or fail.
+void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) {
+    Host* found = find_host(key);
+    auto it = found ? std::find_if(found->opening.begin(), found->opening.end(),
+                                   [id](const Host::Opening& o) { return o.id == id; })
+                    : std::vector<Host::Opening>::iterator{};
+    if (!found || it == found->opening.end()) {
+        if (c.transport) c.transport->close();
+        return;
+    }
+    Host& host = *found;
+    const bool forced = it->http1_forced;
+    host.opening.erase(it);
+    const auto& rp = *host.policy;
+    Error err = std::move(c.error);
+    negotiate::Decision d;
+    if (!err) {
+        if (!c.tls_session.empty()) host.tls_session = std::move(c.tls_session);
+        const auto transport = negotiate::transport_of(rp.origin.scheme);
+        d = negotiate::decide(negotiate::attempt_policy(rp.policy, forced), transport,
+                              transport == negotiate::Transport::tls
+                                  ? negotiate::AlpnOutcome::from_selected(c.info.alpn_selected)
+                                  : negotiate::AlpnOutcome::none());
+        if (!d.ok()) {
+            // The handshake worked but the policy forbids what came of it: say which rule.
+            err = d.to_error();
+            err.detail += " [" + c.info.rule + ", mode " + c.info.mode + "]";
+            c.transport->close();
+        }
+    }
+    if (err) {
+        log_(LogLevel::info, "connection #" + std::to_string(id) + " to " + rp.origin.to_string() +
+                                 " failed: " + err.message());
+        connection_failed(host, err, false, {}, c.info);
+        return;
+    }
+    c.info.protocol = d.protocol == negotiate::Protocol::h2 ? Protocol::h2 : Protocol::http1_1;
+    c.info.decision = d.reason;
+    c.info.fallback = forced;
+    ConnectionSetup setup;
+    setup.id = id;
+    setup.key = host.key;
+    setup.policy = host.policy;
+    setup.transport = std::move(c.transport);
+    setup.decision = std::move(d);
+    setup.info = std::move(c.info);
+    setup.max_response_body = max_body_;
+    auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
+    host.connections.push_back(conn);
+    conn->start();
+    if (conn->state() != Connection::State::ready) return;  // closed at once: already reported
     dispatch(host);
     settle_warmers(host);
 }
 
 void Pool::settle_warmers(Host& host) {
-    if (host.warmers.empty()) return;
-    const bool connecting = std::any_of(host.connections.begin(), host.connections.end(),
-                                        [](const auto& c) {
-                                            return c->state() == Connection::State::connecting;
-                                        });
-    if (connecting) return;
+    if (host.warmers.empty() || !host.opening.empty()) return;
     const bool any_ready = std::any_of(host.connections.begin(), host.connections.end(),
                                        [](const auto& c) {
                                            return c->state() == Connection::State::ready;
@@ -236,23 +280,17 @@ void Pool::settle_warmers(Host& host) {
     for (auto& w : warmers) w(err);
 }
 
-void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
-                             std::vector<ExchangePtr> unprocessed) {
-    Host& host = c.host();
-    const auto it = entry_of(c);
-    if (it == host.connections.end()) return;
-    const std::shared_ptr<Connection> keep = *it;  // c stays alive until we return
-    host.connections.erase(it);
+void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
+                             std::vector<ExchangePtr> unprocessed, const ConnectionInfo& info) {
     host.last_error = err;
     if (h2_rejected) {
         remember_http1(host, err.message());
         for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it) {
             (*it)->fallback = true;
-            requeue(host, *it, true);
+            requeue(host, *it);
         }
     } else {
-        for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it)
-            requeue(host, *it, true);
+        for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it) requeue(host, *it);
         // No ready connection can serve the waiting requests: they share this failure (the
         // connects still in flight most likely fail the same way). Opening another connection
         // for them here would retry a refused port or a bad certificate in a tight loop.
@@ -266,7 +304,7 @@ void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
             for (auto& ex : waiting) {
                 // What the failed attempt learnt (backend, ALPN, TLS version, rule, timings),
                 // for the caller's diagnostics: see Result in client.hpp.
-                if (ex->response.info.rule.empty()) ex->response.info = c.info();
+                if (ex->response.info.rule.empty()) ex->response.info = info;
                 finish(ex, err);
             }
         }
@@ -275,18 +313,9 @@ void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
     settle_warmers(host);
 }
 
-void Pool::connection_closed(Connection& c) {
-    Host& host = c.host();
-    const auto it = entry_of(c);
-    if (it == host.connections.end()) return;
-    const std::shared_ptr<Connection> keep = *it;  // c stays alive until we return
-    host.connections.erase(it);
-    dispatch(host);
-    settle_warmers(host);
-    maybe_drained();
-}
-
-void Pool::requeue(Host& host, const ExchangePtr& ex, bool front) {
+// The exchange goes back to the front of its host's queue, unless it has been sent on three
+// connections already.
+void Pool::requeue(Host& host, const ExchangePtr& ex) {
     if (ex->finished) return;
     ex->connection.reset();
     if (ex->attempts >= 3) {
@@ -299,10 +328,7 @@ void Pool::requeue(Host& host, const ExchangePtr& ex, bool front) {
                     0, "pool"});
         return;
     }
-    if (front)
-        host.waiting.push_front(ex);
-    else
-        host.waiting.push_back(ex);
+    host.waiting.push_front(ex);
 }
 
 void Pool::finish(const ExchangePtr& ex, Error err) {
@@ -333,6 +359,60 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
     maybe_drained();
 }
 
+// --- ConnectionEvents ----------------------------------------------------------------------
+
+void Pool::finish(Connection&, const ExchangePtr& ex, Error err) { finish(ex, std::move(err)); }
+
+void Pool::requeue(Connection&, const ExchangePtr& ex) {
+    Host& host = host_for(ex->route);
+    requeue(host, ex);
+    // Later: the connection is inside its own bookkeeping, and may be closing.
+    dispatch_later(host.key);
+}
+
+void Pool::failed(Connection& c, const Error& err, bool fallback,
+                  std::vector<ExchangePtr> unprocessed) {
+    std::vector<std::shared_ptr<Connection>>::iterator entry;
+    Host* host = host_of(c, &entry);
+    if (!host) {
+        for (auto& ex : unprocessed) finish(ex, err);
+        return;
+    }
+    const std::shared_ptr<Connection> keep = *entry;  // c stays alive until we return
+    host->connections.erase(entry);
+    connection_failed(*host, err, fallback, std::move(unprocessed), c.info());
+}
+
+void Pool::closed(Connection& c) {
+    std::vector<std::shared_ptr<Connection>>::iterator entry;
+    Host* host = host_of(c, &entry);
+    if (!host) return;
+    const std::shared_ptr<Connection> keep = *entry;  // c stays alive until we return
+    host->connections.erase(entry);
+    dispatch(*host);
+    settle_warmers(*host);
+    maybe_drained();
+}
+
+void Pool::changed(Connection& c) {
+    if (Host* host = host_of(c)) dispatch(*host);
+}
+
+// Keep at most max_idle_per_host idle connections to a host.
+bool Pool::keep_idle(Connection& c) {
+    Host* host = host_of(c);
+    if (!host) return false;
+    const auto idle = std::count_if(host->connections.begin(), host->connections.end(),
+                                    [](const auto& p) { return p->idle(); });
+    return static_cast<std::size_t>(idle) <= host->policy->policy.pool.max_idle_per_host;
+}
+
+void Pool::tls_session(Connection& c, std::vector<std::uint8_t> session) {
+    if (Host* host = find_host(c.key())) host->tls_session = std::move(session);
+}
+
+// --- warm, close, stats --------------------------------------------------------------------
+
 void Pool::warm(const Route& route, unsigned n, std::function<void(Error)> done) {
     if (closing_) {
         done({pool::errc::client_closed, "the client is closed", 0, "pool"});
@@ -341,7 +421,8 @@ void Pool::warm(const Route& route, unsigned n, std::function<void(Error)> done)
     Host& host = host_for(route);
     host.warmers.push_back([done](const Error& e) { done(e); });
     const std::size_t max_conns = host.policy->policy.pool.max_connections_per_host;
-    while (host.connections.size() < std::min<std::size_t>(n, max_conns)) open_connection(host);
+    while (host.connections.size() + host.opening.size() < std::min<std::size_t>(n, max_conns))
+        open_connection(host);
     settle_warmers(host);
 }
 
@@ -353,11 +434,16 @@ void Pool::close_all(std::function<void()> done) {
 
 void Pool::maybe_drained() {
     if (!closing_ || !on_drained_ || outstanding_ > 0) return;
-    for (auto& h : hosts_) {
-        auto conns = h.second->connections;
+    for (auto& [key, host] : hosts_) {
+        (void)key;
+        auto opening = std::move(host->opening);
+        host->opening.clear();
+        for (auto& o : opening) o.attempt->cancel();
+        auto conns = std::move(host->connections);
+        host->connections.clear();
         for (auto& c : conns) c->close();
-        h.second->connections.clear();
-        auto warmers = std::move(h.second->warmers);
+        auto warmers = std::move(host->warmers);
+        host->warmers.clear();
         for (auto& w : warmers) w({pool::errc::client_closed, "the client is closed", 0, "pool"});
     }
     auto cb = std::exchange(on_drained_, nullptr);
@@ -367,7 +453,10 @@ void Pool::maybe_drained() {
 Client::Stats Pool::stats() const {
     Client::Stats s = stats_;
     s.connections_open = 0;
-    for (const auto& h : hosts_) s.connections_open += h.second->connections.size();
+    for (const auto& [key, host] : hosts_) {
+        (void)key;
+        s.connections_open += host->connections.size() + host->opening.size();
+    }
     return s;
 }
 
