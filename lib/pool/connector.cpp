@@ -2,7 +2,6 @@
 
 #include <connmatrix/negotiate.hpp>
 
-#include <algorithm>
 #include <optional>
 
 namespace connmatrix::pool {
@@ -178,17 +177,10 @@ private:
 
 std::shared_ptr<tls::ClientContext> TlsContexts::get(const tls::Backend& backend,
                                                     const tls::ClientConfig& cfg, Error& err) {
-    std::string key = context_key(backend, cfg);
-    const auto it = std::find_if(entries_.begin(), entries_.end(),
-                                 [&](const Entry& e) { return e.key == key; });
-    if (it != entries_.end()) {
-        std::rotate(entries_.begin(), it, it + 1);  // most recently used first
-        return entries_.front().context;
-    }
+    const std::string key = context_key(backend, cfg);
+    if (auto* cached = contexts_.find(key)) return *cached;
     auto ctx = backend.client_context(cfg, err);
-    if (!ctx) return nullptr;
-    entries_.insert(entries_.begin(), Entry{std::move(key), ctx});
-    if (entries_.size() > capacity_) entries_.pop_back();
+    if (ctx) contexts_.put(key, ctx);
     return ctx;
 }
 

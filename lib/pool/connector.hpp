@@ -9,6 +9,7 @@
 #pragma once
 
 #include "exchange.hpp"
+#include "lru.hpp"
 #include "transport.hpp"
 
 #include <cstddef>
@@ -27,21 +28,16 @@ namespace connmatrix::pool {
 class TlsContexts {
 public:
     static constexpr std::size_t default_capacity = 16;
-    explicit TlsContexts(std::size_t capacity = default_capacity) : capacity_(capacity) {}
+    explicit TlsContexts(std::size_t capacity = default_capacity) : contexts_(capacity) {}
 
     // The cached context for `cfg`, or a new one; nullptr and err set when the backend
     // cannot honour the configuration.
     std::shared_ptr<tls::ClientContext> get(const tls::Backend& backend,
                                             const tls::ClientConfig& cfg, Error& err);
-    std::size_t size() const noexcept { return entries_.size(); }
+    std::size_t size() const noexcept { return contexts_.size(); }
 
 private:
-    struct Entry {
-        std::string key;
-        std::shared_ptr<tls::ClientContext> context;
-    };
-    std::size_t capacity_;
-    std::vector<Entry> entries_;  // most recently used first; a handful, searched in order
+    Lru<std::shared_ptr<tls::ClientContext>> contexts_;
 };
 
 // What to connect to, for one attempt.

@@ -60,8 +60,33 @@ Host& Pool::host_for(const Route& route) {
         slot->key = route.key;
         slot->policy = route.policy;
         slot->backend = route.backend;
+        HostMemory::Entry known = memory_.take(route.key);
+        slot->http1_until = known.http1_until;
+        slot->tls_session = std::move(known.tls_session);
     }
     return *slot;
+}
+
+// Once the caller's stack has unwound (it may hold the Host), a Host that is still unused goes,
+// and what it learnt that still matters is remembered.
+void Pool::evict_if_unused(Host& host) {
+    if (host.sweep_posted) return;
+    std::erase_if(host.waiting, [](const ExchangePtr& e) { return e->finished; });
+    if (!host.unused()) return;
+    host.sweep_posted = true;
+    asio::post(io_, [this, key = host.key] {
+        const auto it = hosts_.find(key);
+        if (it == hosts_.end()) return;
+        Host& h = *it->second;
+        h.sweep_posted = false;
+        std::erase_if(h.waiting, [](const ExchangePtr& e) { return e->finished; });
+        if (!h.unused()) return;
+        HostMemory::Entry known;
+        known.http1_until = h.http1_until;
+        if (h.policy->policy.tls.resumption) known.tls_session = std::move(h.tls_session);
+        memory_.keep(key, std::move(known), Clock::now());
+        hosts_.erase(it);
+    });
 }
 
 Host* Pool::find_host(const std::string& key) {
@@ -189,7 +214,10 @@ void Pool::dispatch(Host& host) {
 // Later, once the caller's bookkeeping is done; by key, since the host may be gone by then.
 void Pool::dispatch_later(const std::string& key) {
     asio::post(io_, [this, key] {
-        if (Host* host = find_host(key)) dispatch(*host);
+        if (Host* host = find_host(key)) {
+            dispatch(*host);
+            evict_if_unused(*host);
+        }
     });
 }
 
@@ -230,7 +258,8 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     Error err = std::move(c.error);
     negotiate::Decision d;
     if (!err) {
-        if (!c.tls_session.empty()) host.tls_session = std::move(c.tls_session);
+        if (rp.policy.tls.resumption && !c.tls_session.empty())
+            host.tls_session = std::move(c.tls_session);
         const auto transport = negotiate::transport_of(rp.origin.scheme);
         d = negotiate::decide(negotiate::attempt_policy(rp.policy, forced), transport,
                               transport == negotiate::Transport::tls
@@ -268,16 +297,19 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     settle_warmers(host);
 }
 
+// warm() calls are answered once no connect is in flight: ready if any connection is.
 void Pool::settle_warmers(Host& host) {
-    if (host.warmers.empty() || !host.opening.empty()) return;
-    const bool any_ready = std::any_of(host.connections.begin(), host.connections.end(),
-                                       [](const auto& c) {
-                                           return c->state() == Connection::State::ready;
-                                       });
-    auto warmers = std::move(host.warmers);
-    host.warmers.clear();
-    const Error err = any_ready ? Error{} : host.last_error;
-    for (auto& w : warmers) w(err);
+    if (!host.warmers.empty() && host.opening.empty()) {
+        const bool any_ready = std::any_of(host.connections.begin(), host.connections.end(),
+                                           [](const auto& c) {
+                                               return c->state() == Connection::State::ready;
+                                           });
+        auto warmers = std::move(host.warmers);
+        host.warmers.clear();
+        const Error err = any_ready ? Error{} : host.last_error;
+        for (auto& w : warmers) w(err);
+    }
+    evict_if_unused(host);
 }
 
 void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
@@ -452,6 +484,7 @@ void Pool::maybe_drained() {
 
 Client::Stats Pool::stats() const {
     Client::Stats s = stats_;
+    s.hosts = hosts_.size();
     s.connections_open = 0;
     for (const auto& [key, host] : hosts_) {
         (void)key;

@@ -17,6 +17,7 @@
 #include "connection.hpp"
 #include "connector.hpp"
 #include "exchange.hpp"
+#include "host_memory.hpp"
 
 #include <asio.hpp>
 
@@ -34,7 +35,9 @@ namespace connmatrix::pool {
 std::string pool_key(const policy::ResolvedPolicy& rp);
 
 // Per pool key: its connections, the connects in flight, the exchanges waiting, and what was
-// learnt about the server (a TLS session to resume, a remembered HTTP/1.1 fallback).
+// learnt about the server (a TLS session to resume, a remembered HTTP/1.1 fallback). A Host
+// with no connection, no connect in flight, nobody waiting and no warm() pending is erased;
+// what it learnt moves to the pool's HostMemory and comes back with the next Host for the key.
 struct Host {
     struct Opening {  // a connect in flight
         std::size_t id = 0;
@@ -53,6 +56,11 @@ struct Host {
     Clock::time_point http1_until{};        // fallback remembered until then
     std::vector<std::function<void(const Error&)>> warmers;  // warm() calls waiting
     Error last_error;
+    bool sweep_posted = false;  // an eviction check is queued
+
+    bool unused() const noexcept {
+        return connections.empty() && opening.empty() && waiting.empty() && warmers.empty();
+    }
 };
 
 class Pool final : public ConnectionEvents {
@@ -95,6 +103,7 @@ private:
     void remember_http1(Host& host, const std::string& why);
     void arm_deadline(const ExchangePtr& ex);
     void settle_warmers(Host& host);
+    void evict_if_unused(Host& host);
     void maybe_drained();
 
     asio::io_context& io_;
@@ -102,6 +111,7 @@ private:
     std::size_t max_body_;
     Connector connector_;
     std::map<std::string, std::unique_ptr<Host>> hosts_;
+    HostMemory memory_;
     std::size_t connection_ids_ = 0;
     bool closing_ = false;
     std::size_t outstanding_ = 0;
