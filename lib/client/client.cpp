@@ -1,6 +1,7 @@
 // The public Client: an I/O thread running Asio, the policy engine, and the pool.
 #include <connmatrix/client.hpp>
 
+#include "lru.hpp"
 #include "pool.hpp"
 
 #include <asio.hpp>
@@ -10,7 +11,6 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 namespace connmatrix {
 
@@ -84,9 +84,20 @@ std::string authority_of(const policy::Origin& o) {
     return default_port ? host : host + ":" + std::to_string(o.port);
 }
 
+// What the Client's registry has, for the policy engine: the same names, the same default.
+policy::BuildInfo build_info(const tls::Registry& registry) {
+    policy::BuildInfo b;
+    b.backends = registry.names();
+    b.default_backend = std::string(registry.default_backend().name());
+    return b;
+}
+
 }  // namespace
 
 struct Client::Impl {
+    // The compiled-in backends, each constructed once for this Client. Everything below uses
+    // this one: the engine for its names, routes for the backend objects.
+    tls::Registry registry;
     policy::Engine engine;
     ClientOptions options;
     pool::Logger log;
@@ -111,34 +122,37 @@ struct Client::Impl {
         asio::post(io, std::forward<F>(fn));
         return true;
     }
-    // Resolved policy and pool key per origin: the engine is immutable, so this only saves
-    // the resolution (and the key's formatting) on every request after the first.
-    struct Resolved {
-        std::shared_ptr<const policy::ResolvedPolicy> policy;
-        std::string key;
-    };
+    // The route per origin (policy, pool key, backend object): the engine is immutable, so
+    // this only saves the resolution, the key's formatting and the backend lookup on every
+    // request after the first. Bounded, least recently used out: a client that talks to many
+    // origins pays resolving again, not memory per origin forever.
+    static constexpr std::size_t route_cache_capacity = 1024;
     std::mutex cache_mu;
-    std::unordered_map<std::string, Resolved> cache;
+    pool::Lru<pool::Route> cache{route_cache_capacity};
 
-    Resolved resolve(const policy::Origin& origin) {
+    pool::Route resolve(const policy::Origin& origin) {
         std::string id = origin.to_string();
         {
             std::lock_guard lock(cache_mu);
-            if (auto it = cache.find(id); it != cache.end()) return it->second;
+            if (const pool::Route* hit = cache.find(id)) return *hit;
         }
-        Resolved r;
-        r.policy = std::make_shared<const policy::ResolvedPolicy>(engine.resolve(origin));
+        policy::ResolvedPolicy rp = engine.resolve(origin);
+        // Where each value came from is for explain(); the pool never reads it, and it is
+        // about half of a cached resolution (some 1.2 KB per origin).
+        rp.provenance = {};
+        pool::Route r;
+        r.policy = std::make_shared<const policy::ResolvedPolicy>(std::move(rp));
         r.key = pool::pool_key(*r.policy);
+        if (origin.scheme == policy::Scheme::https) r.backend = registry.find(r.policy->policy.backend);
         std::lock_guard lock(cache_mu);
-        if (cache.size() >= 4096) cache.clear();  // bounded: many origins only cost resolving
-        cache.emplace(std::move(id), r);
+        cache.put(id, r);
         return r;
     }
 
     Impl(policy::Config cfg, ClientOptions o)
-        : engine(std::move(cfg)), options(std::move(o)), log(make_logger(options)),
-          work(asio::make_work_guard(io)) {
-        pool = std::make_unique<pool::Pool>(io, engine, log, options.max_response_body);
+        : registry(tls::Registry::compiled_in()), engine(std::move(cfg), build_info(registry)),
+          options(std::move(o)), log(make_logger(options)), work(asio::make_work_guard(io)) {
+        pool = std::make_unique<pool::Pool>(io, log, options.max_response_body);
         thread = std::thread([this] { io.run(); });
         io_thread_id = thread.get_id();
     }
@@ -204,9 +218,7 @@ struct Client::Impl {
         ex->origin = *origin;
         ex->target = target_of(req.url);
         ex->authority = authority_of(*origin);
-        Resolved resolved = resolve(*origin);
-        ex->policy = std::move(resolved.policy);
-        ex->pool_key = std::move(resolved.key);
+        ex->route = resolve(*origin);
         ex->request = std::move(req);
         ex->done = done;
         if (!post_if_open([p = pool.get(), ex] { p->submit(ex); })) closed_now();
@@ -297,8 +309,8 @@ Error Client::warm(std::string_view url, unsigned n) {
                 0, "pool"};
     auto done = std::make_shared<std::promise<Error>>();
     auto fut = done->get_future();
-    if (!impl_->post_if_open([p = impl_->pool.get(), o = *origin, n, done] {
-            p->warm(o, n, [done](Error e) { done->set_value(std::move(e)); });
+    if (!impl_->post_if_open([p = impl_->pool.get(), route = impl_->resolve(*origin), n, done] {
+            p->warm(route, n, [done](Error e) { done->set_value(std::move(e)); });
         }))
         return {pool::errc::client_closed, "the client is closed", 0, "pool"};
     return fut.get();

@@ -622,8 +622,12 @@ std::int32_t ClientSession::submit_request(Request req, Error& err) {
     return id;
 }
 
+std::string upgrade_settings_value(const ClientOptions& options) {
+    return base64url(settings_payload(options));
+}
+
 std::string ClientSession::upgrade_settings_header() const {
-    return base64url(settings_payload(impl_->options));
+    return upgrade_settings_value(impl_->options);
 }
 
 std::int32_t ClientSession::upgrade(bool head_request, Error& err) {

@@ -103,6 +103,11 @@ struct ClientOptions {
     std::uint32_t max_concurrent_pushed_streams = 0;
 };
 
+// h2c upgrade (RFC 7540 section 3.2.1): the HTTP2-Settings header value for the HTTP/1.1
+// request that offers `Upgrade: h2c`: base64url without padding of the payload of the SETTINGS
+// frame a ClientSession with these options sends. Needs no session.
+std::string upgrade_settings_value(const ClientOptions& options = {});
+
 struct Request {
     std::string method = "GET";
     std::string scheme = "https";
@@ -171,8 +176,7 @@ public:
     // A request beyond the server's MAX_CONCURRENT_STREAMS is accepted and held back by nghttp2
     // until a stream closes; consult can_submit() to spread load over connections instead.
     std::int32_t submit_request(Request request, Error& err);
-    // h2c upgrade (RFC 7540 section 3.2): the HTTP2-Settings header value for the HTTP/1.1
-    // request that offers `Upgrade: h2c` (base64url of the SETTINGS payload we send).
+    // upgrade_settings_value() of this session's options.
     std::string upgrade_settings_header() const;
     // The server answered 101 Switching Protocols: stream 1 is that HTTP/1.1 request, whose
     // response now arrives over h2. Call before any submit_request(); returns 1, or 0 and err.

@@ -1,5 +1,5 @@
 // HTTP/1.1 on a pooled connection: one exchange at a time (no pipelining), keep-alive reuse.
-#include "pool.hpp"
+#include "session.hpp"
 
 #include "http1.hpp"
 #include "http2.hpp"
@@ -35,7 +35,7 @@ public:
             (rq.method == "GET" || rq.method == "HEAD" || rq.method == "OPTIONS")) {
             headers.push_back({"Connection", "Upgrade, HTTP2-Settings"});
             headers.push_back({"Upgrade", "h2c"});
-            headers.push_back({"HTTP2-Settings", http2::ClientSession().upgrade_settings_header()});
+            headers.push_back({"HTTP2-Settings", http2::upgrade_settings_value()});
             offer_upgrade_ = false;
             upgrading_ = true;
         }

@@ -5,7 +5,7 @@
 // requests go out at once, in the same write as the preface; non-idempotent ones are held back
 // until the server has shown it speaks h2, so that a server which rejects h2 (HTTP/1.x text, an
 // alert, a close) has provably not processed any of them and every one can fall back safely.
-#include "pool.hpp"
+#include "session.hpp"
 
 #include "http2.hpp"
 

@@ -1,6 +1,5 @@
 #include "pool.hpp"
 
-#include <connmatrix/errors/config.hpp>
 
 #include <algorithm>
 #include <sstream>
@@ -16,18 +15,6 @@ std::chrono::microseconds us(Clock::duration d) {
 std::string join(const std::vector<std::string>& v) {
     std::string out;
     for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-    return out;
-}
-
-tls::Version to_tls(policy::TlsVersion v) {
-    return v == policy::TlsVersion::tls1_3 ? tls::Version::tls1_3 : tls::Version::tls1_2;
-}
-
-// The ALPN list to offer: the policy's, or for a remembered fallback the same without h2 (the
-// server rejected h2 it never confirmed; offering it again would not help).
-std::vector<std::string> offer_for(const policy::Policy& p, bool http1_only) {
-    std::vector<std::string> out = p.alpn;
-    if (http1_only) std::erase(out, std::string("h2"));
     return out;
 }
 
@@ -62,45 +49,60 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
 // =============================================================================================
 // Pool
 
-Pool::Pool(asio::io_context& io, const policy::Engine& engine, Logger log,
-           std::size_t max_response_body)
-    : io_(io), engine_(engine), log_(std::move(log)), max_body_(max_response_body),
-      registry_(tls::Registry::compiled_in()) {}
+Pool::Pool(asio::io_context& io, Logger log, std::size_t max_response_body)
+    : io_(io), log_(std::move(log)), max_body_(max_response_body), connector_(io, log_) {}
 
 Pool::~Pool() = default;
 
-Host& Pool::host_for(const ExchangePtr& ex) {
-    if (ex->pool_key.empty()) ex->pool_key = pool_key(*ex->policy);
-    const std::string& key = ex->pool_key;
-    auto& slot = hosts_[key];
+Host& Pool::host_for(const Route& route) {
+    auto& slot = hosts_[route.key];
     if (!slot) {
         slot = std::make_unique<Host>();
-        slot->key = key;
-        slot->policy = ex->policy;
+        slot->key = route.key;
+        slot->policy = route.policy;
+        slot->backend = route.backend;
+        HostMemory::Entry known = memory_.take(route.key);
+        slot->http1_until = known.http1_until;
+        slot->tls_session = std::move(known.tls_session);
     }
     return *slot;
 }
 
-std::shared_ptr<tls::ClientContext> Pool::tls_context(const policy::Policy& p, bool http1_only,
-                                                     Error& err) {
-    const tls::Backend* backend = registry_.find(p.backend);
-    if (!backend) {
-        err = {config::errc::backend_not_compiled_in,
-               "backend \"" + p.backend + "\" is not compiled into this build", 0, "config"};
-        return nullptr;
-    }
-    tls::ClientConfig cfg;
-    cfg.alpn = offer_for(p, http1_only);
-    cfg.verify = p.tls.verify;
-    cfg.ca_file = p.tls.ca_file;
-    cfg.min_version = to_tls(p.tls.min_version);
-    std::string key = p.backend + "|" + join(cfg.alpn) + "|" + std::to_string(cfg.verify) + "|" +
-                      cfg.ca_file + "|" + std::string(policy::to_string(p.tls.min_version));
-    auto it = tls_contexts_.find(key);
-    if (it != tls_contexts_.end()) return it->second;
-    auto ctx = backend->client_context(cfg, err);
-    if (ctx) tls_contexts_.emplace(key, ctx);
-    return ctx;
+// Once the caller's stack has unwound (it may hold the Host), a Host that is still unused goes,
+// and what it learnt that still matters is remembered.
+void Pool::evict_if_unused(Host& host) {
+    if (host.sweep_posted) return;
+    std::erase_if(host.waiting, [](const ExchangePtr& e) { return e->finished; });
+    if (!host.unused()) return;
+    host.sweep_posted = true;
+    asio::post(io_, [this, key = host.key] {
+        const auto it = hosts_.find(key);
+        if (it == hosts_.end()) return;
+        Host& h = *it->second;
+        h.sweep_posted = false;
+        std::erase_if(h.waiting, [](const ExchangePtr& e) { return e->finished; });
+        if (!h.unused()) return;
+        HostMemory::Entry known;
+        known.http1_until = h.http1_until;
+        if (h.policy->policy.tls.resumption) known.tls_session = std::move(h.tls_session);
+        memory_.keep(key, std::move(known), Clock::now());
+        hosts_.erase(it);
+    });
+}
+
+Host* Pool::find_host(const std::string& key) {
+    const auto it = hosts_.find(key);
+    return it == hosts_.end() ? nullptr : it->second.get();
+}
+
+Host* Pool::host_of(const Connection& c, std::vector<std::shared_ptr<Connection>>::iterator* entry) {
+    Host* host = find_host(c.key());
+    if (!host) return nullptr;
+    auto& v = host->connections;
+    const auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.get() == &c; });
+    if (it == v.end()) return nullptr;
+    if (entry) *entry = it;
+    return host;
 }
 
 void Pool::submit(const ExchangePtr& ex) {
@@ -111,22 +113,22 @@ void Pool::submit(const ExchangePtr& ex) {
     }
     ++outstanding_;
     arm_deadline(ex);
-    Host& host = host_for(ex);
+    Host& host = host_for(ex->route);
     if (log_.on(LogLevel::debug))
         log_(LogLevel::debug, "checkout " + ex->request.method + " " + ex->origin.to_string() +
                                   ex->target + " (rule " +
-                                  (ex->policy->rule() ? "hosts[" +
-                                                            std::to_string(ex->policy->rule()->index) +
-                                                            "] " + ex->policy->rule()->pattern
+                                  (ex->route.policy->rule() ? "hosts[" +
+                                                            std::to_string(ex->route.policy->rule()->index) +
+                                                            "] " + ex->route.policy->rule()->pattern
                                                       : std::string("defaults")) +
-                                  ", mode " + std::string(policy::to_string(ex->policy->policy.mode)) +
+                                  ", mode " + std::string(policy::to_string(ex->route.policy->policy.mode)) +
                                   ")");
     host.waiting.push_back(ex);
     dispatch(host);
 }
 
 void Pool::arm_deadline(const ExchangePtr& ex) {
-    const auto timeout = ex->request.timeout.value_or(ex->policy->policy.timeouts.request);
+    const auto timeout = ex->request.timeout.value_or(ex->route.policy->policy.timeouts.request);
     ex->deadline = std::make_unique<asio::steady_timer>(io_, timeout);
     std::weak_ptr<Exchange> weak = ex;
     ex->deadline->async_wait([this, weak, timeout](const asio::error_code& ec) {
@@ -165,8 +167,7 @@ void Pool::dispatch(Host& host) {
     //    into dispatch() (a request refused at once) or close connections.
     const auto connections = host.connections;
     for (const auto& c : connections) {
-        while (!host.waiting.empty() && c->state() == Connection::State::ready &&
-               c->can_submit()) {
+        while (!host.waiting.empty() && c->can_submit()) {
             ExchangePtr ex = host.waiting.front();
             host.waiting.pop_front();
             if (log_.on(LogLevel::trace))
@@ -177,29 +178,31 @@ void Pool::dispatch(Host& host) {
     }
     if (host.waiting.empty() || (closing_ && !on_drained_)) return;
 
-    // 2. Open connections for the rest, within the per-host limit. A connection being opened
-    //    that will probably multiplex (h2) serves everyone waiting: no second handshake.
-    const std::size_t max_conns = std::max<std::uint32_t>(1, host.policy->policy.pool.max_connections_per_host);
-    std::size_t pending_capacity = 0;
-    for (auto& c : host.connections) {
-        if (c->state() == Connection::State::ready && !c->capacity_known() && c->can_submit() == false &&
-            c->likely_multiplexed()) {
-            // h2 before the server's SETTINGS: its stream limit is not known yet, wait for it.
+    // 2. Open connections for the rest, within the per-host limit. A connection that will
+    //    probably multiplex (h2) serves everyone waiting: no second handshake.
+    for (const auto& c : host.connections) {
+        // h2 before the server's SETTINGS, or an h2c upgrade offer in flight: its stream limit
+        // is not known yet, wait for it.
+        if (c->state() == Connection::State::ready && !c->capacity_known() && !c->can_submit())
             return;
-        }
-        if (c->state() != Connection::State::connecting) continue;
-        if (c->likely_multiplexed()) {
+    }
+    std::size_t pending_capacity = 0;
+    for (const auto& o : host.opening) {
+        if (o.may_multiplex) {
             if (log_.on(LogLevel::trace))
                 log_(LogLevel::trace, std::to_string(host.waiting.size()) +
-                                          " request(s) waiting for in-flight connect " +
-                                          c->describe());
+                                          " request(s) waiting for in-flight connect #" +
+                                          std::to_string(o.id) + " to " +
+                                          host.policy->origin.to_string());
             return;
         }
         ++pending_capacity;
     }
-    while (host.waiting.size() > pending_capacity && host.connections.size() < max_conns) {
+    const std::size_t max_conns = std::max<std::uint32_t>(1, host.policy->policy.pool.max_connections_per_host);
+    while (host.waiting.size() > pending_capacity &&
+           host.connections.size() + host.opening.size() < max_conns) {
         open_connection(host);
-        if (host.connections.back()->likely_multiplexed()) return;
+        if (host.opening.back().may_multiplex) return;
         ++pending_capacity;
     }
     if (host.waiting.size() > pending_capacity && log_.on(LogLevel::debug))
@@ -209,63 +212,118 @@ void Pool::dispatch(Host& host) {
                                   " busy (max_connections_per_host)");
 }
 
+// Later, once the caller's bookkeeping is done; by key, since the host may be gone by then.
+void Pool::dispatch_later(const std::string& key) {
+    asio::post(io_, [this, key] {
+        if (Host* host = find_host(key)) {
+            dispatch(*host);
+            evict_if_unused(*host);
+        }
+    });
+}
+
 void Pool::open_connection(Host& host) {
-    const bool h1 = http1_remembered(host);
-    auto c = std::make_shared<Connection>(*this, host, h1, next_connection_id());
-    host.connections.push_back(c);
-    ++host.opened;
+    Host::Opening o;
+    o.id = ++connection_ids_;
+    o.http1_forced = http1_remembered(host);
+    const auto& rp = *host.policy;
+    o.may_multiplex = negotiate::may_speak_h2(negotiate::attempt_policy(rp.policy, o.http1_forced),
+                                              negotiate::transport_of(rp.origin.scheme));
+    ConnectTarget target;
+    target.policy = host.policy;
+    target.backend = host.backend;
+    target.http1_forced = o.http1_forced;
+    target.resume = host.tls_session;
+    target.id = o.id;
     ++stats_.connections_opened;
-    c->start();
+    o.attempt = connector_.connect(std::move(target), [this, key = host.key, id = o.id](Connected c) {
+        on_connect_done(key, id, std::move(c));
+    });
+    host.opening.push_back(std::move(o));
 }
 
-// The connection's entry in its own host's list (each connection knows its host: no search
-// across hosts).
-std::vector<std::shared_ptr<Connection>>::iterator Pool::entry_of(Connection& c) {
-    auto& v = c.host().connections;
-    return std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.get() == &c; });
-}
-
-void Pool::connection_ready(Connection& c) {
-    Host& host = c.host();
-    if (entry_of(c) == host.connections.end()) return;
+// A connect answered: decide what to speak, and start a Connection, or fail.
+void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) {
+    Host* found = find_host(key);
+    auto it = found ? std::find_if(found->opening.begin(), found->opening.end(),
+                                   [id](const Host::Opening& o) { return o.id == id; })
+                    : std::vector<Host::Opening>::iterator{};
+    if (!found || it == found->opening.end()) {
+        if (c.transport) c.transport->close();
+        return;
+    }
+    Host& host = *found;
+    const bool forced = it->http1_forced;
+    host.opening.erase(it);
+    const auto& rp = *host.policy;
+    Error err = std::move(c.error);
+    negotiate::Decision d;
+    if (!err) {
+        if (rp.policy.tls.resumption && !c.tls_session.empty())
+            host.tls_session = std::move(c.tls_session);
+        const auto transport = negotiate::transport_of(rp.origin.scheme);
+        d = negotiate::decide(negotiate::attempt_policy(rp.policy, forced), transport,
+                              transport == negotiate::Transport::tls
+                                  ? negotiate::AlpnOutcome::from_selected(c.info.alpn_selected)
+                                  : negotiate::AlpnOutcome::none());
+        if (!d.ok()) {
+            // The handshake worked but the policy forbids what came of it: say which rule.
+            err = d.to_error();
+            err.detail += " [" + c.info.rule + ", mode " + c.info.mode + "]";
+            c.transport->close();
+        }
+    }
+    if (err) {
+        log_(LogLevel::info, "connection #" + std::to_string(id) + " to " + rp.origin.to_string() +
+                                 " failed: " + err.message());
+        connection_failed(host, err, false, {}, c.info);
+        return;
+    }
+    c.info.protocol = d.protocol == negotiate::Protocol::h2 ? Protocol::h2 : Protocol::http1_1;
+    c.info.decision = d.reason;
+    c.info.fallback = forced;
+    ConnectionSetup setup;
+    setup.id = id;
+    setup.key = host.key;
+    setup.policy = host.policy;
+    setup.transport = std::move(c.transport);
+    setup.decision = std::move(d);
+    setup.info = std::move(c.info);
+    setup.max_response_body = max_body_;
+    auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
+    host.connections.push_back(conn);
+    conn->start();
+    if (conn->state() != Connection::State::ready) return;  // closed at once: already reported
     dispatch(host);
     settle_warmers(host);
 }
 
+// warm() calls are answered once no connect is in flight: ready if any connection is.
 void Pool::settle_warmers(Host& host) {
-    if (host.warmers.empty()) return;
-    const bool connecting = std::any_of(host.connections.begin(), host.connections.end(),
-                                        [](const auto& c) {
-                                            return c->state() == Connection::State::connecting;
-                                        });
-    if (connecting) return;
-    const bool any_ready = std::any_of(host.connections.begin(), host.connections.end(),
-                                       [](const auto& c) {
-                                           return c->state() == Connection::State::ready;
-                                       });
-    auto warmers = std::move(host.warmers);
-    host.warmers.clear();
-    const Error err = any_ready ? Error{} : host.last_error;
-    for (auto& w : warmers) w(err);
+    if (!host.warmers.empty() && host.opening.empty()) {
+        const bool any_ready = std::any_of(host.connections.begin(), host.connections.end(),
+                                           [](const auto& c) {
+                                               return c->state() == Connection::State::ready;
+                                           });
+        auto warmers = std::move(host.warmers);
+        host.warmers.clear();
+        const Error err = any_ready ? Error{} : host.last_error;
+        for (auto& w : warmers) w(err);
+    }
+    evict_if_unused(host);
 }
 
-void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
-                             std::vector<ExchangePtr> unprocessed) {
-    Host& host = c.host();
-    const auto it = entry_of(c);
-    if (it == host.connections.end()) return;
-    const std::shared_ptr<Connection> keep = *it;  // c stays alive until we return
-    host.connections.erase(it);
+void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
+                             std::vector<ExchangePtr> unprocessed, const ConnectionInfo& info) {
     host.last_error = err;
     if (h2_rejected) {
         remember_http1(host, err.message());
         for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it) {
             (*it)->fallback = true;
-            requeue(host, *it, true);
+            requeue(host, *it);
         }
     } else {
-        for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it)
-            requeue(host, *it, true);
+        for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it) requeue(host, *it);
         // No ready connection can serve the waiting requests: they share this failure (the
         // connects still in flight most likely fail the same way). Opening another connection
         // for them here would retry a refused port or a bad certificate in a tight loop.
@@ -279,7 +337,7 @@ void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
             for (auto& ex : waiting) {
                 // What the failed attempt learnt (backend, ALPN, TLS version, rule, timings),
                 // for the caller's diagnostics: see Result in client.hpp.
-                if (ex->response.info.rule.empty()) ex->response.info = c.info();
+                if (ex->response.info.rule.empty()) ex->response.info = info;
                 finish(ex, err);
             }
         }
@@ -288,18 +346,9 @@ void Pool::connection_failed(Connection& c, const Error& err, bool h2_rejected,
     settle_warmers(host);
 }
 
-void Pool::connection_closed(Connection& c) {
-    Host& host = c.host();
-    const auto it = entry_of(c);
-    if (it == host.connections.end()) return;
-    const std::shared_ptr<Connection> keep = *it;  // c stays alive until we return
-    host.connections.erase(it);
-    dispatch(host);
-    settle_warmers(host);
-    maybe_drained();
-}
-
-void Pool::requeue(Host& host, const ExchangePtr& ex, bool front) {
+// The exchange goes back to the front of its host's queue, unless it has been sent on three
+// connections already.
+void Pool::requeue(Host& host, const ExchangePtr& ex) {
     if (ex->finished) return;
     ex->connection.reset();
     if (ex->attempts >= 3) {
@@ -312,10 +361,7 @@ void Pool::requeue(Host& host, const ExchangePtr& ex, bool front) {
                     0, "pool"});
         return;
     }
-    if (front)
-        host.waiting.push_front(ex);
-    else
-        host.waiting.push_back(ex);
+    host.waiting.push_front(ex);
 }
 
 void Pool::finish(const ExchangePtr& ex, Error err) {
@@ -346,18 +392,70 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
     maybe_drained();
 }
 
-void Pool::warm(const policy::Origin& origin, unsigned n, std::function<void(Error)> done) {
+// --- ConnectionEvents ----------------------------------------------------------------------
+
+void Pool::finish(Connection&, const ExchangePtr& ex, Error err) { finish(ex, std::move(err)); }
+
+void Pool::requeue(Connection&, const ExchangePtr& ex) {
+    Host& host = host_for(ex->route);
+    requeue(host, ex);
+    // Later: the connection is inside its own bookkeeping, and may be closing.
+    dispatch_later(host.key);
+}
+
+void Pool::failed(Connection& c, const Error& err, bool fallback,
+                  std::vector<ExchangePtr> unprocessed) {
+    std::vector<std::shared_ptr<Connection>>::iterator entry;
+    Host* host = host_of(c, &entry);
+    if (!host) {
+        for (auto& ex : unprocessed) finish(ex, err);
+        return;
+    }
+    const std::shared_ptr<Connection> keep = *entry;  // c stays alive until we return
+    host->connections.erase(entry);
+    connection_failed(*host, err, fallback, std::move(unprocessed), c.info());
+}
+
+void Pool::closed(Connection& c) {
+    std::vector<std::shared_ptr<Connection>>::iterator entry;
+    Host* host = host_of(c, &entry);
+    if (!host) return;
+    const std::shared_ptr<Connection> keep = *entry;  // c stays alive until we return
+    host->connections.erase(entry);
+    dispatch(*host);
+    settle_warmers(*host);
+    maybe_drained();
+}
+
+void Pool::changed(Connection& c) {
+    if (Host* host = host_of(c)) dispatch(*host);
+}
+
+// Keep at most max_idle_per_host idle connections to a host.
+bool Pool::keep_idle(Connection& c) {
+    Host* host = host_of(c);
+    if (!host) return false;
+    const auto idle = std::count_if(host->connections.begin(), host->connections.end(),
+                                    [](const auto& p) { return p->idle(); });
+    return static_cast<std::size_t>(idle) <= host->policy->policy.pool.max_idle_per_host;
+}
+
+void Pool::tls_session(Connection& c, std::vector<std::uint8_t> session) {
+    if (Host* host = find_host(c.key())) host->tls_session = std::move(session);
+}
+
+// --- warm, close, stats --------------------------------------------------------------------
+
+void Pool::warm(const Route& route, unsigned n, std::function<void(Error)> done) {
     if (closing_) {
         done({pool::errc::client_closed, "the client is closed", 0, "pool"});
         return;
     }
-    auto ex = std::make_shared<Exchange>();
-    ex->origin = origin;
-    ex->policy = std::make_shared<const policy::ResolvedPolicy>(engine_.resolve(origin));
-    Host& host = host_for(ex);
+    Host& host = host_for(route);
     host.warmers.push_back([done](const Error& e) { done(e); });
     const std::size_t max_conns = host.policy->policy.pool.max_connections_per_host;
-    while (host.connections.size() < std::min<std::size_t>(n, max_conns)) open_connection(host);
+    while (host.connections.size() + host.opening.size() < std::min<std::size_t>(n, max_conns))
+        open_connection(host);
     settle_warmers(host);
 }
 
@@ -369,11 +467,16 @@ void Pool::close_all(std::function<void()> done) {
 
 void Pool::maybe_drained() {
     if (!closing_ || !on_drained_ || outstanding_ > 0) return;
-    for (auto& h : hosts_) {
-        auto conns = h.second->connections;
+    for (auto& [key, host] : hosts_) {
+        (void)key;
+        auto opening = std::move(host->opening);
+        host->opening.clear();
+        for (auto& o : opening) o.attempt->cancel();
+        auto conns = std::move(host->connections);
+        host->connections.clear();
         for (auto& c : conns) c->close();
-        h.second->connections.clear();
-        auto warmers = std::move(h.second->warmers);
+        auto warmers = std::move(host->warmers);
+        host->warmers.clear();
         for (auto& w : warmers) w({pool::errc::client_closed, "the client is closed", 0, "pool"});
     }
     auto cb = std::exchange(on_drained_, nullptr);
@@ -382,8 +485,12 @@ void Pool::maybe_drained() {
 
 Client::Stats Pool::stats() const {
     Client::Stats s = stats_;
+    s.hosts = hosts_.size();
     s.connections_open = 0;
-    for (const auto& h : hosts_) s.connections_open += h.second->connections.size();
+    for (const auto& [key, host] : hosts_) {
+        (void)key;
+        s.connections_open += host->connections.size() + host->opening.size();
+    }
     return s;
 }
 

@@ -1,24 +1,26 @@
-// The connection pool and the connections it manages (lib-internal). Everything here runs on
-// the Client's I/O thread; nothing is locked.
+// The connection pool (lib-internal). Everything here runs on the Client's I/O thread; nothing
+// is locked.
 //
 //   Pool::submit(exchange)
 //     -> Host (one per pool key: everything that changes the wire)
 //        -> a ready connection with room (h2: a free stream; h1: idle), or
-//        -> wait for the connection being opened (h2 likely: one connect serves everyone), or
-//        -> open a new Connection (within max_connections_per_host)
-//   Connection: Transport (DNS, TCP, proxy, TLS) -> negotiate::decide() -> ProtoSession (h1/h2)
+//        -> wait for the connect in flight (h2 likely: one connect serves everyone), or
+//        -> ask the Connector for a new one (within max_connections_per_host)
+//   Connector: DNS, TCP, proxy, TLS -> Pool: negotiate::decide() -> Connection (h1/h2 session)
+//
+// Who knows whom: the Pool owns Hosts, a Host owns its Connections and its connects in flight;
+// the Pool calls Connector and Connection, and a Connection reports back only through the
+// ConnectionEvents interface the Pool implements. Neither Connector nor Connection knows the
+// Pool or a Host.
 #pragma once
 
-#include <connmatrix/client.hpp>
-#include <connmatrix/negotiate.hpp>
-#include <connmatrix/policy.hpp>
-#include <connmatrix/tls.hpp>
-
-#include "transport.hpp"
+#include "connection.hpp"
+#include "connector.hpp"
+#include "exchange.hpp"
+#include "host_memory.hpp"
 
 #include <asio.hpp>
 
-#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -28,237 +30,93 @@
 
 namespace connmatrix::pool {
 
-using Clock = std::chrono::steady_clock;
-
-// ---------------------------------------------------------------------------------------------
-// Logging, as the Client was configured: no global state.
-struct Logger {
-    LogSink sink;
-    LogLevel level = LogLevel::info;
-    bool on(LogLevel l) const noexcept { return sink && static_cast<int>(l) <= static_cast<int>(level); }
-    void operator()(LogLevel l, const std::string& msg) const {
-        if (on(l)) sink(l, msg);
-    }
-};
-
-// ---------------------------------------------------------------------------------------------
-// One request on its way: from submit() until `done` has run (exactly once).
-class Connection;
-
-struct Exchange {
-    Request request;
-    policy::Origin origin;
-    std::string target;      // "/path?query"
-    std::string authority;   // "host[:port]" as sent in Host / :authority
-    std::shared_ptr<const policy::ResolvedPolicy> policy;
-    std::string pool_key;    // pool_key(*policy), computed once per origin by the Client
-    std::function<void(Result)> done;
-    Clock::time_point started = Clock::now();
-    Clock::time_point sent{};
-    Clock::time_point first_byte{};
-    std::unique_ptr<asio::steady_timer> deadline;
-    Response response;
-    int attempts = 0;         // connections it has been sent on
-    bool finished = false;
-    bool fallback = false;    // retried over HTTP/1.1 after h2 was rejected
-    bool response_started = false;  // any byte of a response arrived
-    std::weak_ptr<Connection> connection;  // the one carrying it now, if any
-
-    bool idempotent() const noexcept;  // RFC 9110 9.2.2
-};
-using ExchangePtr = std::shared_ptr<Exchange>;
-
-class Pool;
-
-// ---------------------------------------------------------------------------------------------
-// The protocol spoken on a ready connection (implemented in h1_session.cpp and h2_session.cpp).
-class ProtoSession {
-public:
-    virtual ~ProtoSession() = default;
-    virtual bool can_submit() const = 0;     // room for one more exchange right now
-    virtual std::size_t active() const = 0;  // exchanges in flight
-    virtual bool reusable() const = 0;       // may take exchanges in future (no GOAWAY/close)
-    virtual bool confirmed() const = 0;      // the peer has shown it speaks this protocol
-    virtual void submit(const ExchangePtr& ex) = 0;
-    virtual void on_data(std::span<const std::uint8_t> bytes) = 0;
-    virtual void on_closed(const Error& err) = 0;  // the transport ended
-    virtual void cancel(Exchange& ex) = 0;         // timed out: stop it (RST_STREAM / close)
-    virtual void shutdown() = 0;                   // graceful end (GOAWAY)
-    virtual std::size_t capacity() const = 0;      // total concurrent exchanges allowed
-    // The peer has told us its limits (h2: its SETTINGS arrived). Until then a full
-    // connection is not a reason to open another: its real capacity is not known yet.
-    virtual bool capacity_known() const = 0;
-    // Unconfirmed h2: the server has not sent its SETTINGS within `waited`. A server that
-    // speaks h2 sends them at once (RFC 9113 3.4), so this counts as a rejection.
-    virtual void confirmation_overdue(std::chrono::milliseconds waited) { (void)waited; }
-};
-
-// What a ProtoSession calls back into its Connection.
-class SessionOwner {
-public:
-    virtual ~SessionOwner() = default;
-    virtual void send_bytes(std::span<const std::uint8_t> bytes) = 0;
-    virtual void complete(const ExchangePtr& ex, Error err) = 0;  // finished: response or error
-    virtual void retry(const ExchangePtr& ex, const std::string& why) = 0;  // not processed
-    // The peer rejected the protocol (h2 not spoken): these exchanges were not processed.
-    virtual void rejected(const Error& err, std::vector<ExchangePtr> unprocessed) = 0;
-    virtual void changed() = 0;  // capacity or state changed: dispatch again
-    // h2c upgrade accepted (101): `ex` continues as h2 stream 1; `rest` are the first h2 bytes.
-    virtual void upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest) = 0;
-    virtual void close_transport() = 0;
-    virtual const Logger& log() const = 0;
-    virtual std::string describe() const = 0;  // "#3 h2 127.0.0.1:8443" for log lines
-};
-
-// offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).
-std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
-                                              bool offer_upgrade = false);
-std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
-                                              std::uint32_t max_streams_cap,
-                                              bool unconfirmed);
-// After 101 Switching Protocols: stream 1 carries `ex`'s response.
-std::unique_ptr<ProtoSession> make_h2_upgraded_session(SessionOwner& owner, std::size_t max_body,
-                                                       std::uint32_t max_streams_cap,
-                                                       const ExchangePtr& ex);
-
-// ---------------------------------------------------------------------------------------------
 // Everything that changes the bytes on the wire, as a pool key (Envoy's hashKey(), not hyper's
 // scheme+authority).
 std::string pool_key(const policy::ResolvedPolicy& rp);
 
+// Per pool key: its connections, the connects in flight, the exchanges waiting, and what was
+// learnt about the server (a TLS session to resume, a remembered HTTP/1.1 fallback). A Host
+// with no connection, no connect in flight, nobody waiting and no warm() pending is erased;
+// what it learnt moves to the pool's HostMemory and comes back with the next Host for the key.
 struct Host {
+    struct Opening {  // a connect in flight
+        std::size_t id = 0;
+        bool http1_forced = false;   // a remembered fallback: HTTP/1.1 only
+        bool may_multiplex = false;  // negotiate::may_speak_h2(): worth waiting for
+        std::shared_ptr<ConnectAttempt> attempt;
+    };
+
     std::string key;
     std::shared_ptr<const policy::ResolvedPolicy> policy;  // as first resolved for this key
-    std::vector<std::shared_ptr<Connection>> connections;
+    const tls::Backend* backend = nullptr;                  // Route::backend
+    std::vector<Opening> opening;
+    std::vector<std::shared_ptr<Connection>> connections;  // ready, or closed but not yet reported
     std::deque<ExchangePtr> waiting;
     std::vector<std::uint8_t> tls_session;  // for resumption (per key, so per backend)
     Clock::time_point http1_until{};        // fallback remembered until then
-    std::size_t opened = 0;
     std::vector<std::function<void(const Error&)>> warmers;  // warm() calls waiting
     Error last_error;
+    bool sweep_posted = false;  // an eviction check is queued
+
+    bool unused() const noexcept {
+        return connections.empty() && opening.empty() && waiting.empty() && warmers.empty();
+    }
 };
 
-class Connection : public std::enable_shared_from_this<Connection>, public SessionOwner {
+class Pool final : public ConnectionEvents {
 public:
-    enum class State { connecting, ready, closed };
-
-    Connection(Pool& pool, Host& host, bool force_http1, std::size_t id);
-    ~Connection() override;
-
-    void start();
-    State state() const noexcept { return state_; }
-    bool force_http1() const noexcept { return force_http1_; }
-    bool likely_multiplexed() const noexcept;  // while connecting: will probably be h2
-    bool can_submit() const;
-    bool capacity_known() const { return proto_ && proto_->capacity_known(); }
-    bool idle() const;
-    std::size_t active() const;
-    void submit(const ExchangePtr& ex);
-    void cancel(Exchange& ex);
-    void close();           // now
-    void shutdown();        // gracefully
-    Clock::time_point idle_since() const noexcept { return idle_since_; }
-    const ConnectionInfo& info() const noexcept { return info_; }
-    std::size_t id() const noexcept { return id_; }
-    Host& host() noexcept { return host_; }
-
-    // SessionOwner
-    void send_bytes(std::span<const std::uint8_t> bytes) override;
-    void complete(const ExchangePtr& ex, Error err) override;
-    void retry(const ExchangePtr& ex, const std::string& why) override;
-    void rejected(const Error& err, std::vector<ExchangePtr> unprocessed) override;
-    void changed() override;
-    void upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest) override;
-    void close_transport() override;
-    const Logger& log() const override;
-    std::string describe() const override;
-
-private:
-    void on_connected(const Error& err);
-    void on_handshake(const Error& err);
-    void on_negotiated(const negotiate::Decision& d);
-    void fail_connect(const Error& err);
-    void on_transport_closed(const Error& err);
-    void arm_idle_timer();
-    void flush_now();
-    void after_slot_freed();
-
-    Pool& pool_;
-    Host& host_;
-    bool force_http1_;
-    std::size_t id_;
-    State state_ = State::connecting;
-    std::shared_ptr<net::Transport> transport_;
-    std::unique_ptr<ProtoSession> proto_;
-    std::unique_ptr<ProtoSession> retired_;  // the HTTP/1.1 session an upgrade replaced
-    negotiate::Decision decision_;
-    ConnectionInfo info_;
-    Clock::time_point idle_since_ = Clock::now();
-    Clock::time_point ready_at_ = Clock::time_point::max();
-    asio::steady_timer idle_timer_;
-    asio::steady_timer confirm_timer_;
-    std::vector<std::string> offered_;
-    std::size_t served_ = 0;
-    bool ticket_saved_ = false;
-    std::vector<std::uint8_t> out_pending_;  // coalesced until the end of this loop turn
-    bool flush_posted_ = false;
-};
-
-class Pool {
-public:
-    Pool(asio::io_context& io, const policy::Engine& engine, Logger log,
-         std::size_t max_response_body);
-    ~Pool();
+    Pool(asio::io_context& io, Logger log, std::size_t max_response_body);
+    ~Pool() override;
 
     void submit(const ExchangePtr& ex);
-    // Opens connections for `origin` until n exist; done runs when they are ready or failed.
-    void warm(const policy::Origin& origin, unsigned n, std::function<void(Error)> done);
+    // Opens connections for `route` until n exist; done runs when they are ready or failed.
+    void warm(const Route& route, unsigned n, std::function<void(Error)> done);
     // Stops taking requests; once those in flight are done, closes every connection; then
     // runs `done`.
     void close_all(std::function<void()> done);
-    bool closing() const noexcept { return closing_; }
     Client::Stats stats() const;
 
-    // For connections.
-    void dispatch(Host& host);
-    void connection_ready(Connection& c);
-    void connection_failed(Connection& c, const Error& err, bool h2_rejected,
-                           std::vector<ExchangePtr> unprocessed);
-    void connection_closed(Connection& c);
-    void requeue(Host& host, const ExchangePtr& ex, bool front);
-    void finish(const ExchangePtr& ex, Error err);
-    void remember_http1(Host& host, const std::string& why);
-    asio::io_context& io() noexcept { return io_; }
-    const Logger& log() const noexcept { return log_; }
-    const tls::Registry& registry() const noexcept { return registry_; }
-    std::size_t max_response_body() const noexcept { return max_body_; }
-    std::size_t next_connection_id() noexcept { return ++connection_ids_; }
-    std::shared_ptr<tls::ClientContext> tls_context(const policy::Policy& p, bool http1_only,
-                                                   Error& err);
-    Client::Stats& counters() noexcept { return stats_; }
+    // ConnectionEvents
+    void finish(Connection& c, const ExchangePtr& ex, Error err) override;
+    void requeue(Connection& c, const ExchangePtr& ex) override;
+    void failed(Connection& c, const Error& err, bool fallback,
+                std::vector<ExchangePtr> unprocessed) override;
+    void closed(Connection& c) override;
+    void changed(Connection& c) override;
+    bool keep_idle(Connection& c) override;
+    void tls_session(Connection& c, std::vector<std::uint8_t> session) override;
 
 private:
-    Host& host_for(const ExchangePtr& ex);
-    std::vector<std::shared_ptr<Connection>>::iterator entry_of(Connection& c);
+    Host& host_for(const Route& route);
+    Host* find_host(const std::string& key);
+    // The host holding `c`, and its entry there; nullptr when it is no longer listed.
+    Host* host_of(const Connection& c, std::vector<std::shared_ptr<Connection>>::iterator* entry = nullptr);
+    void dispatch(Host& host);
+    void dispatch_later(const std::string& key);
     void open_connection(Host& host);
+    void on_connect_done(const std::string& key, std::size_t id, Connected c);
+    void connection_failed(Host& host, const Error& err, bool h2_rejected,
+                           std::vector<ExchangePtr> unprocessed, const ConnectionInfo& info);
+    void requeue(Host& host, const ExchangePtr& ex);
+    void finish(const ExchangePtr& ex, Error err);
     bool http1_remembered(const Host& host) const;
+    void remember_http1(Host& host, const std::string& why);
     void arm_deadline(const ExchangePtr& ex);
-    void warm_step(const std::string& key, unsigned n, std::shared_ptr<std::function<void(Error)>> done);
+    void settle_warmers(Host& host);
+    void evict_if_unused(Host& host);
+    void maybe_drained();
 
     asio::io_context& io_;
-    const policy::Engine& engine_;
     Logger log_;
     std::size_t max_body_;
-    tls::Registry registry_;
+    Connector connector_;
     std::map<std::string, std::unique_ptr<Host>> hosts_;
-    std::map<std::string, std::shared_ptr<tls::ClientContext>> tls_contexts_;
+    HostMemory memory_;
     std::size_t connection_ids_ = 0;
     bool closing_ = false;
     std::size_t outstanding_ = 0;
     std::function<void()> on_drained_;
     Client::Stats stats_;
-    void settle_warmers(Host& host);
-    void maybe_drained();
 };
 
 }  // namespace connmatrix::pool

@@ -13,6 +13,11 @@
 #include <connmatrix/client.hpp>
 #include <connmatrix/negotiate.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -55,6 +60,22 @@ inline TestServerOptions tls_server(const tls::Backend& backend, std::vector<std
 inline ServedResponse echo_path(const ServedRequest& r) {
     return {200, {{"content-type", "text/plain"}}, r.protocol + " " + r.method + " " + r.target +
                                                        (r.body.empty() ? "" : " " + r.body)};
+}
+
+// A listening TCP socket on an IPv4 `address` (host order: INADDR_LOOPBACK, INADDR_ANY) and an
+// ephemeral port, which goes to `port`: for the suites' own raw-socket servers.
+inline int listen_tcp(std::uint32_t address, int backlog, std::uint16_t& port, int flags = 0) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | flags, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(address);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, backlog) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    return fd;
 }
 
 }  // namespace connmatrix::test

@@ -178,15 +178,7 @@ namespace {
 class KeepAliveRacer {
 public:
     KeepAliveRacer() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        REQUIRE(::listen(fd_, 8) == 0);
-        socklen_t len = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
+        fd_ = listen_tcp(INADDR_LOOPBACK, 8, port_);
         thread_ = std::thread([this] { run(); });
     }
     ~KeepAliveRacer() {

@@ -124,10 +124,37 @@ TEST_CASE("idle connections expire and are never handed out afterwards") {
     REQUIRE(c.send({.method = "GET", .url = server.url()}));
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
     CHECK(c.stats().connections_open == 0);
+    CHECK(c.stats().hosts == 0);  // nothing left for it: the Host record went too
     Result r = c.send({.method = "GET", .url = server.url()});
     REQUIRE(r);
     CHECK_FALSE(r.response.info.reused);
     CHECK(server.connections() == 2);
+}
+
+TEST_CASE("an unused Host is erased, and what it learnt (fallback, TLS session) serves the next one") {
+    auto o = tls_server(default_backend(), {}, tls::ServerAlpn::ignore);
+    o.speak = TestServerOptions::Speak::http1;  // rejects h2 by prior knowledge
+    o.http1_close_after_response = true;        // so nothing is left open after each request
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "prior-knowledge-alpn"));
+    auto no_hosts = [&c] {
+        for (int i = 0; i < 200 && c.stats().hosts > 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return c.stats().hosts == 0;
+    };
+    Result r1 = c.send({.method = "GET", .url = server.url()});
+    REQUIRE(r1);
+    CHECK(r1.response.info.fallback);
+    CHECK(server.connections() == 2);  // the rejected h2 attempt, then HTTP/1.1
+    REQUIRE(no_hosts());
+    Result r2 = c.send({.method = "GET", .url = server.url()});
+    REQUIRE(r2);
+    CHECK(r2.response.info.protocol == Protocol::http1_1);
+    CHECK(r2.response.info.fallback);
+    CHECK(server.connections() == 3);  // straight to HTTP/1.1: the fallback outlived its Host
+    CHECK(c.stats().fallbacks == 1);
+    CHECK(r2.response.info.resumed == std::optional<bool>(true));  // the session outlived it too
+    CHECK(no_hosts());
 }
 
 TEST_CASE("a connection the server closed is not reused: the next request gets a fresh one") {

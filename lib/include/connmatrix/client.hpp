@@ -142,6 +142,8 @@ public:
         std::size_t connections_open = 0;
         std::size_t requests = 0;
         std::size_t fallbacks = 0;
+        std::size_t hosts = 0;  // pool keys with connections, connects or requests now; an
+                                // unused one is dropped (what it learnt is kept, bounded)
     };
     Stats stats() const;
 

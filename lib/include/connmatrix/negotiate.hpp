@@ -15,6 +15,11 @@
 // Over cleartext there is no ALPN (anything else is alpn_on_cleartext); `cleartext` decides:
 // http/1.1, h2c (prior knowledge: assumed, fallback may apply) or h2c-upgrade (HTTP/1.1 with an
 // `Upgrade: h2c` offer).
+//
+// The fallback's rewrite lives here too, as pure functions: once h2 that was not confirmed has
+// been rejected, the pool remembers HTTP/1.1 for the host, and every attempt meanwhile is
+// "HTTP/1.1 forced". alpn_offer() says what such an attempt offers, attempt_policy() what
+// decide() judges its outcome with; nobody else edits a policy for it.
 #pragma once
 
 #include <connmatrix/error.hpp>
@@ -26,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace connmatrix::negotiate {
 
@@ -85,5 +91,27 @@ inline Decision decide(const policy::ResolvedPolicy& resolved, Transport transpo
                        const AlpnOutcome& outcome) {
     return decide(resolved.policy, transport, outcome);
 }
+
+inline Transport transport_of(policy::Scheme s) noexcept {
+    return s == policy::Scheme::http ? Transport::cleartext : Transport::tls;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One connection attempt, with or without HTTP/1.1 forced by a remembered fallback.
+
+// The ALPN list to offer, in order (empty: no ALPN extension): the policy's, or when HTTP/1.1
+// is forced the same without "h2" (the server rejected h2 it never confirmed; offering it
+// again would not help).
+std::vector<std::string> alpn_offer(const policy::Policy& policy, bool http1_forced);
+
+// The policy decide() judges the attempt's outcome with: `policy` itself, or when HTTP/1.1 is
+// forced the same with alpn = alpn_offer(), no_alpn http/1.1 and cleartext http/1.1, so that
+// no outcome leads to h2 again (no ALPN answer: http/1.1; cleartext: http/1.1).
+policy::Policy attempt_policy(const policy::Policy& policy, bool http1_forced);
+
+// Whether an attempt judged by `policy` (an attempt_policy()) may end up speaking h2, or
+// upgrading to h2c: then the connection being opened will probably carry every request
+// waiting for it, and a pool waits for it rather than opening more.
+bool may_speak_h2(const policy::Policy& policy, Transport transport) noexcept;
 
 }  // namespace connmatrix::negotiate

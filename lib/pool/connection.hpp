@@ -1,0 +1,123 @@
+// Connection: a ready transport (from the Connector) and the protocol session spoken on it
+// (lib-internal). It carries exchanges and reports what happens to them, and to itself, to its
+// owner through ConnectionEvents; it knows nothing of the pool, hosts or other connections.
+#pragma once
+
+#include "session.hpp"
+#include "transport.hpp"
+
+#include <connmatrix/negotiate.hpp>
+
+#include <asio.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace connmatrix::pool {
+
+class Connection;
+
+// What a Connection tells its owner (the Pool), on the I/O thread. finish, requeue and changed
+// may come from inside submit() and cancel(), closed() from inside start(); otherwise calls come
+// from the event loop.
+class ConnectionEvents {
+public:
+    virtual ~ConnectionEvents() = default;
+    // An exchange is done, with its response or an error: exactly once per exchange.
+    virtual void finish(Connection& c, const ExchangePtr& ex, Error err) = 0;
+    // Not processed here (GOAWAY, REFUSED_STREAM, a reused connection closed before answering):
+    // it may go again on another connection.
+    virtual void requeue(Connection& c, const ExchangePtr& ex) = 0;
+    // The server rejected the protocol (h2 not confirmed by ALPN): the connection is closed and
+    // `unprocessed` provably were not processed. `fallback`: the decision allows retrying them
+    // over HTTP/1.1; otherwise they have been finished already.
+    virtual void failed(Connection& c, const Error& err, bool fallback,
+                        std::vector<ExchangePtr> unprocessed) = 0;
+    // The connection has ended. Nothing follows.
+    virtual void closed(Connection& c) = 0;
+    // Capacity or state changed (a stream came free, SETTINGS, GOAWAY): a queue may go on.
+    virtual void changed(Connection& c) = 0;
+    // Nothing is in flight any more: may it stay open (max_idle_per_host)?
+    virtual bool keep_idle(Connection& c) = 0;
+    // A TLS session to resume with next time (TLS 1.3 tickets arrive after the handshake).
+    virtual void tls_session(Connection& c, std::vector<std::uint8_t> session) = 0;
+};
+
+struct ConnectionSetup {
+    std::size_t id = 0;  // for log lines: "#3 h2 127.0.0.1:8443"
+    std::string key;     // the pool key of the route it serves
+    std::shared_ptr<const policy::ResolvedPolicy> policy;
+    std::shared_ptr<net::Transport> transport;  // ready: connected, TLS handshake done
+    negotiate::Decision decision;               // ok(): what to speak
+    ConnectionInfo info;                        // from the Connector, protocol and decision set
+    std::size_t max_response_body = 0;
+};
+
+class Connection : public std::enable_shared_from_this<Connection>, public SessionOwner {
+public:
+    enum class State { ready, closed };
+
+    Connection(asio::io_context& io, const Logger& log, ConnectionEvents& events,
+               ConnectionSetup setup);
+    ~Connection() override;
+
+    // Creates the protocol session and starts reading. May report closed() at once.
+    void start();
+    State state() const noexcept { return state_; }
+    bool can_submit() const;
+    // The peer's limits are known (h2: its SETTINGS arrived; h1: no h2c offer in flight).
+    // While not, a busy connection is no reason to open another: it may soon multiplex.
+    bool capacity_known() const { return proto_ && proto_->capacity_known(); }
+    bool idle() const;
+    std::size_t active() const;
+    void submit(const ExchangePtr& ex);
+    void cancel(Exchange& ex);
+    void close();           // now, without reporting
+    void shutdown();        // gracefully
+    const ConnectionInfo& info() const noexcept { return info_; }
+    std::size_t id() const noexcept { return id_; }
+    const std::string& key() const noexcept { return key_; }
+
+    // SessionOwner
+    void send_bytes(std::span<const std::uint8_t> bytes) override;
+    void complete(const ExchangePtr& ex, Error err) override;
+    void retry(const ExchangePtr& ex, const std::string& why) override;
+    void rejected(const Error& err, std::vector<ExchangePtr> unprocessed) override;
+    void changed() override;
+    void upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest) override;
+    void close_transport() override;
+    const Logger& log() const override { return log_; }
+    std::string describe() const override;
+
+private:
+    void on_transport_closed(const Error& err);
+    void arm_idle_timer();
+    void flush_now();
+    void after_slot_freed();
+    const policy::Policy& policy() const noexcept { return policy_->policy; }
+
+    asio::io_context& io_;
+    const Logger& log_;
+    ConnectionEvents& events_;
+    std::size_t id_;
+    std::string key_;
+    std::shared_ptr<const policy::ResolvedPolicy> policy_;
+    std::size_t max_body_;
+    State state_ = State::ready;
+    std::shared_ptr<net::Transport> transport_;
+    std::unique_ptr<ProtoSession> proto_;
+    std::unique_ptr<ProtoSession> retired_;  // the HTTP/1.1 session an upgrade replaced
+    negotiate::Decision decision_;
+    ConnectionInfo info_;
+    Clock::time_point ready_at_ = Clock::now();
+    asio::steady_timer idle_timer_;
+    asio::steady_timer confirm_timer_;
+    std::size_t served_ = 0;
+    bool ticket_saved_ = false;
+    std::vector<std::uint8_t> out_pending_;  // coalesced until the end of this loop turn
+    bool flush_posted_ = false;
+};
+
+}  // namespace connmatrix::pool

@@ -1,0 +1,196 @@
+#include "connector.hpp"
+
+#include <connmatrix/errors/config.hpp>
+#include <connmatrix/negotiate.hpp>
+
+#include <optional>
+
+namespace connmatrix::pool {
+
+namespace {
+
+std::string alpn_text(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out.empty() ? "(none: no ALPN extension)" : "[" + out + "]";
+}
+
+std::string rule_text(const policy::ResolvedPolicy& rp) {
+    if (const auto* r = rp.rule()) return "hosts[" + std::to_string(r->index) + "] (" + r->pattern + ")";
+    return "defaults";
+}
+
+tls::Version to_tls(policy::TlsVersion v) {
+    return v == policy::TlsVersion::tls1_3 ? tls::Version::tls1_3 : tls::Version::tls1_2;
+}
+
+std::string context_key(const tls::Backend& backend, const tls::ClientConfig& cfg) {
+    std::string key(backend.name());
+    key += "|alpn=";
+    for (const auto& a : cfg.alpn) key += std::to_string(a.size()) + ":" + a;
+    key += "|verify=" + std::to_string(cfg.verify) + "|ca=" + cfg.ca_file +
+           "|min=" + std::string(tls::to_string(cfg.min_version)) +
+           "|max=" + std::string(tls::to_string(cfg.max_version));
+    return key;
+}
+
+// One attempt: Transport::connect, then (https) the TLS session and Transport::handshake.
+class Attempt final : public ConnectAttempt, public std::enable_shared_from_this<Attempt> {
+public:
+    Attempt(asio::io_context& io, const Logger& log, TlsContexts& contexts, ConnectTarget target,
+            Connector::Done done)
+        : log_(log), contexts_(contexts), target_(std::move(target)), done_(std::move(done)),
+          transport_(std::make_shared<net::Transport>(io)) {
+        const auto& rp = *target_.policy;
+        info_.mode = std::string(policy::to_string(rp.policy.mode));
+        info_.rule = rule_text(rp);
+    }
+
+    void start() {
+        const auto& rp = *target_.policy;
+        const auto& p = rp.policy;
+        std::optional<net::Endpoint> proxy;
+        if (p.proxy) proxy = net::Endpoint{p.proxy->host, p.proxy->port};
+        if (log_.on(LogLevel::debug))
+            log_(LogLevel::debug,
+                 "connect #" + std::to_string(target_.id) + " to " + rp.origin.to_string() +
+                     (proxy ? " through proxy " + proxy->to_string() : std::string()) +
+                     (target_.http1_forced ? " (HTTP/1.1: fallback remembered)" : std::string()));
+        auto self = shared_from_this();
+        transport_->connect({rp.origin.host, rp.origin.port}, proxy, p.timeouts.connect,
+                            [self](const Error& err) { self->on_connected(err); });
+    }
+
+    void cancel() override {
+        if (!done_) return;  // answered: the transport is someone else's now
+        done_ = nullptr;
+        transport_->close();
+    }
+
+private:
+    void on_connected(const Error& err) {
+        if (!done_) return;
+        if (err) {
+            finish(err);
+            return;
+        }
+        const auto& rp = *target_.policy;
+        const auto& p = rp.policy;
+        info_.remote_address = transport_->remote_address();
+        if (p.proxy && log_.on(LogLevel::debug))
+            log_(LogLevel::debug, "proxy tunnel to " + rp.origin.to_string() + " open via " +
+                                      p.proxy->to_string());
+        if (rp.origin.scheme == policy::Scheme::http) {
+            finish({});
+            return;
+        }
+        if (!target_.backend) {
+            finish({config::errc::backend_not_compiled_in,
+                    "backend \"" + p.backend + "\" is not compiled into this build", 0, "config"});
+            return;
+        }
+        tls::ClientConfig cfg;
+        cfg.alpn = negotiate::alpn_offer(p, target_.http1_forced);
+        cfg.verify = p.tls.verify;
+        cfg.ca_file = p.tls.ca_file;
+        cfg.min_version = to_tls(p.tls.min_version);
+        Error cerr;
+        auto ctx = contexts_.get(*target_.backend, cfg, cerr);
+        if (!ctx) {
+            finish(cerr);
+            return;
+        }
+        tls::ClientSessionParams params;
+        params.host = rp.origin.host;
+        switch (p.tls.sni.kind) {
+            case policy::Sni::Kind::host: break;
+            case policy::Sni::Kind::none: params.sni = std::string(); break;
+            case policy::Sni::Kind::name: params.sni = p.tls.sni.name; break;
+        }
+        if (p.tls.resumption) params.resume = std::move(target_.resume);
+        auto session = ctx->new_session(params, cerr);
+        if (!session) {
+            finish(cerr);
+            return;
+        }
+        // Known before the handshake: a failure from here on still reports them.
+        info_.backend = std::string(session->backend_name());
+        info_.alpn_offered = ctx->config().alpn;
+        if (log_.on(LogLevel::debug))
+            log_(LogLevel::debug, "TLS " + info_.backend + " #" + std::to_string(target_.id) +
+                                      ": ALPN offered " + alpn_text(info_.alpn_offered));
+        auto self = shared_from_this();
+        transport_->handshake(std::move(session), p.timeouts.tls,
+                              [self](const Error& e) { self->on_handshake(e); });
+    }
+
+    void on_handshake(const Error& err) {
+        if (!done_) return;
+        if (err) {
+            finish(err);
+            return;
+        }
+        const tls::Session& s = *transport_->tls();
+        const tls::SessionInfo ti = s.info();
+        info_.backend = ti.backend;
+        info_.alpn_selected = ti.alpn;
+        info_.tls_version = std::string(tls::to_string(ti.version));
+        info_.cipher = ti.cipher;
+        info_.resumed = ti.resumed;
+        info_.verified = ti.verified;
+        tls_session_ = s.export_session();
+        if (log_.on(LogLevel::debug))
+            log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) + " " + info_.tls_version +
+                                      " " + info_.cipher + ", ALPN selected " +
+                                      ti.alpn.value_or("none") +
+                                      (ti.resumed.value_or(false) ? ", resumed" : ""));
+        finish({});
+    }
+
+    void finish(Error err) {
+        auto done = std::exchange(done_, nullptr);
+        if (!done) return;
+        info_.timings.dns = transport_->dns_time;
+        info_.timings.connect = transport_->connect_time;
+        info_.timings.tls = transport_->tls_time;
+        Connected c;
+        c.info = std::move(info_);
+        if (err) {
+            transport_->close();
+            c.error = std::move(err);
+        } else {
+            c.transport = transport_;
+            c.tls_session = std::move(tls_session_);
+        }
+        done(std::move(c));
+    }
+
+    const Logger& log_;
+    TlsContexts& contexts_;
+    ConnectTarget target_;
+    Connector::Done done_;  // empty once answered or cancelled
+    std::shared_ptr<net::Transport> transport_;
+    ConnectionInfo info_;
+    std::vector<std::uint8_t> tls_session_;
+};
+
+}  // namespace
+
+std::shared_ptr<tls::ClientContext> TlsContexts::get(const tls::Backend& backend,
+                                                    const tls::ClientConfig& cfg, Error& err) {
+    const std::string key = context_key(backend, cfg);
+    if (auto* cached = contexts_.find(key)) return *cached;
+    auto ctx = backend.client_context(cfg, err);
+    if (ctx) contexts_.put(key, ctx);
+    return ctx;
+}
+
+Connector::Connector(asio::io_context& io, Logger log) : io_(io), log_(std::move(log)) {}
+
+std::shared_ptr<ConnectAttempt> Connector::connect(ConnectTarget target, Done done) {
+    auto a = std::make_shared<Attempt>(io_, log_, contexts_, std::move(target), std::move(done));
+    a->start();
+    return a;
+}
+
+}  // namespace connmatrix::pool

@@ -1,0 +1,87 @@
+// Connector: one connection attempt, from a route to a ready transport (lib-internal).
+//
+//   DNS, TCP (+ an HTTP CONNECT tunnel through the policy's proxy)        net::Transport
+//   https: the TLS context (cached), a session offering negotiate::alpn_offer(), its handshake
+//   -> one answer: a ready transport with its TLS session and what was learnt, or an Error
+//
+// It knows nothing of hosts, pools or requests: the pool asks for attempts and decides what to
+// speak on what comes back (negotiate::decide()).
+#pragma once
+
+#include "exchange.hpp"
+#include "lru.hpp"
+#include "transport.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace connmatrix::pool {
+
+// Client TLS contexts, by everything in them that changes the wire (backend, ALPN offer,
+// verification, CA file, minimum version): building one loads a CA bundle, so connections
+// share them. At most `capacity` are kept, the least recently used goes first; dropping one
+// here is safe, a live session keeps its context's library state alive by itself.
+class TlsContexts {
+public:
+    static constexpr std::size_t default_capacity = 16;
+    explicit TlsContexts(std::size_t capacity = default_capacity) : contexts_(capacity) {}
+
+    // The cached context for `cfg`, or a new one; nullptr and err set when the backend
+    // cannot honour the configuration.
+    std::shared_ptr<tls::ClientContext> get(const tls::Backend& backend,
+                                            const tls::ClientConfig& cfg, Error& err);
+    std::size_t size() const noexcept { return contexts_.size(); }
+
+private:
+    Lru<std::shared_ptr<tls::ClientContext>> contexts_;
+};
+
+// What to connect to, for one attempt.
+struct ConnectTarget {
+    std::shared_ptr<const policy::ResolvedPolicy> policy;
+    const tls::Backend* backend = nullptr;  // https: Route::backend
+    bool http1_forced = false;              // a remembered fallback: the offer has no h2
+    std::vector<std::uint8_t> resume;       // a TLS session to resume (if the policy allows)
+    std::size_t id = 0;                     // the connection's number, for log lines
+};
+
+// The answer to one attempt. `info` holds what the attempt learnt as far as it got (rule and
+// mode always; backend and ALPN offered once the TLS session existed; the rest after the
+// handshake; timings), on success and on error alike.
+struct Connected {
+    Error error;
+    std::shared_ptr<net::Transport> transport;  // open and ready; null on error
+    ConnectionInfo info;
+    std::vector<std::uint8_t> tls_session;      // exported after the handshake, or empty
+};
+
+// An attempt in flight.
+class ConnectAttempt {
+public:
+    virtual ~ConnectAttempt() = default;
+    virtual void cancel() = 0;  // closes what is open; the answer never comes
+};
+
+class Connector {
+public:
+    using Done = std::function<void(Connected)>;
+
+    Connector(asio::io_context& io, Logger log);
+
+    // Starts an attempt. `done` runs exactly once, later, on the I/O thread (never inside this
+    // call), unless the attempt is cancelled first.
+    std::shared_ptr<ConnectAttempt> connect(ConnectTarget target, Done done);
+
+    const TlsContexts& contexts() const noexcept { return contexts_; }
+
+private:
+    asio::io_context& io_;
+    Logger log_;
+    TlsContexts contexts_;
+};
+
+}  // namespace connmatrix::pool

@@ -1,0 +1,68 @@
+// What travels through the pool (lib-internal): one request from submit() until its answer, the
+// route its origin resolved to, and the Client's logger. Everything in lib/pool runs on the
+// Client's I/O thread; nothing is locked.
+#pragma once
+
+#include <connmatrix/client.hpp>
+#include <connmatrix/policy.hpp>
+#include <connmatrix/tls.hpp>
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace connmatrix::pool {
+
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// Logging, as the Client was configured: no global state.
+struct Logger {
+    LogSink sink;
+    LogLevel level = LogLevel::info;
+    bool on(LogLevel l) const noexcept { return sink && static_cast<int>(l) <= static_cast<int>(level); }
+    void operator()(LogLevel l, const std::string& msg) const {
+        if (on(l)) sink(l, msg);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// What an origin resolves to, once (the Client caches it per origin): the policy, the pool key
+// made of everything in it that changes the wire, and the TLS backend it names.
+struct Route {
+    std::shared_ptr<const policy::ResolvedPolicy> policy;
+    std::string key;                        // pool_key(*policy)
+    const tls::Backend* backend = nullptr;  // https: the policy's backend; nullptr on cleartext
+                                            // or when that backend is not compiled in
+};
+
+// ---------------------------------------------------------------------------------------------
+// One request on its way: from submit() until `done` has run (exactly once).
+class Connection;
+
+struct Exchange {
+    Request request;
+    policy::Origin origin;
+    std::string target;      // "/path?query"
+    std::string authority;   // "host[:port]" as sent in Host / :authority
+    Route route;
+    std::function<void(Result)> done;
+    Clock::time_point started = Clock::now();
+    Clock::time_point sent{};
+    Clock::time_point first_byte{};
+    std::unique_ptr<asio::steady_timer> deadline;
+    Response response;
+    int attempts = 0;         // connections it has been sent on
+    bool finished = false;
+    bool fallback = false;    // retried over HTTP/1.1 after h2 was rejected
+    bool response_started = false;  // any byte of a response arrived
+    std::weak_ptr<Connection> connection;  // the one carrying it now, if any
+
+    bool idempotent() const noexcept;  // RFC 9110 9.2.2
+};
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+}  // namespace connmatrix::pool

@@ -1,0 +1,65 @@
+// The protocol spoken on a ready connection (lib-internal): HTTP/1.1 (h1_session.cpp) or
+// HTTP/2 (h2_session.cpp), and what such a session calls back into the connection carrying it.
+#pragma once
+
+#include "exchange.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace connmatrix::pool {
+
+class ProtoSession {
+public:
+    virtual ~ProtoSession() = default;
+    virtual bool can_submit() const = 0;     // room for one more exchange right now
+    virtual std::size_t active() const = 0;  // exchanges in flight
+    virtual bool reusable() const = 0;       // may take exchanges in future (no GOAWAY/close)
+    virtual bool confirmed() const = 0;      // the peer has shown it speaks this protocol
+    virtual void submit(const ExchangePtr& ex) = 0;
+    virtual void on_data(std::span<const std::uint8_t> bytes) = 0;
+    virtual void on_closed(const Error& err) = 0;  // the transport ended
+    virtual void cancel(Exchange& ex) = 0;         // timed out: stop it (RST_STREAM / close)
+    virtual void shutdown() = 0;                   // graceful end (GOAWAY)
+    virtual std::size_t capacity() const = 0;      // total concurrent exchanges allowed
+    // The peer has told us its limits (h2: its SETTINGS arrived). Until then a full
+    // connection is not a reason to open another: its real capacity is not known yet.
+    virtual bool capacity_known() const = 0;
+    // Unconfirmed h2: the server has not sent its SETTINGS within `waited`. A server that
+    // speaks h2 sends them at once (RFC 9113 3.4), so this counts as a rejection.
+    virtual void confirmation_overdue(std::chrono::milliseconds waited) { (void)waited; }
+};
+
+// What a ProtoSession calls back into its Connection.
+class SessionOwner {
+public:
+    virtual ~SessionOwner() = default;
+    virtual void send_bytes(std::span<const std::uint8_t> bytes) = 0;
+    virtual void complete(const ExchangePtr& ex, Error err) = 0;  // finished: response or error
+    virtual void retry(const ExchangePtr& ex, const std::string& why) = 0;  // not processed
+    // The peer rejected the protocol (h2 not spoken): these exchanges were not processed.
+    virtual void rejected(const Error& err, std::vector<ExchangePtr> unprocessed) = 0;
+    virtual void changed() = 0;  // capacity or state changed: dispatch again
+    // h2c upgrade accepted (101): `ex` continues as h2 stream 1; `rest` are the first h2 bytes.
+    virtual void upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest) = 0;
+    virtual void close_transport() = 0;
+    virtual const Logger& log() const = 0;
+    virtual std::string describe() const = 0;  // "#3 h2 127.0.0.1:8443" for log lines
+};
+
+// offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).
+std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
+                                              bool offer_upgrade = false);
+std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
+                                              std::uint32_t max_streams_cap,
+                                              bool unconfirmed);
+// After 101 Switching Protocols: stream 1 carries `ex`'s response.
+std::unique_ptr<ProtoSession> make_h2_upgraded_session(SessionOwner& owner, std::size_t max_body,
+                                                       std::uint32_t max_streams_cap,
+                                                       const ExchangePtr& ex);
+
+}  // namespace connmatrix::pool
