@@ -144,6 +144,10 @@ private:
                                       " " + info_.cipher + ", ALPN selected " +
                                       ti.alpn.value_or("none") +
                                       (ti.resumed.value_or(false) ? ", resumed" : ""));
+        // The TLS core's rule: unusable resumption data costs a full handshake, never the request.
+        if (!ti.resume_ignored.empty() && log_.on(LogLevel::debug))
+            log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) +
+                                      ": stored session not offered (" + ti.resume_ignored + ")");
         finish({});
     }
 
