@@ -13,18 +13,18 @@ Error validate(const std::vector<std::string>& protocols) {
         if (p.empty())
             return {errc::invalid_config, "ALPN protocol name #" + std::to_string(i + 1) +
                                               " is empty (RFC 7301 requires 1..255 bytes)",
-                    0, "alpn"};
+                    0, "tls"};
         if (p.size() > 255)
             return {errc::invalid_config, "ALPN protocol name #" + std::to_string(i + 1) +
                                               " is " + std::to_string(p.size()) +
                                               " bytes long (RFC 7301 allows at most 255)",
-                    0, "alpn"};
+                    0, "tls"};
         total += 1 + p.size();
     }
     if (total > 65535)
         return {errc::invalid_config,
                 "ALPN list encodes to " + std::to_string(total) + " bytes (at most 65535)", 0,
-                "alpn"};
+                "tls"};
     return {};
 }
 
@@ -63,7 +63,7 @@ Error check_selected(const std::optional<std::string>& selected,
     std::string list;
     for (const auto& p : offered) list += (list.empty() ? "" : ", ") + p;
     return {errc::alpn_not_offered,
-            "server selected \"" + *selected + "\" but we offered [" + list + "]", 0, "alpn"};
+            "server selected \"" + *selected + "\" but we offered [" + list + "]", 0, "tls"};
 }
 
 }  // namespace connmatrix::tls::alpn

@@ -89,7 +89,7 @@ void Session::push(const std::uint8_t* src, std::size_t n) {
 
 Status Session::fail(Error err) {
     if (!err.code) err.code = make_error_code(errc::internal);
-    if (err.origin.empty()) err.origin = backend_;
+    if (err.origin.empty()) err.origin = err.library_code != 0 ? backend_ : std::string(core_origin);
     error_ = std::move(err);
     return Status::failed;
 }
@@ -142,10 +142,11 @@ Status Session::handshake() {
     if (s != Status::ok) {
         // A transport that ended mid-handshake can never complete it.
         if (s == Status::want_input && at_eof())
-            return fail({errc::truncated, "connection closed during the handshake", 0, backend_});
+            return fail({errc::truncated, "connection closed during the handshake", 0,
+                         std::string(core_origin)});
         if (s == Status::closed)
             return fail({errc::closed, "peer closed the connection during the handshake", 0,
-                         backend_});
+                         std::string(core_origin)});
         return s;
     }
     if (role_ == Role::client) {
@@ -184,7 +185,7 @@ Status Session::read(std::vector<std::uint8_t>& plaintext) {
     if (s == Status::want_input && at_eof()) {
         s = Status::failed;
         err = {errc::truncated, "connection closed without close_notify (possible truncation attack)",
-               0, backend_};
+               0, std::string(core_origin)};
     }
     const bool got = plaintext.size() > before;
     switch (s) {

@@ -1,5 +1,7 @@
 #include "pair.hpp"
 
+#include <doctest/doctest.h>
+
 #include <cstdlib>
 
 #ifndef CONNMATRIX_TEST_CERT_DIR
@@ -125,6 +127,9 @@ Outcome run_handshake(const tls::Backend& cb, const tls::ClientConfig& ccfg,
     o.server = r.server;
     o.client_error = p.client->error();
     o.server_error = p.server->error();
+    // Every error a handshake produces names an origin its category allows (error.hpp).
+    CHECK_MESSAGE(origin_fits(o.client_error), "client error origin: ", o.client_error.origin);
+    CHECK_MESSAGE(origin_fits(o.server_error), "server error origin: ", o.server_error.origin);
     if (r.client == tls::Status::ok) {
         o.client_alpn = p.client->alpn();
         o.client_info = p.client->info();
