@@ -316,12 +316,13 @@ private:
     std::shared_ptr<const Engine> engine_;
     std::shared_ptr<const ClientEngine> client_;
     std::shared_ptr<const ServerEngine> server_;
-    SslContext::ptr ssl_ = SslContext::make();  // after the engines: freed before them
     std::string verify_name_;        // client: the name the certificate must match ("" for IPs)
+    std::string selected_;           // server: the protocol mbedTLS points at
     bool switch_hostname_ = false;   // client: set verify_name_ once the ClientHello is written
     bool versions_checked_ = false;  // server: the core judged the ClientHello's versions
     bool alpn_decided_ = false;      // server: the core's ALPN answer is in
-    std::string selected_;           // server: the protocol mbedTLS points at
+    // Last: freed first, while everything it points at (engines, selected_) still exists.
+    SslContext::ptr ssl_ = SslContext::make();
 };
 
 }  // namespace

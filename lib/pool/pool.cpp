@@ -233,7 +233,9 @@ void Pool::open_connection(Host& host) {
     target.policy = host.policy;
     target.backend = host.backend;
     target.http1_forced = o.http1_forced;
-    target.resume = host.tls_session;
+    // Each stored session is offered once: TLS 1.3 tickets should not be reused (RFC 8446
+    // C.4: reuse links connections); every connection stores the one it was given next.
+    target.resume = std::exchange(host.tls_session, {});
     target.id = o.id;
     ++stats_.connections_opened;
     o.attempt = connector_.connect(std::move(target), [this, key = host.key, id = o.id](Connected c) {

@@ -132,6 +132,15 @@ AlpnAnswer SessionCore::answer_alpn(const std::vector<std::string>* offered) {
                          std::string(core_origin)};
         return AlpnAnswer::refuse();
     }
+    if (a.kind == AlpnAnswer::Kind::select &&
+        (a.protocol.size() > caps_.max_alpn_name ||
+         (!caps_.alpn_nul && a.protocol.find('\0') != std::string::npos))) {
+        refusal_ = Error{errc::unsupported,
+                         "alpn_select chose a name a " + backend_ + " server cannot send (" +
+                             std::to_string(a.protocol.size()) + " bytes)",
+                         0, std::string(core_origin)};
+        return AlpnAnswer::refuse();
+    }
     if (a.kind == AlpnAnswer::Kind::select && !in_offer && !caps_.server_force_alpn) {
         refusal_ = Error{errc::unsupported,
                          "alpn_select chose \"" + a.protocol + "\", which the client did not offer " +
@@ -169,7 +178,13 @@ std::optional<bool> SessionCore::resumed_by_session_id() const {
     const hello::Message* ch = server_ ? peer_hello() : own_hello();
     const hello::Message* sh = server_ ? own_hello() : peer_hello();
     if (ch == nullptr || sh == nullptr) return std::nullopt;
-    return !ch->session_id.empty() && ch->session_id == sh->session_id;
+    if (ch->session_id.empty()) {
+        // RFC 5077 3.4 lets a client present a ticket with an empty id: a server then cannot
+        // tell from the hellos whether it resumed. (A client presenting nothing did not.)
+        if (server_ && ch->session_ticket) return std::nullopt;
+        return false;
+    }
+    return ch->session_id == sh->session_id;
 }
 
 }  // namespace detail

@@ -90,7 +90,8 @@ public:
     // Server: the error a refusal above calls for, if one happened.
     std::optional<Error> refusal() const { return refusal_; }
     // TLS 1.2: resumed when the ServerHello echoed the ClientHello's non-empty session id
-    // (RFC 5246 7.4.1.3, RFC 5077 3.4), for libraries that do not say. nullopt: can't tell.
+    // (RFC 5246 7.4.1.3, RFC 5077 3.4), for libraries that do not say. nullopt: can't tell (a
+    // server given a ticket with an empty session id).
     std::optional<bool> resumed_by_session_id() const;
 
     // The session's resume bookkeeping, for info() and export.

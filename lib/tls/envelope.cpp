@@ -102,6 +102,18 @@ Key random_key() {
     return k;
 }
 
+Key derive_key(const Key& key, std::string_view label) {
+    std::vector<std::uint8_t> in(1 + label.size());
+    std::copy(label.begin(), label.end(), in.begin() + 1);
+    Key out{};
+    for (std::uint8_t half = 0; half < 2; ++half) {
+        in[0] = half;
+        const std::uint64_t h = siphash24(key, in);
+        for (int i = 0; i < 8; ++i) out[half * 8 + i] = static_cast<std::uint8_t>(h >> (8 * i));
+    }
+    return out;
+}
+
 std::vector<std::uint8_t> seal(const Fields& f, std::span<const std::uint8_t> payload,
                                const Key& key) {
     Writer w;
@@ -136,7 +148,7 @@ std::optional<Opened> open(std::span<const std::uint8_t> blob, const Key& key, s
     const auto body = blob.first(blob.size() - mac_size);
     Reader tag(blob.last(mac_size));
     if (tag.number(mac_size) != siphash24(key, body)) {
-        why = "envelope not sealed by this backend instance (or altered)";
+        why = "envelope not sealed by this backend instance with these trust settings (or altered)";
         return std::nullopt;
     }
     Reader r(body.subspan(magic.size() + 1));

@@ -8,9 +8,11 @@
 //   "CMXS" | format u8 | backend str8 | host str16 | sni: flag u8 [str16] | verified u8 |
 //   alpn: flag u8 [str8] | expires i64 (unix seconds) | payload str32 | mac 8 bytes
 // The mac is SipHash-2-4 over everything before it, keyed by a random 128-bit key that each
-// tls::Backend object draws when it is built: an envelope is accepted only by the Backend
-// object that sealed it, never by another backend, another process or a forger who can write
-// the bytes (a resumption cache on disk, say) but not read our memory.
+// tls::Backend object draws when it is built, bound to the client context's trust settings
+// (verify, ca_file): an envelope is accepted only by a context of the Backend object that
+// sealed it with the same trust anchors, never by another backend, another process, a context
+// trusting other CAs, or a forger who can write the bytes (a resumption cache on disk, say)
+// but not read our memory.
 //
 // The one rule, on every backend: a blob that is not ours (bad magic, format, mac or
 // structure), or is ours but for another backend, host or SNI, unverified where verification
@@ -59,5 +61,10 @@ std::uint64_t siphash24(const Key& key, std::span<const std::uint8_t> data) noex
 
 // A fresh random key (std::random_device: getrandom(2) on Linux).
 Key random_key();
+
+// A key of its own for `label` (two SipHash-2-4 outputs of it under `key`): each client
+// context seals with its backend's key bound to its trust settings, so a session verified
+// under one set of trust anchors never resumes a context that trusts others.
+Key derive_key(const Key& key, std::string_view label);
 
 }  // namespace connmatrix::tls::envelope

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 
 namespace connmatrix::tls::hello {
 namespace {
@@ -105,14 +106,14 @@ bool read_extensions(Reader& r, Message& m) {
     if (r.left() == 0) return true;  // extensions are optional before TLS 1.3
     Reader exts = r.vec(2);
     const bool from_server = m.type != client_hello;
-    std::vector<std::uint16_t> seen;
+    std::bitset<65536> seen;  // linear, whatever a peer sends
     while (exts.ok() && exts.left() > 0) {
         const auto type = static_cast<std::uint16_t>(exts.u16());
         Reader ext = exts.vec(2);
         if (!exts.ok()) return false;
         // RFC 8446 4.2: no extension type twice in one block (two ALPN answers, say).
-        if (std::find(seen.begin(), seen.end(), type) != seen.end()) return false;
-        seen.push_back(type);
+        if (seen.test(type)) return false;
+        seen.set(type);
         switch (type) {
             case ext_alpn: read_alpn(ext, from_server, m); break;
             case ext_supported_versions:
@@ -120,6 +121,9 @@ bool read_extensions(Reader& r, Message& m) {
                 break;
             case ext_server_name:
                 if (m.type == client_hello) read_server_name(ext, m);
+                break;
+            case ext_session_ticket:
+                if (m.type == client_hello) m.session_ticket = ext.left() > 0;
                 break;
             default: break;
         }

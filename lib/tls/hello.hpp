@@ -22,6 +22,7 @@ inline constexpr std::uint8_t encrypted_extensions = 8;
 
 inline constexpr std::uint16_t ext_server_name = 0;
 inline constexpr std::uint16_t ext_alpn = 16;
+inline constexpr std::uint16_t ext_session_ticket = 35;
 inline constexpr std::uint16_t ext_supported_versions = 43;
 
 struct Message {
@@ -39,6 +40,7 @@ struct Message {
     // (one entry). nullopt when absent; an empty list when malformed.
     std::optional<std::vector<std::uint16_t>> supported_versions;
     std::optional<std::string> server_name;  // a ClientHello's SNI host_name
+    bool session_ticket = false;  // a ClientHello presented a non-empty SessionTicket (RFC 5077)
 };
 
 // One whole handshake message (with its 4-byte header). nullopt when it is not one of the

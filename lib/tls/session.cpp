@@ -230,7 +230,9 @@ SessionInfo Session::info() const {
 }
 
 std::vector<std::uint8_t> Session::export_session() const {
-    if (role_ != Role::client || !handshake_done_ || error_) return {};
+    // A session whose connection ended in a fatal error (even one still pending behind delivered
+    // data) must not be resumed (RFC 5246 7.2.2), whatever the library thinks.
+    if (role_ != Role::client || !handshake_done_ || error_ || pending_) return {};
     try {
         Exported x = do_export_session();
         if (x.data.empty()) return {};
@@ -276,9 +278,12 @@ PeerIdentity peer_of(const ClientSessionParams& p, bool verify) {
 
 }  // namespace
 
+// The envelope key: the backend object's, bound to what decides whom we trust.
 ClientContext::ClientContext(const Backend& backend, const ClientConfig& config)
     : backend_(backend.name()), config_(std::make_shared<const ClientConfig>(config)),
-      key_(backend.key_) {}
+      key_(envelope::derive_key(backend.key_, std::string("trust|verify=") +
+                                                  (config.verify ? "1" : "0") +
+                                                  "|ca_file=" + config.ca_file)) {}
 
 ClientContext::~ClientContext() = default;
 

@@ -90,7 +90,12 @@ TEST_CASE("the envelope keeps its fields, and any change to its bytes is refused
     for (std::size_t n = 0; n < blob.size(); ++n)
         CHECK_FALSE(env::open(std::span(blob).first(n), key, why));
     CHECK_FALSE(env::open(blob, env::random_key(), why));
-    CHECK(why == "envelope not sealed by this backend instance (or altered)");
+    CHECK(why == "envelope not sealed by this backend instance with these trust settings (or altered)");
+    // A key per trust setting: deterministic, and different for any other label.
+    CHECK(env::derive_key(key, "trust|a") == env::derive_key(key, "trust|a"));
+    CHECK(env::derive_key(key, "trust|a") != env::derive_key(key, "trust|b"));
+    CHECK(env::derive_key(key, "trust|a") != env::derive_key(env::random_key(), "trust|a"));
+    CHECK_FALSE(env::open(blob, env::derive_key(key, "trust|a"), why));
 
     env::Fields no_sni = f;
     no_sni.sni.reset();

@@ -5,6 +5,8 @@
 // and info().resume_ignored says why.
 #include "common.hpp"
 
+#include <fstream>
+
 using namespace connmatrix;
 using namespace connmatrix::test;
 using tls::Status;
@@ -150,6 +152,24 @@ TEST_CASE("a session from another backend, backend object, host or SNI never res
             expect_full_handshake(contexts(*fresh.find(c.name()), s), first.exported,
                                   "not sealed by");
         }
+        SUBCASE("a context that trusts other anchors (a CA file of its own)") {
+            // The same CA plus another one, in another file: the handshake verifies, but a
+            // session verified under the first context's anchors is not this one's to resume.
+            const std::string both = cert_dir() + "/ca-and-rogue-" + std::string(c.name()) + ".pem";
+            {
+                std::ofstream out(both, std::ios::binary);
+                for (const char* f : {"ca.pem", "rogue-ca.pem"}) {
+                    std::ifstream in(cert(f), std::ios::binary);
+                    out << in.rdbuf();
+                }
+            }
+            Error err;
+            auto ccfg = client_config({"h2"});
+            ccfg.ca_file = both;
+            Contexts other{x.server, c.client_context(ccfg, err)};
+            REQUIRE(other.client);
+            expect_full_handshake(other, first.exported, "not sealed by");
+        }
         SUBCASE("another host (the certificate covers both)") {
             expect_full_handshake(x, first.exported, "exported for host \"localhost\"",
                                   "127.0.0.1");
@@ -182,10 +202,12 @@ TEST_CASE("a session from an unverified connection never resumes a verified one"
         REQUIRE(first.outcome.client == Status::ok);
         CHECK_FALSE(first.outcome.client_info.verified);
         REQUIRE_FALSE(first.exported.empty());
-        // The same backend object, so the envelope opens: the rule refuses it.
+        // Verification is part of the trust settings the envelope key is bound to, so the
+        // envelope does not even open (and were it opened, the rule refuses an unverified one:
+        // tls_core tests that).
         Contexts verified = contexts(c, s);
         verified.server = unverified.server;  // a server that would resume it
-        expect_full_handshake(verified, first.exported, "not verified");
+        expect_full_handshake(verified, first.exported, "not sealed by");
         // An unverified connection may resume an unverified session.
         const Connection again = connect(unverified.client, unverified.server, first.exported);
         CHECK(again.outcome.client_info.resumed == std::optional<bool>(true));

@@ -259,7 +259,7 @@ private:
 
     std::string backend_;
     std::shared_ptr<const ClientConfig> config_;
-    std::array<std::uint8_t, 16> key_;  // the backend's envelope key
+    std::array<std::uint8_t, 16> key_;  // the backend's envelope key, bound to our trust settings
 };
 
 class ServerContext {
