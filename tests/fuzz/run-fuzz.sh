@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Fuzz one libFuzzer target for a bounded time.
 #   tests/fuzz/run-fuzz.sh BUILD_DIR TARGET [SECONDS=60]
-# TARGET: config_loader or tls_hello. BUILD_DIR must be (or will be) a clang build with
-# -Dfuzzing=true; when it does not exist yet it is set up with CXX=clang++-14 and
-# -Dtests=false. Seeds are copied (libFuzzer writes new inputs only to
-# BUILD_DIR/fuzz/TARGET/corpus, never into the source tree): config_loader takes configs/*.json
-# and tests/configs/invalid/*.json, the others tests/fuzz/corpus/TARGET/. A dictionary
-# tests/fuzz/TARGET.dict is used when it exists (config_loader: config.dict). A finding is
+# TARGET: config_loader, tls_hello or http1_response. BUILD_DIR must be (or will be) a clang
+# build with -Dfuzzing=true; when it does not exist yet it is set up with CXX=clang++-14. Seeds
+# are copied (libFuzzer writes new inputs only to BUILD_DIR/fuzz/TARGET/corpus, never into the
+# source tree): config_loader takes configs/*.json and tests/configs/invalid/*.json,
+# http1_response tests/http1/corpus/, the others tests/fuzz/corpus/TARGET/. A dictionary
+# tests/fuzz/TARGET.dict is used when it exists (config_loader: config.dict; http1_response:
+# tests/http1/http1.dict). A finding is
 # saved under BUILD_DIR/fuzz/TARGET/artifacts/ and makes the script fail.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 target=tests/fuzz/${name}_fuzz
 
 if [ ! -f "$build/build.ninja" ]; then
-    CXX=${CXX:-clang++-14} meson setup "$build" "$src" -Dfuzzing=true -Dtests=false
+    CXX=${CXX:-clang++-14} meson setup "$build" "$src" -Dfuzzing=true
 fi
 if ! ninja -C "$build" -t query "$target" >/dev/null 2>&1; then
     echo "run-fuzz.sh: $build has no $target: configure it with clang and -Dfuzzing=true" >&2
@@ -34,6 +35,10 @@ case "$name" in
     config_loader)
         cp "$src"/configs/*.json "$src"/tests/configs/invalid/*.json "$seeds"/
         dict=(-dict="$src/tests/fuzz/config.dict")
+        ;;
+    http1_response)
+        cp "$src"/tests/http1/corpus/* "$seeds"/
+        dict=(-dict="$src/tests/http1/http1.dict")
         ;;
     *)
         cp "$src"/tests/fuzz/corpus/"$name"/* "$seeds"/
