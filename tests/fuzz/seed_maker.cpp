@@ -1,13 +1,19 @@
 // The seed maker: captures what our own in-memory servers really send, as seeds for the
-// h2_client fuzz target, into $CONNMATRIX_FUZZ_SEEDS_DIR (laid out as tests/fuzz/ is):
+// h2_client and tls_client_<backend> fuzz targets, into $CONNMATRIX_FUZZ_SEEDS_DIR (laid out as
+// tests/fuzz/ is):
 //   corpus/h2_client/<scenario>            the test-support h2 server (tests/harness/h2_server.hpp)
 //                                          in one of its modes, answering the target's requests
+//   corpus/tls_client_<client>/<server>-…  a server session of each backend answering a client
+//                                          session of the target's backend (tests/harness/pair.hpp)
+//   tls_client_ca.pem                      the CA the captured server certificates chain to
 // Each seed starts with the target's two control bytes. Every capture is checked to be what its
 // name says (the client saw the outcome the scenario is about), so this runs as a test in the
 // fuzz suite, writing into the build directory; README.md says how to refresh the corpus.
 #include "checks.hpp"
 #include "h2_client_setup.hpp"
 #include "h2_server.hpp"
+#include "pair.hpp"
+#include "tls_client_setup.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -233,4 +239,97 @@ TEST_CASE("h2_client seeds: bad frames and HTTP/1.1 text") {
     const H2Capture cap = converse(server);
     CHECK(cap.error.code == http2::errc::not_h2);
     h2_seed("http1-answer", cap);
+}
+
+// --- tls_client_<backend> ---------------------------------------------------------------------
+
+namespace {
+
+struct TlsScenario {
+    std::string name;     // the seed's name after "<server backend>-"
+    std::uint8_t flags;   // the target's control byte: the client's offer and versions
+    tls::ServerConfig server;
+    bool connects;        // the client completes the handshake
+};
+
+std::vector<TlsScenario> tls_scenarios(bool tls13) {
+    using namespace fz::tls_flags;
+    std::vector<TlsScenario> all;
+    auto add = [&](std::string name, std::uint8_t f, tls::ServerConfig s, bool ok) {
+        all.push_back({std::move(name), f, std::move(s), ok});
+    };
+    for (const bool v12 : {true, false}) {
+        if (!v12 && !tls13) continue;
+        const std::string v = v12 ? "tls12-" : "tls13-";
+        const std::uint8_t vf = v12 ? tls12 : 0;
+        tls::ServerConfig s = test::server_config({"h2", "http/1.1"});
+        s.max_version = v12 ? tls::Version::tls1_2 : tls::Version::tls1_3;
+        add(v + "h2", 1 | vf | talk, s, true);
+        add(v + "no-alpn-offered", vf | talk, s, true);
+        tls::ServerConfig ignore = s;
+        ignore.alpn_mode = tls::ServerAlpn::ignore;
+        add(v + "server-ignores-alpn", 1 | vf | talk, ignore, true);
+        tls::ServerConfig refuse = s;
+        refuse.alpn = {"spdy/3"};
+        add(v + "no-overlap-alert", 3 | vf, refuse, false);
+        tls::ServerConfig rsa = test::server_config({"http/1.1"}, "localhost-rsa");
+        rsa.max_version = s.max_version;
+        add(v + "rsa-http1", 2 | vf | talk, rsa, true);
+        tls::ServerConfig expired = test::server_config({}, "expired");
+        expired.max_version = s.max_version;
+        add(v + "expired-certificate", vf, expired, false);
+        tls::ServerConfig other = test::server_config({}, "other-host");
+        other.max_version = s.max_version;
+        add(v + "no-sni-other-host", vf | no_sni, other, false);
+    }
+    return all;
+}
+
+// The server's bytes of one whole conversation: handshake, tickets, a response, close_notify.
+std::vector<std::uint8_t> capture(const tls::Backend& client, const tls::Backend& server,
+                                  const TlsScenario& sc, const std::string& ca) {
+    Error err;
+    test::Pair p = test::make_pair(client, fz::tls_client_config(sc.flags, ca),
+                                   fz::tls_client_params(sc.flags), server, sc.server, err);
+    REQUIRE_MESSAGE(p.client, err.message());
+    REQUIRE_MESSAGE(p.server, err.message());
+    std::vector<std::uint8_t> to_client;
+    p.filter = [&](test::Direction d, std::vector<std::uint8_t>& bytes) {
+        if (d == test::Direction::to_client) to_client.insert(to_client.end(), bytes.begin(), bytes.end());
+        return true;
+    };
+    const test::HandshakeResult r = test::do_handshake(p);
+    REQUIRE_FALSE(r.stuck);
+    CHECK_MESSAGE((r.client == tls::Status::ok) == sc.connects, p.client->error().message());
+    if (r.client == tls::Status::ok && r.server == tls::Status::ok) {
+        test::settle(p);
+        CHECK(test::send_and_receive(p, test::Direction::to_client,
+                                     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello") ==
+              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        p.server->close();
+        transfer(p);
+    }
+    return to_client;
+}
+
+}  // namespace
+
+TEST_CASE("tls_client seeds: every server backend answering every client backend") {
+    const tls::Registry reg = tls::Registry::compiled_in();
+    const fs::path dir = out_dir();
+    fs::create_directories(dir);
+    const std::string ca = (dir / "tls_client_ca.pem").string();
+    fs::copy_file(test::cert("ca.pem"), ca, fs::copy_options::overwrite_existing);
+    for (const auto& client : reg.all()) {
+        for (const auto& server : reg.all()) {
+            const bool tls13 = client->capabilities().tls13 && server->capabilities().tls13;
+            for (const TlsScenario& sc : tls_scenarios(tls13)) {
+                INFO(client->name(), " client, ", server->name(), " server: ", sc.name);
+                const auto bytes = capture(*client, *server, sc, ca);
+                REQUIRE_FALSE(bytes.empty());
+                write_seed("tls_client_" + std::string(client->name()),
+                           std::string(server->name()) + "-" + sc.name, sc.flags, 0, bytes);
+            }
+        }
+    }
 }
