@@ -190,3 +190,47 @@ TEST_CASE("a plaintext HTTP server or random bytes instead of TLS: a clean failu
         CHECK(server->error().code != std::error_code{});
     }
 }
+
+// Found by the tls_client_gnutls fuzz target: GnuTLS reports an ECDHE public value of the wrong
+// length in the server's key exchange as GNUTLS_E_INVALID_REQUEST, which the backend called
+// internal, as if the library had failed, where the server sent bad bytes. Every backend names
+// it a handshake failure.
+TEST_CASE("an ECDHE public value of the wrong length in the ServerKeyExchange: handshake_failed") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        Error err;
+        tls::ClientSessionParams params;
+        params.host = "localhost";
+        tls::ServerConfig scfg = server_config({"http/1.1"});
+        scfg.max_version = tls::Version::tls1_2;  // TLS 1.3 has no ServerKeyExchange
+        Pair p = make_pair(c, client_config({"http/1.1"}), params, s, scfg, err);
+        REQUIRE(p.client);
+        REQUIRE(p.server);
+        std::uint16_t curve = 0;
+        p.filter = [&](Direction d, std::vector<std::uint8_t>& b) {
+            // Walk the server's handshake records to the ServerKeyExchange (type 12):
+            // curve_type 3 (named), the curve, the length of the public value, the value.
+            for (std::size_t r = 0; d == Direction::to_client && r + 5 <= b.size();) {
+                const std::size_t len = std::size_t{b[r + 3]} << 8 | b[r + 4];
+                for (std::size_t m = r + 5; b[r] == 22 && m + 8 <= std::min(r + 5 + len, b.size());) {
+                    if (b[m] == 12 && b[m + 4] == 3) {
+                        curve = static_cast<std::uint16_t>(b[m + 5] << 8 | b[m + 6]);
+                        b[m + 7] = 112;  // no curve here has points of 112 bytes
+                        return true;
+                    }
+                    m += 4 + (std::size_t{b[m + 1]} << 16 | std::size_t{b[m + 2]} << 8 | b[m + 3]);
+                }
+                r += 5 + len;
+            }
+            return true;
+        };
+        const HandshakeResult r = do_handshake(p);
+        INFO("curve ", curve);
+        REQUIRE(curve != 0);
+        CHECK_FALSE(r.stuck);
+        CHECK(r.client == Status::failed);
+        const Error& e = p.client->error();
+        INFO(e.message());
+        CHECK(e.code == errc::handshake_failed);
+        CHECK(origin_fits(e));
+    });
+}
