@@ -234,3 +234,35 @@ TEST_CASE("an ECDHE public value of the wrong length in the ServerKeyExchange: h
         CHECK(origin_fits(e));
     });
 }
+
+// Found by the tls_client_mbedtls fuzz target: mbedTLS reports a record longer than its input
+// buffer as MBEDTLS_ERR_SSL_BAD_INPUT_DATA, which the backend called internal. A record longer
+// than TLS allows is the peer's bad record, on every backend.
+TEST_CASE("a record longer than TLS allows, in place of the ServerHello: bad_record") {
+    for (const auto& b : registry().all()) {
+        for (const std::uint8_t type : {22, 21}) {  // handshake, alert
+            INFO(b->name(), " record type ", int{type});
+            Error err;
+            auto ctx = b->client_context(client_config({"h2"}), err);
+            REQUIRE(ctx);
+            tls::ClientSessionParams params;
+            params.host = "localhost";
+            auto client = ctx->new_session(params, err);
+            REQUIRE(client);
+            REQUIRE(client->handshake() == Status::want_input);
+            std::vector<std::uint8_t> record = {type, 3, 3, 0xec, 0x0b};  // 60427 bytes
+            record.resize(5 + 0xec0b, 0x02);
+            client->feed(record);
+            Status st = client->handshake();
+            if (st == Status::want_input) {
+                client->feed_eof();
+                st = client->handshake();
+            }
+            CHECK(st == Status::failed);
+            const Error& e = client->error();
+            INFO(e.message());
+            CHECK(e.code == errc::bad_record);
+            CHECK(origin_fits(e));
+        }
+    }
+}
