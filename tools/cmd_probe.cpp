@@ -243,7 +243,8 @@ std::vector<Expected> load_expect(const std::string& path) {
         Expected e{r["backend"].get<std::string>(), r["mode"].get<std::string>(), json::object()};
         if (e.mode != config_mode && !policy::parse_mode(e.mode))
             throw bad(where + ".mode", "unknown mode \"" + e.mode + "\"");
-        for (const auto& [key, value] : r.items()) {
+        for (const auto& item : r.items()) {
+            const std::string& key = item.key();  // a plain name: lambdas may capture it
             if (key == "backend" || key == "mode") continue;
             if (std::find_if(std::begin(result_fields), std::end(result_fields),
                              [&](const char* f) { return key == f; }) == std::end(result_fields))
@@ -252,7 +253,7 @@ std::vector<Expected> load_expect(const std::string& path) {
                                                        std::end(result_fields)},
                                                       ", ") +
                                                  ")");
-            e.fields[key] = value;
+            e.fields[key] = item.value();
         }
         if (!seen.insert({e.backend, e.mode}).second)
             throw bad(where, "a second entry for " + e.backend + " " + e.mode);

@@ -33,6 +33,9 @@ errc classify(int code, Role role, bool handshake_done) noexcept {
         case GNUTLS_E_TOO_MANY_HANDSHAKE_PACKETS:
             return errc::bad_record;
         case GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET:
+        // Not internal: GnuTLS also says this of a peer's bad bytes (an ECDHE public value of
+        // the wrong length), and the core refuses our own misuse before GnuTLS sees it.
+        case GNUTLS_E_INVALID_REQUEST:
             return handshake_done ? errc::bad_record : errc::handshake_failed;
         case GNUTLS_E_CERTIFICATE_ERROR:
         case GNUTLS_E_NO_CERTIFICATE_FOUND:
@@ -51,7 +54,6 @@ errc classify(int code, Role role, bool handshake_done) noexcept {
             return errc::certificate_invalid;
         case GNUTLS_E_MEMORY_ERROR:
         case GNUTLS_E_INTERNAL_ERROR:
-        case GNUTLS_E_INVALID_REQUEST:
         case GNUTLS_E_INVALID_SESSION:
         case GNUTLS_E_LIB_IN_ERROR_STATE:
             return errc::internal;

@@ -13,6 +13,8 @@ namespace {
 // A GnuTLS call that reports progress without consuming input or producing a result may be
 // retried this many times; beyond that the session fails instead of spinning.
 constexpr int max_idle_spins = 64;
+// Warning alerts a handshake tolerates (OpenSSL's limit too; real servers send at most one).
+constexpr int max_warning_alerts = 5;
 
 bool is_again(long r) noexcept { return r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED; }
 
@@ -210,6 +212,15 @@ private:
             if (r == GNUTLS_E_WARNING_ALERT_RECEIVED && gnutls_alert_get(s()) == GNUTLS_A_CLOSE_NOTIFY)
                 return Status::closed;
             if (!gnutls_error_is_fatal(r)) {  // a warning alert (e.g. unrecognized_name): go on
+                // GnuTLS 3.7 takes 16 of them in one handshake, then fails with
+                // GNUTLS_E_INTERNAL_ERROR: end an alert flood before, and name it, as OpenSSL
+                // does ("too many warn alerts").
+                if (++warning_alerts_ > max_warning_alerts) {
+                    err = library_error(errc::handshake_failed, r,
+                                        "too many warning alerts during the handshake");
+                    (void)gnutls_alert_send(s(), GNUTLS_AL_FATAL, GNUTLS_A_UNEXPECTED_MESSAGE);
+                    return Status::failed;
+                }
                 if (!progressed) ++idle;
                 continue;
             }
@@ -313,6 +324,7 @@ private:
     std::shared_ptr<const ServerEngine> server_;
     std::string verify_name_;                       // client: what vdata_ points at
     std::array<gnutls_typed_vdata_st, 2> vdata_{};  // stays put: GnuTLS keeps the pointer
+    int warning_alerts_ = 0;                        // received during the handshake
     SessionHandle s_;
 };
 

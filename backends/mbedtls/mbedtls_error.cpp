@@ -92,12 +92,14 @@ Error session_error(int ret, const FailureContext& ctx) {
         case MBEDTLS_ERR_SSL_INVALID_MAC:
         case MBEDTLS_ERR_SSL_INVALID_RECORD:
         case MBEDTLS_ERR_SSL_UNEXPECTED_RECORD:
+        // Not internal: mbedTLS also says this of a peer's record longer than its input buffer
+        // ("requesting more data than fits"), and the core refuses our own misuse first.
+        case MBEDTLS_ERR_SSL_BAD_INPUT_DATA:
             return make_error(errc::bad_record, ret);
         case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
             return make_error(ctx.handshaking ? errc::handshake_failed : errc::bad_record, ret);
         case MBEDTLS_ERR_SSL_ALLOC_FAILED:
         case MBEDTLS_ERR_SSL_INTERNAL_ERROR:
-        case MBEDTLS_ERR_SSL_BAD_INPUT_DATA:
         case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
         case MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL:
             // FEATURE_UNAVAILABLE during a handshake is a peer using something 2.28 lacks

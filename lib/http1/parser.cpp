@@ -7,8 +7,8 @@
 // Content-Length coexist behind a flag), its callback API fights a sans-I/O codec that must stop
 // exactly at the end of a message for pipelining, 101 and CONNECT, and a pooled client cannot
 // afford framing ambiguity: one desynchronised response poisons every later request on the
-// connection. The grammar we need is small; it is fuzzed (tests/http1/fuzz_response.cpp) and
-// its seeds replay in every build.
+// connection. The grammar we need is small; it is fuzzed (tests/fuzz/http1_response_fuzz.cpp)
+// and its seeds replay in every build.
 //
 // Choices, with the RFC 9112 section that allows them:
 // - Line ends (2.2): CRLF; a bare LF is accepted as a line end by default (the RFC's "MAY",

@@ -230,6 +230,11 @@ int on_header(nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name
     if (n == ":status") {
         int st = 0;
         for (char c : v) st = st * 10 + (c - '0');  // nghttp2 checked: three digits
+        if (st < 100 || st > 599) {  // nghttp2 lets "000" or "999" through; HTTP/1.1 does not
+            s->error = make(errc::header_invalid,
+                            "response :status " + std::string(v) + " is outside 100..599");
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // nghttp2 resets just this stream
+        }
         s->status = st;
     } else if (!n.empty() && n.front() != ':') {
         s->fields.push_back({std::string(n), std::string(v)});

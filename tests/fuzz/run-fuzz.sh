@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Fuzz one libFuzzer target for a bounded time.
+# Fuzz one libFuzzer target for a bounded time (tests/fuzz/README.md).
 #   tests/fuzz/run-fuzz.sh BUILD_DIR TARGET [SECONDS=60]
-# TARGET: config_loader or tls_hello. BUILD_DIR must be (or will be) a clang build with
-# -Dfuzzing=true; when it does not exist yet it is set up with CXX=clang++-14 and
-# -Dtests=false. Seeds are copied (libFuzzer writes new inputs only to
+# TARGET: config_loader, tls_hello, http1_response, h2_client, host_pattern or
+# tls_client_<backend> (openssl, gnutls, mbedtls: those the build has). BUILD_DIR must be (or
+# will be) a clang build with -Dfuzzing=true; when it does not exist yet it is set up with
+# CXX=clang++-14. Seeds are copied (libFuzzer writes new inputs only to
 # BUILD_DIR/fuzz/TARGET/corpus, never into the source tree): config_loader takes configs/*.json
-# and tests/configs/invalid/*.json, the others tests/fuzz/corpus/TARGET/. A dictionary
-# tests/fuzz/TARGET.dict is used when it exists (config_loader: config.dict). A finding is
-# saved under BUILD_DIR/fuzz/TARGET/artifacts/ and makes the script fail.
+# and tests/configs/invalid/*.json, http1_response tests/http1/corpus/, the others
+# tests/fuzz/corpus/TARGET/. A dictionary is used when there is one: tests/fuzz/TARGET.dict
+# (config_loader: config.dict; http1_response: tests/http1/http1.dict; tls_client_*:
+# tls_client.dict). A finding is saved under BUILD_DIR/fuzz/TARGET/artifacts/ and makes the
+# script fail; the last lines of the run say how far it got (cov, ft, corpus, execs).
 set -euo pipefail
 
 build=${1:?usage: run-fuzz.sh BUILD_DIR TARGET [SECONDS]}
@@ -17,13 +20,13 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 target=tests/fuzz/${name}_fuzz
 
 if [ ! -f "$build/build.ninja" ]; then
-    CXX=${CXX:-clang++-14} meson setup "$build" "$src" -Dfuzzing=true -Dtests=false
+    CXX=${CXX:-clang++-14} meson setup "$build" "$src" -Dfuzzing=true
 fi
 if ! ninja -C "$build" -t query "$target" >/dev/null 2>&1; then
     echo "run-fuzz.sh: $build has no $target: configure it with clang and -Dfuzzing=true" >&2
     exit 2
 fi
-ninja -C "$build" "$target"
+ninja -C "$build" -j "$(nproc 2>/dev/null || echo 2)" "$target"
 
 work="$build/fuzz/$name"
 mkdir -p "$work/corpus" "$work/artifacts"
@@ -34,6 +37,14 @@ case "$name" in
     config_loader)
         cp "$src"/configs/*.json "$src"/tests/configs/invalid/*.json "$seeds"/
         dict=(-dict="$src/tests/fuzz/config.dict")
+        ;;
+    http1_response)
+        cp "$src"/tests/http1/corpus/* "$seeds"/
+        dict=(-dict="$src/tests/http1/http1.dict")
+        ;;
+    tls_client_*)
+        cp "$src"/tests/fuzz/corpus/"$name"/* "$seeds"/
+        dict=(-dict="$src/tests/fuzz/tls_client.dict")
         ;;
     *)
         cp "$src"/tests/fuzz/corpus/"$name"/* "$seeds"/

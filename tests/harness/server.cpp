@@ -18,8 +18,6 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-constexpr std::string_view h2_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
 // One accepted connection: socket + optional TLS, plaintext in and out.
 class Conn {
 public:

@@ -1,5 +1,6 @@
-// fuzz_check.hpp - the oracle shared by the libFuzzer target (fuzz_response.cpp) and the corpus
-// replay test: parses one input several ways and reports any disagreement. No doctest here.
+// fuzz_check.hpp - the oracle shared by the libFuzzer target (tests/fuzz/http1_response_fuzz.cpp)
+// and the corpus replay test: parses one input several ways and reports any disagreement. No
+// doctest here.
 #pragma once
 
 #include "http1.hpp"

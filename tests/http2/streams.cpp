@@ -84,7 +84,9 @@ TEST_CASE(
     CHECK(server.requests_received() == 1000);
     CHECK(server.peak_open_streams() > 100);  // they really were in flight together
     REQUIRE(r.streams.size() == 1000);
-    for (const auto& [id, body] : sent) {
+    for (const auto& entry : sent) {
+        const std::int32_t id = entry.first;  // plain names: INFO's lambda captures them
+        const std::string& body = entry.second;
         const StreamRecord& s = r.streams[id];
         INFO("stream ", id);
         CHECK(s.responses == 1);
@@ -115,7 +117,9 @@ TEST_CASE("requests_beyond_the_limit_are_queued_not_lost") {
     REQUIRE(pump(client, server, r));
     CHECK(server.peak_open_streams() <= 7);
     CHECK(server.requests_received() == 50);
-    for (const auto& [id, body] : sent) {
+    for (const auto& entry : sent) {
+        const std::int32_t id = entry.first;  // plain names: INFO's lambda captures them
+        const std::string& body = entry.second;
         INFO("stream ", id);
         CHECK(r.streams[id].closes == 1);
         CHECK(r.streams[id].body == body);

@@ -304,3 +304,46 @@ TEST_CASE("error_category") {
     for (int v = 1; v <= static_cast<int>(http2::errc::internal); ++v)
         CHECK(http2::category().message(v).find("unknown") == std::string::npos);
 }
+
+// Found by the h2_client fuzz target's invariants: nghttp2 checks only that :status is three
+// digits, so "000", "099", "600" and "999" were delivered as final responses.
+TEST_CASE("response_status_outside_100_599_resets_only_that_stream") {
+    auto frame = [](std::uint8_t type, std::uint8_t flags, std::uint8_t stream, Bytes payload) {
+        Bytes f = {0, 0, static_cast<std::uint8_t>(payload.size()), type, flags, 0, 0, 0, stream};
+        f.insert(f.end(), payload.begin(), payload.end());
+        return f;
+    };
+    // HPACK: :status (static index 8) as a literal without indexing, three bytes of value.
+    auto status = [](std::string_view v) {
+        Bytes b = {0x08, 0x03};
+        b.insert(b.end(), v.begin(), v.end());
+        return b;
+    };
+    ClientSession client;
+    Error err;
+    std::vector<std::int32_t> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(client.submit_request(get("/"), err));
+    REQUIRE(ids.back() == 9);
+    (void)client.take_output();
+    Bytes server = frame(4, 0, 0, {});  // SETTINGS
+    const std::string_view statuses[] = {"000", "099", "600", "999", "200"};
+    for (std::size_t i = 0; i < 5; ++i) {
+        const Bytes f = frame(1, 0x5, static_cast<std::uint8_t>(ids[i]), status(statuses[i]));
+        server.insert(server.end(), f.begin(), f.end());  // HEADERS, END_STREAM | END_HEADERS
+    }
+    CHECK_FALSE(client.feed(server));
+    Record r;
+    r.take(client);
+    for (std::size_t i = 0; i < 4; ++i) {
+        INFO(":status ", statuses[i]);
+        const StreamRecord& s = r.streams[ids[i]];
+        CHECK(s.closes == 1);
+        CHECK(s.responses == 0);
+        CHECK(s.closed.error.code == http2::errc::header_invalid);
+        CHECK(s.closed.error.detail.find("outside 100..599") != std::string::npos);
+        CHECK_FALSE(s.closed.retryable);
+    }
+    CHECK(r.streams[9].status == 200);
+    CHECK_FALSE(r.streams[9].closed.error);
+    CHECK_FALSE(client.error());
+}

@@ -190,3 +190,117 @@ TEST_CASE("a plaintext HTTP server or random bytes instead of TLS: a clean failu
         CHECK(server->error().code != std::error_code{});
     }
 }
+
+// Found by the tls_client_gnutls fuzz target: GnuTLS reports an ECDHE public value of the wrong
+// length in the server's key exchange as GNUTLS_E_INVALID_REQUEST, which the backend called
+// internal, as if the library had failed, where the server sent bad bytes. Every backend names
+// it a handshake failure.
+TEST_CASE("an ECDHE public value of the wrong length in the ServerKeyExchange: handshake_failed") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        Error err;
+        tls::ClientSessionParams params;
+        params.host = "localhost";
+        tls::ServerConfig scfg = server_config({"http/1.1"});
+        scfg.max_version = tls::Version::tls1_2;  // TLS 1.3 has no ServerKeyExchange
+        Pair p = make_pair(c, client_config({"http/1.1"}), params, s, scfg, err);
+        REQUIRE(p.client);
+        REQUIRE(p.server);
+        std::uint16_t curve = 0;
+        p.filter = [&](Direction d, std::vector<std::uint8_t>& b) {
+            // Walk the server's handshake records to the ServerKeyExchange (type 12):
+            // curve_type 3 (named), the curve, the length of the public value, the value.
+            for (std::size_t r = 0; d == Direction::to_client && r + 5 <= b.size();) {
+                const std::size_t len = std::size_t{b[r + 3]} << 8 | b[r + 4];
+                for (std::size_t m = r + 5; b[r] == 22 && m + 8 <= std::min(r + 5 + len, b.size());) {
+                    if (b[m] == 12 && b[m + 4] == 3) {
+                        curve = static_cast<std::uint16_t>(b[m + 5] << 8 | b[m + 6]);
+                        b[m + 7] = 112;  // no curve here has points of 112 bytes
+                        return true;
+                    }
+                    m += 4 + (std::size_t{b[m + 1]} << 16 | std::size_t{b[m + 2]} << 8 | b[m + 3]);
+                }
+                r += 5 + len;
+            }
+            return true;
+        };
+        const HandshakeResult r = do_handshake(p);
+        INFO("curve ", curve);
+        REQUIRE(curve != 0);
+        CHECK_FALSE(r.stuck);
+        CHECK(r.client == Status::failed);
+        const Error& e = p.client->error();
+        INFO(e.message());
+        CHECK(e.code == errc::handshake_failed);
+        CHECK(origin_fits(e));
+    });
+}
+
+// Found by the tls_client_mbedtls fuzz target: mbedTLS reports a record longer than its input
+// buffer as MBEDTLS_ERR_SSL_BAD_INPUT_DATA, which the backend called internal. A record longer
+// than TLS allows is the peer's bad record, on every backend.
+TEST_CASE("a record longer than TLS allows, in place of the ServerHello: bad_record") {
+    for (const auto& b : registry().all()) {
+        for (const std::uint8_t type : {22, 21}) {  // handshake, alert
+            INFO(b->name(), " record type ", int{type});
+            Error err;
+            auto ctx = b->client_context(client_config({"h2"}), err);
+            REQUIRE(ctx);
+            tls::ClientSessionParams params;
+            params.host = "localhost";
+            auto client = ctx->new_session(params, err);
+            REQUIRE(client);
+            REQUIRE(client->handshake() == Status::want_input);
+            std::vector<std::uint8_t> record = {type, 3, 3, 0xec, 0x0b};  // 60427 bytes
+            record.resize(5 + 0xec0b, 0x02);
+            client->feed(record);
+            Status st = client->handshake();
+            if (st == Status::want_input) {
+                client->feed_eof();
+                st = client->handshake();
+            }
+            CHECK(st == Status::failed);
+            const Error& e = client->error();
+            INFO(e.message());
+            CHECK(e.code == errc::bad_record);
+            CHECK(origin_fits(e));
+        }
+    }
+}
+
+// Found by the tls_client_gnutls fuzz target: GnuTLS 3.7 takes 16 warning alerts in a handshake
+// and fails on the 17th with GNUTLS_E_INTERNAL_ERROR, which said tls:internal for a server's
+// alert flood. OpenSSL names it ("too many warn alerts") and so does the GnuTLS backend now;
+// mbedTLS 2.28 ignores warning alerts, so the flood there ends when the input does. On no
+// backend is it our misuse or a library fault.
+TEST_CASE("a flood of warning alerts in place of the ServerHello: never internal") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        Error err;
+        auto ctx = b->client_context(client_config({"h2"}), err);
+        REQUIRE(ctx);
+        tls::ClientSessionParams params;
+        params.host = "localhost";
+        auto client = ctx->new_session(params, err);
+        REQUIRE(client);
+        REQUIRE(client->handshake() == Status::want_input);
+        std::vector<std::uint8_t> flood;
+        for (int i = 0; i < 40; ++i)  // warning(1) unrecognized_name(112), 40 times
+            flood.insert(flood.end(), {21, 3, 3, 0, 2, 1, 112});
+        client->feed(flood);
+        Status st = client->handshake();
+        if (st == Status::want_input) {
+            client->feed_eof();
+            st = client->handshake();
+        }
+        CHECK(st == Status::failed);
+        const Error& e = client->error();
+        INFO(e.message());
+        CHECK(e.code != errc::internal);
+        CHECK(e.code != errc::invalid_state);
+        if (b->name() == "mbedtls")
+            CHECK(e.code == errc::truncated);
+        else
+            CHECK(e.code == errc::handshake_failed);
+        CHECK(origin_fits(e));
+    }
+}

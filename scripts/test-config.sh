@@ -1,0 +1,78 @@
+# Sourced by test.sh and .ci/run: builds one configuration and runs its tests, adding the
+# outcome to the caller's `passed`, `failed` and `skipped` counters.
+#
+#   test_config NAME DIR "MESON OPTIONS" all|needed [meson test arguments...]
+#
+# `all` builds the whole tree first (a build error counts as one failure); `needed` builds only
+# what the selected tests need. When SANITIZER_REPORTS names a directory, the sanitizer
+# runtimes' log_path points there (the caller sets ASAN_OPTIONS etc. to say so): any report
+# written into it, by a test or by a program a test started, counts as one more failure, and is
+# printed.
+test_config() {
+    local name=$1 dir=$2 opts=$3 build=$4
+    shift 4
+    local jobs
+    jobs=$(nproc 2>/dev/null || echo 2)
+    echo "=== $name: $opts"
+    # shellcheck disable=SC2086
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" $opts >/dev/null
+    else
+        meson setup "$dir" $opts --buildtype=debugoptimized >/dev/null
+    fi
+    local targets=()
+    if [ "$build" = needed ]; then
+        # The files of every target the selected tests depend on.
+        mapfile -t targets < <(python3 - "$dir" "$@" <<'PY'
+import json, os, subprocess, sys
+d, args = sys.argv[1], sys.argv[2:]
+suites = [args[i + 1] for i, a in enumerate(args) if a == "--suite"]
+tests = json.loads(subprocess.check_output(["meson", "introspect", "--tests", d]))
+targets = {t["id"]: t["filename"] for t in
+           json.loads(subprocess.check_output(["meson", "introspect", "--targets", d]))}
+want = set()
+for t in tests:
+    # Meson names a suite "project:suite" here.
+    if not suites or any(x.split(":")[-1] in suites for x in t["suite"]):
+        for dep in t["depends"]:
+            want.update(targets.get(dep, []))
+for f in sorted(want):
+    print(os.path.relpath(f, d))
+PY
+)
+        [ ${#targets[@]} -eq 0 ] && { echo "no tests selected in $name"; failed=$((failed + 1)); return; }
+    fi
+    if ! ninja -C "$dir" -j "$jobs" "${targets[@]}" >"$dir/build-output.txt" 2>&1; then
+        tail -n 60 "$dir/build-output.txt"
+        echo "build failed for $name"
+        failed=$((failed + 1))
+        return
+    fi
+    if [ -n "${SANITIZER_REPORTS:-}" ]; then
+        rm -rf "$SANITIZER_REPORTS" && mkdir -p "$SANITIZER_REPORTS"
+    fi
+    meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" "$@" || true
+    local p f s
+    read -r p f s < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+p = f = s = 0
+with open(sys.argv[1]) as fh:
+    for line in fh:
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"): p += 1
+        elif r == "SKIP": s += 1
+        else: f += 1
+print(p, f, s)
+PY
+)
+    if [ -n "${SANITIZER_REPORTS:-}" ] && [ -n "$(ls -A "$SANITIZER_REPORTS")" ]; then
+        echo "--- $name: sanitizer reports:"
+        for r in "$SANITIZER_REPORTS"/*; do
+            echo "### $r"
+            head -n 80 "$r"
+        done
+        f=$((f + 1))
+    fi
+    echo "--- $name: $p passed, $f failed, $s skipped"
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
