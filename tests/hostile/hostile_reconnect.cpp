@@ -128,3 +128,38 @@ TEST_CASE("max_connect_failures = 1: the first such connection fails the request
     check_error(r, http1::errc::unsolicited_response, request_timeout);
     CHECK(server.connections() == 1);
 }
+
+TEST_CASE("every connection after the first closes under its request: bounded attempts") {
+    // The stale keep-alive rule retries an idempotent request that a reused connection lost
+    // (closed before any response) once, on a new connection: here that one does the same, and
+    // the request ends with its error (a fresh connection that closes is not stale), instead
+    // of a loop until the timeout.
+    const Script first_only = [](Peer& p, std::size_t n) {
+        if (!p.read_until(head_end)) return;
+        if (n == 1) {
+            p.input().clear();
+            p.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            if (!p.read_until(head_end)) return;
+        }
+        // The request is read, and the connection ended without a word.
+        p.shutdown_write();
+        p.drain(1000ms);
+    };
+    for (const auto& t : transports()) {
+        INFO(t.name());
+        HostileServer server(server_for(t), first_only);
+        Client c = hostile_client(t);
+        const Timed first = timed_get(c, server.url("/first"));
+        INFO(first.result.error.message());
+        REQUIRE(first.result);
+        const Timed r = timed_get(c, server.url("/second"));
+        std::this_thread::sleep_for(300ms);
+        MESSAGE(t.name(), ": ", server.connections(), " connection(s), ",
+                error_name(r.result.error.code), " after ", r.took.count(), " ms: ",
+                r.result.error.message());
+        check_error(r, t.backend ? std::error_code(tls::errc::truncated)
+                                 : std::error_code(net::errc::connection_closed),
+                    request_timeout);
+        CHECK(server.connections() == 2);
+    }
+}
