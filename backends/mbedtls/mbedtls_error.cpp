@@ -102,10 +102,14 @@ Error session_error(int ret, const FailureContext& ctx) {
         case MBEDTLS_ERR_SSL_INTERNAL_ERROR:
         case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
         case MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL:
-            // FEATURE_UNAVAILABLE during a handshake is a peer using something 2.28 lacks
-            // (e.g. a fragmented handshake message): the handshake failed, not us.
+            // FEATURE_UNAVAILABLE during a handshake is a peer using something 2.28 lacks: a
+            // handshake message longer than its 16 KB record buffer (a long certificate
+            // chain), a fragmented one. The library cannot do what this peer needs.
             if (ret == MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE && ctx.handshaking)
-                return make_error(errc::handshake_failed, ret);
+                return make_error(errc::unsupported, ret,
+                                  "the server sent what mbedTLS 2.28 cannot take (a handshake "
+                                  "message over 16 KB, such as a long certificate chain, or a "
+                                  "fragmented one)");
             return make_error(errc::internal, ret);
         default:
             break;

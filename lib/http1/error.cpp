@@ -23,8 +23,11 @@ constexpr ErrorEntry entries[] = {
     {"request_smuggling", "both Content-Length and Transfer-Encoding (request smuggling risk)"},
     {"invalid_message", "refused to write an invalid HTTP/1.1 message"},
     {"invalid_state", "HTTP/1.1 codec used in the wrong state"},
+    {"too_many_interim_responses", "too many 1xx interim responses before the final response"},
+    {"unsolicited_upgrade", "101 Switching Protocols without a matching Upgrade offer"},
+    {"unsolicited_response", "the server sent bytes while no request was outstanding"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::invalid_state));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::unsolicited_response));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every http1::errc here");
 
 }  // namespace

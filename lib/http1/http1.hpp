@@ -62,6 +62,13 @@ Error write_request(std::vector<std::uint8_t>& out, std::string_view method,
                     std::string_view target, std::string_view host_authority,
                     const Headers& headers, std::string_view body,
                     const RequestOptions& options = {});
+// The same head alone, framed for a body of `body_size` bytes that the caller sends right after
+// it, as it is (options.chunked: the caller frames the chunks): so a large body is never copied
+// into the message buffer.
+Error write_request_head(std::vector<std::uint8_t>& out, std::string_view method,
+                         std::string_view target, std::string_view host_authority,
+                         const Headers& headers, std::size_t body_size,
+                         const RequestOptions& options = {});
 
 struct ResponseOptions {
     bool chunked = false;         // Transfer-Encoding: chunked (one chunk + last chunk)
@@ -95,6 +102,9 @@ struct ParseOptions {
     std::uint64_t max_body = std::numeric_limits<std::uint64_t>::max();  // default: unlimited
     std::size_t max_chunk_line_bytes = 4096;   // chunk-size line incl. skipped extensions
     bool accept_bare_lf = true;                // RFC 9112 2.2 MAY: LF alone ends a line
+    std::size_t max_interim = 32;              // 1xx responses before the final one (response
+                                               // parser): a server may send several 102/103,
+                                               // never an endless stream of them
 };
 
 enum class Status {
@@ -217,6 +227,7 @@ private:
     bool keep_alive_ = false;
     bool started_ = false;
     bool after_interim_ = false;  // a 1xx interim response was the last thing parsed
+    std::size_t interim_count_ = 0;  // 1xx responses so far to this request
     bool eof_ = false;
     std::vector<Event> events_;
 };

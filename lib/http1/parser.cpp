@@ -31,6 +31,9 @@
 //   errc::version_unsupported.
 // - Requests: empty lines before the request line are skipped (2.2 SHOULD); an HTTP/1.1
 //   request needs exactly one Host (3.2); a request without CL or TE has no body (6.3 item 7).
+// - 1xx interim responses (RFC 9110 15.2): a server may send any number before the final one;
+//   we take ParseOptions::max_interim (32) per request, then errc::too_many_interim_responses,
+//   so that an endless stream of 100 Continue cannot hold a request until its timeout.
 // - A response without CL or TE is close-delimited (6.3 item 8): only feed_eof() ends it and
 //   the connection is never reused. EOF anywhere else before completion is
 //   errc::unexpected_eof, never the end of a Content-Length or chunked body.
@@ -160,6 +163,7 @@ void Core::begin_message() {
     keep_alive_ = false;
     scanned_ = 0;
     after_interim_ = false;
+    interim_count_ = 0;
     started_ = pos_ < buf_.size();
 }
 
@@ -437,8 +441,15 @@ bool Core::end_of_head() {
     const bool response = role_ == Role::response;
     const int status = start_.status;
 
-    // Interim responses: report, forget, and parse the next head.
+    // Interim responses: report, forget, and parse the next head; a bounded number of them.
     if (response && status >= 100 && status < 200 && status != 101) {
+        if (++interim_count_ > opts_.max_interim) {
+            fail(errc::too_many_interim_responses,
+                 "more than " + std::to_string(opts_.max_interim) +
+                     " 1xx interim responses before the final response (the last: " +
+                     std::to_string(status) + ")");
+            return false;
+        }
         Event ev;
         ev.kind = EventKind::interim;
         ev.start = std::move(start_);

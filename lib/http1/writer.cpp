@@ -78,10 +78,10 @@ void append_body(std::vector<std::uint8_t>& out, std::span<const std::uint8_t> b
 
 }  // namespace
 
-Error write_request(std::vector<std::uint8_t>& out, std::string_view method,
-                    std::string_view target, std::string_view host_authority,
-                    const Headers& headers, std::span<const std::uint8_t> body,
-                    const RequestOptions& options) {
+Error write_request_head(std::vector<std::uint8_t>& out, std::string_view method,
+                         std::string_view target, std::string_view host_authority,
+                         const Headers& headers, std::size_t body_size,
+                         const RequestOptions& options) {
     if (!text::is_token(method))
         return refuse("method " + quote(method) + " is not a token");
     if (target.empty()) return refuse("empty request target");
@@ -114,11 +114,21 @@ Error write_request(std::vector<std::uint8_t>& out, std::string_view method,
         if (&h != user_host) append_field(out, h.name, h.value);
     if (options.chunked) {
         append_field(out, "Transfer-Encoding", "chunked");
-    } else if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
-        append_field(out, "Content-Length", std::to_string(body.size()));
+    } else if (body_size > 0 || method == "POST" || method == "PUT" || method == "PATCH") {
+        append_field(out, "Content-Length", std::to_string(body_size));
     }
     if (options.close) append_field(out, "Connection", "close");
     append(out, "\r\n");
+    return {};
+}
+
+Error write_request(std::vector<std::uint8_t>& out, std::string_view method,
+                    std::string_view target, std::string_view host_authority,
+                    const Headers& headers, std::span<const std::uint8_t> body,
+                    const RequestOptions& options) {
+    if (auto e = write_request_head(out, method, target, host_authority, headers, body.size(),
+                                    options))
+        return e;
     append_body(out, body, options.chunked);
     return {};
 }

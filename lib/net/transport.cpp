@@ -154,8 +154,19 @@ void Transport::read_tunnel_reply() {
                             status, "net"});
             return;
         }
-        early_.assign(tunnel_reply_.begin() + static_cast<std::ptrdiff_t>(end + 4),
-                      tunnel_reply_.end());
+        // Nothing may follow the reply before we speak: TLS, HTTP/1.1 and an h2 preface all
+        // start with the client. Bytes here are the proxy's (a body it should not send, a
+        // second response), not the origin's: the tunnel is out of step, so this attempt fails
+        // (taking them as the origin's first bytes made a connection that closed at once, and
+        // the pool opened the next tunnel in a tight loop).
+        if (const std::size_t extra = tunnel_reply_.size() - (end + 4); extra > 0) {
+            finish_connect({errc::proxy_failed,
+                            via + " sent " + std::to_string(extra) +
+                                " unexpected byte(s) after its CONNECT reply \"" +
+                                line.substr(0, 200) + "\", before the tunnel was used",
+                            0, "net"});
+            return;
+        }
         tunnel_reply_.clear();
         finish_connect({});
     });
@@ -189,10 +200,6 @@ void Transport::handshake(std::unique_ptr<tls::Session> session,
                               ") not complete within " + std::to_string(timeout.count()) + " ms",
                           0, "net"});
     });
-    if (!early_.empty()) {
-        tls_->feed(early_);
-        early_.clear();
-    }
     handshake_step();
 }
 
@@ -257,11 +264,6 @@ void Transport::start(std::function<void(std::span<const std::uint8_t>)> on_data
     if (!open_) {
         end({errc::connection_closed, "connection to " + remote_ + " is closed", 0, "net"});
         return;
-    }
-    if (!tls_ && !early_.empty()) {
-        Bytes first;
-        first.swap(early_);
-        on_data_(first);
     }
     pump();  // TLS may hold records that arrived with the end of the handshake
     if (open_ && !ended_) read_loop();
@@ -330,44 +332,122 @@ void Transport::pump() {
 
 void Transport::send(std::span<const std::uint8_t> plaintext) {
     if (!open_ || plaintext.empty()) return;
+    Out o;
+    o.own.assign(plaintext.begin(), plaintext.end());
+    queue(std::move(o));
+}
+
+void Transport::send_owned(Bytes plaintext) {
+    if (!open_ || plaintext.empty()) return;
+    Out o;
+    o.own = std::move(plaintext);
+    queue(std::move(o));
+}
+
+void Transport::send_shared(std::span<const std::uint8_t> plaintext,
+                            std::shared_ptr<const void> owner) {
+    if (!open_ || plaintext.empty()) return;
+    Out o;
+    o.ref = plaintext;
+    o.keep = std::move(owner);
+    o.shared = true;
+    queue(std::move(o));
+}
+
+void Transport::queue(Out out) {
     if (tls_) {
-        if (tls_->write(plaintext) != tls::Status::ok) {
-            auto err = tls_->error();
-            asio::post(io_, [self = shared_from_this(), err] { self->end(err); });
-            return;
-        }
+        plain_.push_back(std::move(out));
     } else {
-        wqueue_.emplace_back(plaintext.begin(), plaintext.end());
+        wqueue_bytes_ += out.bytes().size();
+        wqueue_.push_back(std::move(out));
     }
     flush();
 }
 
-void Transport::flush() {
-    if (tls_ && tls_->has_output()) wqueue_.push_back(tls_->take_output());
-    if (writing_ || wqueue_.empty() || !socket_.is_open()) return;
-    if (!open_ && !closing_) return;
-    // Coalesce everything queued into one write: one segment for preface+SETTINGS+request.
-    Bytes out = std::move(wqueue_.front());
-    wqueue_.pop_front();
-    while (!wqueue_.empty()) {
-        out.insert(out.end(), wqueue_.front().begin(), wqueue_.front().end());
-        wqueue_.pop_front();
+// Records are made only while less than `window` bytes wait for the socket: a 64 MiB body
+// over TLS costs the body and a window of records, not the body twice.
+void Transport::encrypt_some() {
+    constexpr std::size_t window = 256 * 1024;
+    constexpr std::size_t piece = 64 * 1024;
+    while (!plain_.empty() && wqueue_bytes_ < window && !tls_->error()) {
+        Out& p = plain_.front();
+        const auto rest = p.bytes().subspan(p.offset);
+        const std::size_t n = std::min(rest.size(), piece);
+        if (tls_->write(rest.first(n)) != tls::Status::ok) {
+            plain_.clear();
+            asio::post(io_, [self = shared_from_this(), err = tls_->error()] { self->end(err); });
+            break;
+        }
+        p.offset += n;
+        if (p.offset == p.bytes().size()) plain_.pop_front();
+        if (tls_->has_output()) {
+            Out o;
+            o.own = tls_->take_output();
+            wqueue_bytes_ += o.own.size();
+            wqueue_.push_back(std::move(o));
+        }
     }
+    if (plain_.empty() && close_notify_) {
+        close_notify_ = false;
+        tls_->close();
+    }
+    if (tls_->has_output()) {
+        Out o;
+        o.own = tls_->take_output();
+        wqueue_bytes_ += o.own.size();
+        wqueue_.push_back(std::move(o));
+    }
+}
+
+void Transport::flush() {
+    if (!socket_.is_open() || write_error_) return;
+    if (!open_ && !closing_) return;
+    if (tls_) encrypt_some();
+    if (writing_ || wqueue_.empty()) return;
+    // Everything queued in one gathered write: one segment for preface+SETTINGS+request, and
+    // a request body straight from its owner's memory.
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(wqueue_.size());
+    for (const Out& o : wqueue_) bufs.push_back(asio::buffer(o.bytes().data(), o.bytes().size()));
+    in_flight_ = wqueue_.size();
     writing_ = true;
-    auto buf = std::make_shared<Bytes>(std::move(out));
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(*buf),
-                      [this, self, buf](const asio::error_code& ec, std::size_t) {
-                          writing_ = false;
-                          if (ec) {
-                              if (open_ && !ended_ && started_)
-                                  end(io_error(errc::io_error, "writing to " + remote_, ec));
-                              if (closing_) shutdown_now();
-                              return;
-                          }
-                          flush();
-                          if (closing_ && !writing_) shutdown_now();
-                      });
+    asio::async_write(socket_, bufs, [this, self](const asio::error_code& ec, std::size_t) {
+        writing_ = false;
+        for (; in_flight_ > 0 && !wqueue_.empty(); --in_flight_) {
+            wqueue_bytes_ -= wqueue_.front().bytes().size();
+            wqueue_.pop_front();
+        }
+        in_flight_ = 0;
+        if (ec) {
+            if (open_ && !ended_ && started_)
+                write_failed(io_error(errc::io_error, "writing to " + remote_, ec));
+            if (closing_) shutdown_now();
+            return;
+        }
+        flush();
+        if (closing_ && !writing_) shutdown_now();
+    });
+}
+
+// The server stopped taking our bytes (it reset the connection, or closed it after answering
+// early: a 413 to an upload). What it sent before is still in the socket's receive queue: the
+// read loop goes on until the end of the stream, so a complete response is delivered; the
+// exchange fails only if it was not.
+void Transport::write_failed(const Error& err) {
+    if (!write_error_) write_error_ = err;
+    drop_unsent();
+    asio::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    if (!reading_) end(write_error_);
+}
+
+void Transport::drop_unsent() {
+    plain_.clear();
+    while (wqueue_.size() > (writing_ ? in_flight_ : 0)) {
+        wqueue_bytes_ -= wqueue_.back().bytes().size();
+        wqueue_.pop_back();
+    }
 }
 
 void Transport::end(const Error& err) {
@@ -390,16 +470,29 @@ void Transport::close() {
     }
     ended_ = true;
     // Best effort: close_notify goes out after whatever is queued, then we hang up.
-    if (tls_ && open_ && tls_->handshake_done()) {
-        tls_->close();
-        if (tls_->has_output()) wqueue_.push_back(tls_->take_output());
-    }
+    if (tls_ && open_ && tls_->handshake_done() && !write_error_) close_notify_ = true;
     open_ = false;
-    if (!writing_ && !wqueue_.empty() && socket_.is_open()) {
-        flush();
-        return;
-    }
+    if (write_error_) drop_unsent();
+    flush();
     if (!writing_) shutdown_now();
+}
+
+void Transport::abort() {
+    if (closing_ || (!open_ && !pending_)) return;
+    closing_ = true;
+    on_closed_ = nullptr;
+    on_data_ = nullptr;
+    if (pending_) {
+        resolver_.cancel();
+        timer_.cancel();
+        pending_ = nullptr;
+    }
+    ended_ = true;
+    open_ = false;
+    // A write under way still points into the entries it sends: they go when it completes
+    // (cancelled by the close below).
+    drop_unsent();
+    shutdown_now();
 }
 
 void Transport::shutdown_now() {

@@ -53,8 +53,19 @@ public:
     // with no error for a clean end (close_notify, or TCP EOF on cleartext), else the error.
     void start(std::function<void(std::span<const std::uint8_t>)> on_data, Done on_closed);
 
-    void send(std::span<const std::uint8_t> plaintext);  // queued, coalesced, in order
+    // Queued in order. send() copies; send_owned() takes the buffer over; send_shared() copies
+    // nothing: `owner` keeps the bytes alive until they are written or the transport ends (a
+    // request body goes out from the caller's own string). Over TLS, plaintext is encrypted a
+    // window at a time as the socket drains, so a large body never exists twice.
+    void send(std::span<const std::uint8_t> plaintext);
+    void send_owned(Bytes plaintext);
+    void send_shared(std::span<const std::uint8_t> plaintext, std::shared_ptr<const void> owner);
+    // Bytes queued or being written.
+    bool sending() const noexcept { return writing_ || !plain_.empty() || !wqueue_.empty(); }
     void close();   // close_notify when TLS, then shutdown; no callbacks after this
+    // Closes now, dropping what is not yet written (a response that ended the exchange
+    // arrived while its request was still being sent). No callbacks after this.
+    void abort();
     bool is_open() const noexcept { return open_; }
 
     tls::Session* tls() noexcept { return tls_.get(); }
@@ -69,8 +80,24 @@ private:
     void handshake_step();
     void read_loop();
     void on_read(const asio::error_code& ec, std::size_t n);
+    // One queued piece of output: owned bytes, or a view of bytes `keep` holds alive.
+    struct Out {
+        Bytes own;
+        std::span<const std::uint8_t> ref;
+        std::shared_ptr<const void> keep;
+        bool shared = false;     // `ref` is the data
+        std::size_t offset = 0;  // plaintext already encrypted (plain_ only)
+        std::span<const std::uint8_t> bytes() const noexcept {
+            return shared ? ref : std::span<const std::uint8_t>(own);
+        }
+    };
+
     void pump();  // after new input: TLS records -> plaintext -> on_data
+    void queue(Out out);
+    void encrypt_some();  // TLS: plaintext -> records, a window ahead of the socket
     void flush();
+    void drop_unsent();  // what no write under way is sending
+    void write_failed(const Error& err);
     void finish_connect(const Error& err);
     void finish_handshake(const Error& err);
     void end(const Error& err);
@@ -89,9 +116,13 @@ private:
     std::function<void(std::span<const std::uint8_t>)> on_data_;
     Done on_closed_;
     std::array<std::uint8_t, 64 * 1024> rbuf_{};
-    Bytes early_;           // bytes read past the proxy's reply: the start of the tunnel
     std::string tunnel_reply_;
-    std::deque<Bytes> wqueue_;
+    std::deque<Out> plain_;    // TLS: plaintext not yet encrypted
+    std::deque<Out> wqueue_;   // bytes for the socket
+    std::size_t wqueue_bytes_ = 0;
+    std::size_t in_flight_ = 0;  // wqueue_ entries the write under way is sending
+    Error write_error_;          // the socket refused our bytes; reading goes on to the end
+    bool close_notify_ = false;  // close(): send close_notify once plain_ is encrypted
     bool writing_ = false;
     bool reading_ = false;
     bool open_ = false;

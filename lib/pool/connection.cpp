@@ -7,7 +7,8 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
     : io_(io), log_(log), events_(events), id_(setup.id), key_(std::move(setup.key)),
       policy_(std::move(setup.policy)), max_body_(setup.max_response_body),
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
-      info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io) {}
+      info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io),
+      max_interim_(setup.max_interim_responses) {}
 
 Connection::~Connection() = default;
 
@@ -25,7 +26,8 @@ void Connection::start() {
     if (info_.protocol == Protocol::h2)
         proto_ = make_h2_session(*this, max_body_, p.pool.max_concurrent_streams, !d.confirmed());
     else
-        proto_ = make_h1_session(*this, max_body_, d.basis == negotiate::Basis::h2c_upgrade);
+        proto_ = make_h1_session(*this, max_body_, d.basis == negotiate::Basis::h2c_upgrade,
+                                 max_interim_);
     ready_at_ = Clock::now();
     auto self = shared_from_this();
     std::weak_ptr<Connection> weak = self;
@@ -179,13 +181,37 @@ void Connection::upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest)
 }
 
 void Connection::flush_now() {
-    if (!out_pending_.empty()) transport_->send(out_pending_);
-    out_pending_.clear();
+    // Handed over, not copied: the buffer's capacity goes with it (a large h2 body would
+    // otherwise stay allocated here for the connection's lifetime).
+    if (!out_pending_.empty()) transport_->send_owned(std::exchange(out_pending_, {}));
+}
+
+void Connection::send_shared(std::span<const std::uint8_t> bytes,
+                             std::shared_ptr<const void> owner) {
+    flush_now();  // what was queued before goes first
+    transport_->send_shared(bytes, std::move(owner));
+}
+
+bool Connection::sending() const { return !out_pending_.empty() || transport_->sending(); }
+
+void Connection::fail_connection(const Error& why) {
+    if (!end_error_) end_error_ = why;
+    close_transport();
 }
 
 void Connection::close_transport() {
     flush_now();
     transport_->close();
+    report_closed();
+}
+
+void Connection::abort_transport() {
+    out_pending_.clear();
+    transport_->abort();
+    report_closed();
+}
+
+void Connection::report_closed() {
     if (state_ == State::closed) return;
     state_ = State::closed;
     // Report after the caller's stack unwinds (it may be our own session).
@@ -198,6 +224,10 @@ void Connection::close_transport() {
 void Connection::on_transport_closed(const Error& err) {
     auto self = shared_from_this();
     if (state_ == State::closed && !proto_) return;
+    if (!end_error_)
+        end_error_ = err ? err
+                         : Error{net::errc::connection_closed, "the server closed the connection",
+                                 0, "net"};
     if (log().on(LogLevel::debug))
         log()(LogLevel::debug, "connection " + describe() + " closed" +
                                    (err ? ": " + err.message() : std::string(" by the server")));

@@ -53,6 +53,7 @@ struct ConnectionSetup {
     negotiate::Decision decision;               // ok(): what to speak
     ConnectionInfo info;                        // from the Connector, protocol and decision set
     std::size_t max_response_body = 0;
+    std::size_t max_interim_responses = 32;  // HTTP/1.1 1xx responses before the final one
 };
 
 class Connection : public std::enable_shared_from_this<Connection>, public SessionOwner {
@@ -79,6 +80,10 @@ public:
     const ConnectionInfo& info() const noexcept { return info_; }
     std::size_t id() const noexcept { return id_; }
     const std::string& key() const noexcept { return key_; }
+    // Exchanges submitted to it so far, and why it ended (once closed): a connection that
+    // ended without carrying one counts against the pool's reconnect bound.
+    std::size_t served() const noexcept { return served_; }
+    const Error& end_error() const noexcept { return end_error_; }
 
     // SessionOwner
     void send_bytes(std::span<const std::uint8_t> bytes) override;
@@ -90,11 +95,17 @@ public:
     void close_transport() override;
     const Logger& log() const override { return log_; }
     std::string describe() const override;
+    void send_shared(std::span<const std::uint8_t> bytes,
+                     std::shared_ptr<const void> owner) override;
+    bool sending() const override;
+    void fail_connection(const Error& why) override;
+    void abort_transport() override;
 
 private:
     void on_transport_closed(const Error& err);
     void arm_idle_timer();
     void flush_now();
+    void report_closed();  // closed by us: tell the owner, later
     void after_slot_freed();
     const policy::Policy& policy() const noexcept { return policy_->policy; }
 
@@ -118,6 +129,8 @@ private:
     bool ticket_saved_ = false;
     std::vector<std::uint8_t> out_pending_;  // coalesced until the end of this loop turn
     bool flush_posted_ = false;
+    std::size_t max_interim_;
+    Error end_error_;  // why it ended: the server closed it, an I/O error, fail_connection()
 };
 
 }  // namespace connmatrix::pool

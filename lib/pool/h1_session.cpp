@@ -4,6 +4,7 @@
 #include "http1.hpp"
 #include "http2.hpp"
 
+#include <new>
 #include <optional>
 
 namespace connmatrix::pool {
@@ -12,8 +13,10 @@ namespace {
 
 class H1Session final : public ProtoSession {
 public:
-    H1Session(SessionOwner& owner, std::size_t max_body, bool offer_upgrade)
-        : owner_(owner), max_body_(max_body), offer_upgrade_(offer_upgrade) {}
+    H1Session(SessionOwner& owner, std::size_t max_body, bool offer_upgrade,
+              std::size_t max_interim)
+        : owner_(owner), max_body_(max_body), max_interim_(max_interim),
+          offer_upgrade_(offer_upgrade) {}
 
     bool can_submit() const override { return !current_ && reusable_; }
     std::size_t active() const override { return current_ ? 1 : 0; }
@@ -39,8 +42,10 @@ public:
             offer_upgrade_ = false;
             upgrading_ = true;
         }
-        Error err = http1::write_request(out, rq.method, ex->target, ex->authority, headers,
-                                         std::string_view(rq.body));
+        // The head is written here; the body goes out from the request itself, never copied
+        // (the Exchange, which owns it, stays alive until it is written).
+        Error err = http1::write_request_head(out, rq.method, ex->target, ex->authority, headers,
+                                              rq.body.size());
         if (err) {
             owner_.complete(ex, err);
             return;
@@ -48,9 +53,14 @@ public:
         current_ = ex;
         http1::ParseOptions po;
         po.max_body = max_body_;
+        po.max_interim = max_interim_;
         parser_.emplace(rq.method, po);
         ex->sent = Clock::now();
         owner_.send_bytes(out);
+        if (!rq.body.empty())
+            owner_.send_shared({reinterpret_cast<const std::uint8_t*>(rq.body.data()),
+                                rq.body.size()},
+                               ex);
     }
 
     void on_data(std::span<const std::uint8_t> bytes) override {
@@ -59,7 +69,10 @@ public:
             reusable_ = false;
             owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
                                               ": unsolicited bytes from the server; closing");
-            owner_.close_transport();
+            owner_.fail_connection({http1::errc::unsolicited_response,
+                                    "the server sent " + std::to_string(bytes.size()) +
+                                        " byte(s) while no request was outstanding",
+                                    0, "http1"});
             return;
         }
         ExchangePtr ex = current_;
@@ -121,12 +134,24 @@ private:
             switch (ev.kind) {
                 case http1::EventKind::interim: break;
                 case http1::EventKind::head:
+                    if (ev.head.status == 101 && !upgrade_accepted(ev.head.headers)) {
+                        fail(ex, {http1::errc::unsolicited_upgrade,
+                                  upgrading_
+                                      ? "101 Switching Protocols to " +
+                                            upgrade_named(ev.head.headers) +
+                                            ", but only h2c was offered"
+                                      : "101 Switching Protocols (to " +
+                                            upgrade_named(ev.head.headers) + ") to " +
+                                            ex->request.method + " " + ex->target +
+                                            ", which offered no upgrade",
+                                  0, "http1"});
+                        return;
+                    }
                     ex->response.status = ev.head.status;
                     ex->response.headers = std::move(ev.head.headers);
+                    reserve_body(*ex);
                     break;
-                case http1::EventKind::data:
-                    ex->response.body.append(ev.data.begin(), ev.data.end());
-                    break;
+                case http1::EventKind::data: append_body(*ex, ev.data); break;
                 case http1::EventKind::trailers:
                     for (auto& h : ev.trailers) ex->response.headers.push_back(std::move(h));
                     break;
@@ -134,17 +159,28 @@ private:
             }
         }
         if (parser_->status() == http1::Status::failed) {
-            current_ = nullptr;
-            reusable_ = false;
             Error e = parser_->error();
             if (e.code == http1::errc::body_too_large)
                 e = {net::errc::response_too_large, e.detail, 0, "net"};
-            owner_.complete(ex, e);
-            owner_.close_transport();
+            fail(ex, e);
             return;
         }
         if (parser_->status() != http1::Status::complete) return;
         current_ = nullptr;
+        fit_body(*ex);
+        // Complete before its request was (a 413 to an upload, RFC 9112 9.3): the response is
+        // delivered, the rest of the body is not sent, and the connection is not reused (the
+        // server would read what is left of the body as the next request).
+        const bool unsent = owner_.sending();
+        if (unsent) {
+            reusable_ = false;
+            owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
+                                              ": response complete before the request was sent; "
+                                              "not sending the rest, closing");
+            owner_.complete(ex, {});
+            owner_.abort_transport();
+            return;
+        }
         if (upgrading_) {
             upgrading_ = false;
             if (ex->response.status == 101) {
@@ -163,8 +199,78 @@ private:
         if (!keep) owner_.close_transport();
     }
 
+    void fail(const ExchangePtr& ex, const Error& e) {
+        current_ = nullptr;
+        reusable_ = false;
+        owner_.complete(ex, e);
+        owner_.abort_transport();  // nothing more is worth sending on it
+    }
+
+    // A 101 is the answer to our Upgrade: h2c offer, and only that (RFC 9110 15.2.2: a server
+    // MUST NOT switch to a protocol the client did not name).
+    bool upgrade_accepted(const Headers& headers) const {
+        return upgrading_ && http1::has_token(headers, "upgrade", "h2c");
+    }
+    static std::string upgrade_named(const Headers& headers) {
+        const Header* u = http1::find_header(headers, "upgrade");
+        return u ? "\"" + u->value.substr(0, 64) + "\"" : std::string("no Upgrade header");
+    }
+
+    // Straight into Response::body. Without a Content-Length it grows by doubling, as a
+    // string does, with two differences. Past 1 MiB it jumps to 32 MiB: from there glibc
+    // serves every step with its own mapping, which goes back to the system when the body
+    // moves on (smaller steps come from a heap that keeps each abandoned copy resident: that
+    // made a 64 MiB body cost 2-2.6x). And it never grows past max_body (the parser fails the
+    // response there), so a body cut at the limit costs the limit, not also the half it was
+    // copied from. A doubling step still holds the old copy while it moves: a body just past a
+    // step costs up to twice its size for that moment.
+    void append_body(Exchange& ex, const std::vector<std::uint8_t>& data) const {
+        constexpr std::size_t small = 1024 * 1024, mapped = 32 * 1024 * 1024;
+        std::string& body = ex.response.body;
+        const std::size_t need = body.size() + data.size();
+        if (need > body.capacity()) {
+            std::size_t cap = std::max(need, body.capacity() * 2);
+            if (cap > small) cap = std::max(cap, mapped);
+            body.reserve(std::min(cap, std::max(need, max_body_)));
+        }
+        body.append(reinterpret_cast<const char*>(data.data()), data.size());
+    }
+
+    // A body that stayed far below the step it was given space for is handed out in a string
+    // of its own size (a copy of at most 8 MiB).
+    static void fit_body(Exchange& ex) {
+        std::string& body = ex.response.body;
+        if (body.size() <= 8 * 1024 * 1024 && body.capacity() > 2 * body.size() &&
+            body.capacity() > 1024 * 1024)
+            body.shrink_to_fit();
+    }
+
+    // A body framed by Content-Length (within max_body: the parser checked) is appended into
+    // one allocation of its size, not through doubling reallocations, each of which held the
+    // old copy and the new at once. Untouched pages cost address space only, not memory.
+    void reserve_body(Exchange& ex) const {
+        const auto& rs = ex.response;
+        if (ex.request.method == "HEAD" || rs.status == 204 || rs.status == 304 ||
+            rs.status < 200)
+            return;
+        const Header* cl = http1::find_header(rs.headers, "content-length");
+        if (!cl || cl->value.empty() || cl->value.size() > 19) return;
+        std::uint64_t n = 0;
+        for (char c : cl->value) {
+            if (c < '0' || c > '9') return;  // a list "5, 5": the parser's business, not ours
+            n = n * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        if (n > max_body_) return;
+        try {
+            ex.response.body.reserve(static_cast<std::size_t>(n));
+        } catch (const std::bad_alloc&) {
+            // No room to reserve it all at once: appending will grow it, or fail as it would.
+        }
+    }
+
     SessionOwner& owner_;
     std::size_t max_body_;
+    std::size_t max_interim_;
     ExchangePtr current_;
     std::optional<http1::ResponseParser> parser_;
     bool reusable_ = true;
@@ -176,8 +282,8 @@ private:
 }  // namespace
 
 std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
-                                              bool offer_upgrade) {
-    return std::make_unique<H1Session>(owner, max_body, offer_upgrade);
+                                              bool offer_upgrade, std::size_t max_interim) {
+    return std::make_unique<H1Session>(owner, max_body, offer_upgrade, max_interim);
 }
 
 }  // namespace connmatrix::pool

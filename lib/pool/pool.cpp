@@ -49,8 +49,11 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
 // =============================================================================================
 // Pool
 
-Pool::Pool(asio::io_context& io, Logger log, std::size_t max_response_body)
-    : io_(io), log_(std::move(log)), max_body_(max_response_body), connector_(io, log_) {}
+Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
+    : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
+      max_interim_(options.max_interim_responses),
+      max_connect_failures_(std::max(1u, options.max_connect_failures)),
+      reconnect_backoff_(options.reconnect_backoff), connector_(io, log_) {}
 
 Pool::~Pool() = default;
 
@@ -174,6 +177,7 @@ void Pool::dispatch(Host& host) {
                 log_(LogLevel::trace, "checked out connection " + c->describe() + " for " +
                                           ex->request.method + " " + ex->target);
             c->submit(ex);
+            host.wasted = 0;  // a connection carries requests again
         }
     }
     if (host.waiting.empty() || (closing_ && !on_drained_)) return;
@@ -198,6 +202,7 @@ void Pool::dispatch(Host& host) {
         }
         ++pending_capacity;
     }
+    if (backing_off(host)) return;
     const std::size_t max_conns = std::max<std::uint32_t>(1, host.policy->policy.pool.max_connections_per_host);
     while (host.waiting.size() > pending_capacity &&
            host.connections.size() + host.opening.size() < max_conns) {
@@ -292,6 +297,7 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     setup.decision = std::move(d);
     setup.info = std::move(c.info);
     setup.max_response_body = max_body_;
+    setup.max_interim_responses = max_interim_;
     auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
     host.connections.push_back(conn);
     conn->start();
@@ -318,6 +324,7 @@ void Pool::settle_warmers(Host& host) {
 void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
                              std::vector<ExchangePtr> unprocessed, const ConnectionInfo& info) {
     host.last_error = err;
+    const bool carried = !unprocessed.empty();
     if (h2_rejected) {
         remember_http1(host, err.message());
         for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it) {
@@ -344,6 +351,7 @@ void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
             }
         }
     }
+    if (!carried) connection_wasted(host, err);
     dispatch(host);
     settle_warmers(host);
 }
@@ -424,6 +432,7 @@ void Pool::closed(Connection& c) {
     if (!host) return;
     const std::shared_ptr<Connection> keep = *entry;  // c stays alive until we return
     host->connections.erase(entry);
+    if (c.served() == 0) connection_wasted(*host, c.end_error());
     dispatch(*host);
     settle_warmers(*host);
     maybe_drained();
@@ -444,6 +453,67 @@ bool Pool::keep_idle(Connection& c) {
 
 void Pool::tls_session(Connection& c, std::vector<std::uint8_t> session) {
     if (Host* host = find_host(c.key())) host->tls_session = std::move(session);
+}
+
+// --- the reconnect bound ----------------------------------------------------------------
+//
+// A connection that ends before it carries a request, while requests wait for one, has
+// achieved nothing, and opening the next at once can loop for as long as those requests
+// live: a proxy whose tunnel is out of step, a TLS server that hangs up after its handshake,
+// one that talks before it is asked, a second connect refused while the first connection is
+// busy. Each such end counts; the next connect waits reconnect_backoff, doubled each time; at
+// max_connect_failures in a row with no ready connection left, the waiting requests fail with
+// the last one's error. A connection that carries a request resets the count (a request it
+// then loses is bounded by its own attempts: see requeue()).
+
+void Pool::connection_wasted(Host& host, const Error& why) {
+    std::erase_if(host.waiting, [](const ExchangePtr& e) { return e->finished; });
+    if (host.waiting.empty()) return;  // nobody was waiting for it (an idle warm() connection)
+    ++host.wasted;
+    const bool any_ready = std::any_of(host.connections.begin(), host.connections.end(),
+                                       [](const auto& p) {
+                                           return p->state() == Connection::State::ready;
+                                       });
+    Error err = why ? why
+                    : Error{net::errc::connection_closed,
+                            "the connection ended before carrying a request", 0, "net"};
+    if (host.wasted >= max_connect_failures_ && !any_ready) {
+        err.detail += " (" + std::to_string(host.wasted) + " connection(s) in a row to " +
+                      host.policy->origin.to_string() +
+                      " ended before carrying a request; not trying again for these requests)";
+        host.wasted = 0;
+        host.retry_at = {};
+        auto waiting = std::move(host.waiting);
+        host.waiting.clear();
+        for (auto& ex : waiting) finish(ex, err);
+        return;
+    }
+    const unsigned doublings = std::min(host.wasted - 1, 10u);
+    const auto wait = std::min<std::chrono::milliseconds>(reconnect_backoff_ * (1u << doublings),
+                                                          std::chrono::seconds(2));
+    host.retry_at = Clock::now() + wait;
+    log_(LogLevel::debug, "connection to " + host.policy->origin.to_string() +
+                              " ended before carrying a request (" + err.message() + "); " +
+                              std::to_string(host.wasted) + " in a row, next connect in " +
+                              std::to_string(wait.count()) + " ms");
+}
+
+bool Pool::backing_off(Host& host) {
+    if (host.retry_at == Clock::time_point{} || Clock::now() >= host.retry_at) return false;
+    if (!host.retry_armed) {
+        if (!host.retry_timer) host.retry_timer = std::make_unique<asio::steady_timer>(io_);
+        host.retry_armed = true;
+        host.retry_timer->expires_at(host.retry_at);
+        host.retry_timer->async_wait([this, key = host.key](const asio::error_code& ec) {
+            if (ec) return;  // the Host went (nothing waits any more) or the pool closed
+            if (Host* h = find_host(key)) {
+                h->retry_armed = false;
+                dispatch(*h);
+                evict_if_unused(*h);
+            }
+        });
+    }
+    return true;
 }
 
 // --- warm, close, stats --------------------------------------------------------------------

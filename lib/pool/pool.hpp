@@ -57,6 +57,12 @@ struct Host {
     std::vector<std::function<void(const Error&)>> warmers;  // warm() calls waiting
     Error last_error;
     bool sweep_posted = false;  // an eviction check is queued
+    // The reconnect bound (Pool::connection_wasted): connections in a row that ended before
+    // carrying a request while requests waited, and no new connect before `retry_at`.
+    unsigned wasted = 0;
+    Clock::time_point retry_at{};
+    std::unique_ptr<asio::steady_timer> retry_timer;
+    bool retry_armed = false;
 
     bool unused() const noexcept {
         return connections.empty() && opening.empty() && waiting.empty() && warmers.empty();
@@ -65,7 +71,7 @@ struct Host {
 
 class Pool final : public ConnectionEvents {
 public:
-    Pool(asio::io_context& io, Logger log, std::size_t max_response_body);
+    Pool(asio::io_context& io, Logger log, const ClientOptions& options);
     ~Pool() override;
 
     void submit(const ExchangePtr& ex);
@@ -105,10 +111,17 @@ private:
     void settle_warmers(Host& host);
     void evict_if_unused(Host& host);
     void maybe_drained();
+    // The reconnect bound: a connection (or connect) that ended before carrying a request while
+    // requests wait; and whether a new connect must wait for the back-off.
+    void connection_wasted(Host& host, const Error& why);
+    bool backing_off(Host& host);
 
     asio::io_context& io_;
     Logger log_;
     std::size_t max_body_;
+    std::size_t max_interim_;
+    unsigned max_connect_failures_;
+    std::chrono::milliseconds reconnect_backoff_;
     Connector connector_;
     std::map<std::string, std::unique_ptr<Host>> hosts_;
     HostMemory memory_;

@@ -49,11 +49,23 @@ public:
     virtual void close_transport() = 0;
     virtual const Logger& log() const = 0;
     virtual std::string describe() const = 0;  // "#3 h2 127.0.0.1:8443" for log lines
+    // Bytes sent where they are, not copied (a request body, from its Exchange): `owner` keeps
+    // them alive until they are written.
+    virtual void send_shared(std::span<const std::uint8_t> bytes,
+                             std::shared_ptr<const void> owner) = 0;
+    // Some of our bytes are not written yet (a response can end before its request is sent).
+    virtual bool sending() const = 0;
+    // The connection is unusable for `why` (unsolicited bytes, ...): close it. `why` is what the
+    // pool reports when the connection never carried a request.
+    virtual void fail_connection(const Error& why) = 0;
+    // Close at once, dropping what is not written yet.
+    virtual void abort_transport() = 0;
 };
 
 // offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).
 std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
-                                              bool offer_upgrade = false);
+                                              bool offer_upgrade = false,
+                                              std::size_t max_interim = 32);
 std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
                                               std::uint32_t max_streams_cap,
                                               bool unconfirmed);

@@ -97,6 +97,15 @@ struct ClientOptions {
     LogSink log;
     LogLevel log_level = LogLevel::info;  // for `log`, when set
     std::size_t max_response_body = 256 * 1024 * 1024;
+    // HTTP/1.1: 1xx interim responses (100 Continue, 103 Early Hints) accepted before the final
+    // response; one more is http1::errc::too_many_interim_responses.
+    std::size_t max_interim_responses = 32;
+    // Connections to one host (pool key) that may end in a row before carrying any request
+    // (refused, closed at once, unsolicited bytes, a bad proxy tunnel) while requests wait for
+    // one; then those requests fail with the last connection's error. Before each new attempt
+    // the pool waits reconnect_backoff, doubled after every such failure (at most 2 s).
+    unsigned max_connect_failures = 3;
+    std::chrono::milliseconds reconnect_backoff{100};
 };
 
 class Client {

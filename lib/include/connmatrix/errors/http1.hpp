@@ -23,6 +23,10 @@ enum class errc {
     request_smuggling,              // both Content-Length and Transfer-Encoding
     invalid_message,                // a writer refused: CR/LF/NUL in a field, bad token, ...
     invalid_state,                  // API misuse: feed after feed_eof, start_next too early, ...
+    too_many_interim_responses,     // more 1xx responses before the final one than max_interim
+    unsolicited_upgrade,            // 101 Switching Protocols to a request that offered no
+                                    // upgrade, or to a protocol it did not offer
+    unsolicited_response,           // bytes from the server while no request was outstanding
 };
 
 const ErrorCategory& category() noexcept;

@@ -23,7 +23,8 @@ enum class errc {
     bad_record,                     // a record failed to decrypt, authenticate or parse
     alert_received,                 // a fatal alert from the peer with no better code here
     invalid_config,                 // unusable configuration: unreadable key, bad PEM, bad ALPN name
-    unsupported,                    // this backend's library cannot do what the config asks
+    unsupported,                    // this backend's library cannot do what the config (or,
+                                    // in a handshake, the peer) asks
     invalid_state,                  // API misuse: write before the handshake, after close, ...
     internal,                       // the library failed in a way that fits nothing above
 };
