@@ -164,7 +164,9 @@ struct ClientSession::Impl {
             if (!s->reported) open.push_back(s.get());
         std::sort(open.begin(), open.end(), [](auto* a, auto* b) { return a->id < b->id; });
         for (Stream* s : open) {
-            if (goaway_recv && s->id > goaway_last)  // the server said it never processed it
+            if (complete(*s))  // its response ended; only our request body was still going
+                report(*s, {}, 0, false);
+            else if (goaway_recv && s->id > goaway_last)  // the server said it never processed it
                 report(*s, make(errc::refused_stream, "stream above GOAWAY last_stream_id"), 0,
                        true);
             else
@@ -177,6 +179,10 @@ struct ClientSession::Impl {
         error = std::move(err);
         report_all(error);
     }
+
+    static bool complete(const Stream& s) { return s.remote_end && s.final_response && !s.error; }
+
+    void response_ended(Stream& s);
 
     void on_closed(Stream& s, std::uint32_t code);
     void drain();
@@ -272,12 +278,12 @@ int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
                 im.emit(Trailers{s->id, std::move(s->fields)});
             }
             s->fields.clear();
-            if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) s->remote_end = true;
+            if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) im.response_ended(*s);
             break;
         }
         case NGHTTP2_DATA:
             if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
-                if (Stream* s = im.find(f->hd.stream_id)) s->remote_end = true;
+                if (Stream* s = im.find(f->hd.stream_id)) im.response_ended(*s);
             break;
         case NGHTTP2_RST_STREAM:
             if (Stream* s = im.find(f->hd.stream_id)) s->rst_received = true;
@@ -389,10 +395,23 @@ int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void*
 
 }  // namespace
 
+// The server ended its response (END_STREAM). A server may answer before our request body is
+// all sent (RFC 9113 8.1, e.g. 413 while a large upload waits for window): the response is
+// complete, so it is reported now, and the rest of the body is not sent (RST_STREAM NO_ERROR,
+// as 8.1 allows), rather than waiting for a window the server may never open.
+void ClientSession::Impl::response_ended(Stream& s) {
+    s.remote_end = true;
+    if (s.reported || !complete(s)) return;
+    if (nghttp2_session_get_stream_local_close(session.get(), s.id) != 0) return;  // closes now
+    report(s, {}, 0, false);
+    if (nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, s.id, NGHTTP2_NO_ERROR) == 0)
+        s.rst_sent = true;
+}
+
 void ClientSession::Impl::on_closed(Stream& s, std::uint32_t code) {
     if (s.reported) return;
     const bool above_goaway = goaway_recv && s.id > goaway_last;
-    if (s.remote_end && s.final_response && !s.error) {
+    if (complete(s)) {
         report(s, {}, code, false);  // complete (a late RST, e.g. NO_ERROR, does not matter)
     } else if (code == NGHTTP2_REFUSED_STREAM || above_goaway) {
         std::string why = "REFUSED_STREAM";
