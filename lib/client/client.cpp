@@ -153,6 +153,7 @@ struct Client::Impl {
         : registry(tls::Registry::compiled_in()), engine(std::move(cfg), build_info(registry)),
           options(std::move(o)), log(make_logger(options)), work(asio::make_work_guard(io)) {
         pool = std::make_unique<pool::Pool>(io, log, options.max_response_body);
+        pool->set_h2_limits(options.h2);
         thread = std::thread([this] { io.run(); });
         io_thread_id = thread.get_id();
     }

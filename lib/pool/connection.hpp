@@ -53,6 +53,7 @@ struct ConnectionSetup {
     negotiate::Decision decision;               // ok(): what to speak
     ConnectionInfo info;                        // from the Connector, protocol and decision set
     std::size_t max_response_body = 0;
+    Http2Limits h2_limits;  // ClientOptions::h2
 };
 
 class Connection : public std::enable_shared_from_this<Connection>, public SessionOwner {
@@ -118,6 +119,7 @@ private:
     bool ticket_saved_ = false;
     std::vector<std::uint8_t> out_pending_;  // coalesced until the end of this loop turn
     bool flush_posted_ = false;
+    Http2Limits h2_limits_;
 };
 
 }  // namespace connmatrix::pool

@@ -292,6 +292,7 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     setup.decision = std::move(d);
     setup.info = std::move(c.info);
     setup.max_response_body = max_body_;
+    setup.h2_limits = h2_limits_;
     auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
     host.connections.push_back(conn);
     conn->start();

@@ -75,6 +75,9 @@ public:
     // runs `done`.
     void close_all(std::function<void()> done);
     Client::Stats stats() const;
+    // What an h2 server may make a connection do (ClientOptions::h2), for connections opened
+    // from now on.
+    void set_h2_limits(const Http2Limits& limits) { h2_limits_ = limits; }
 
     // ConnectionEvents
     void finish(Connection& c, const ExchangePtr& ex, Error err) override;
@@ -117,6 +120,7 @@ private:
     std::size_t outstanding_ = 0;
     std::function<void()> on_drained_;
     Client::Stats stats_;
+    Http2Limits h2_limits_;
 };
 
 }  // namespace connmatrix::pool
