@@ -1,4 +1,5 @@
 // The HTTP/2 client session: nghttp2 over memory buffers, events out.
+#include "guard.hpp"
 #include "http2.hpp"
 #include "nghttp2_glue.hpp"
 
@@ -11,8 +12,6 @@
 
 namespace connmatrix::http2 {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Our own text; `lib` is an HTTP/2 error code (nghttp2's own errors: error_from_library()).
 Error make(errc e, std::string detail = {}, long lib = 0) {
@@ -128,6 +127,9 @@ struct ClientSession::Impl {
     int last_lib_error = 0;     // what nghttp2 last told us went wrong
     std::string last_error_message;
     std::optional<std::uint32_t> terminated_with;  // nghttp2 sent GOAWAY(error) on its own
+    Guard guard;   // the limits on what the server may make us do
+    Error ending;  // why we are ending the connection ourselves (a limit, abort()): our GOAWAY
+                   // is queued, and this becomes the sticky error once it is drained
     std::uint64_t ping_counter = 0;
     std::map<std::array<std::uint8_t, 8>, Clock::time_point> pings;  // awaiting ACK
     glue::SessionPtr session;  // last: deleted first, while what its callbacks touch lives
@@ -164,7 +166,9 @@ struct ClientSession::Impl {
             if (!s->reported) open.push_back(s.get());
         std::sort(open.begin(), open.end(), [](auto* a, auto* b) { return a->id < b->id; });
         for (Stream* s : open) {
-            if (goaway_recv && s->id > goaway_last)  // the server said it never processed it
+            if (complete(*s))  // its response ended; only our request body was still going
+                report(*s, {}, 0, false);
+            else if (goaway_recv && s->id > goaway_last)  // the server said it never processed it
                 report(*s, make(errc::refused_stream, "stream above GOAWAY last_stream_id"), 0,
                        true);
             else
@@ -177,6 +181,21 @@ struct ClientSession::Impl {
         error = std::move(err);
         report_all(error);
     }
+
+    static bool complete(const Stream& s) { return s.remote_end && s.final_response && !s.error; }
+
+    // Ends the connection for a reason of ours: nghttp2 queues GOAWAY(h2_code) and ignores
+    // everything the server sends from now on; settle() makes `err` the sticky error.
+    void end_connection(Error err, std::uint32_t h2_code) {
+        if (error || ending) return;
+        ending = std::move(err);
+        (void)nghttp2_session_terminate_session(session.get(), h2_code);
+    }
+    void end_connection(std::optional<Error> err, std::uint32_t h2_code) {
+        if (err) end_connection(std::move(*err), h2_code);
+    }
+
+    void response_ended(Stream& s);
 
     void on_closed(Stream& s, std::uint32_t code);
     void drain();
@@ -268,7 +287,13 @@ int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
             if (!s || s->reported) break;
             if (!s->final_response) {
                 if (s->status >= 100 && s->status < 200) {
-                    s->fields.clear();  // interim (1xx): skipped
+                    s->fields.clear();  // interim (1xx): skipped, but not without end
+                    im.end_connection(im.guard.control_frame("an interim (" +
+                                                                 std::to_string(s->status) +
+                                                                 ") response on stream " +
+                                                                 std::to_string(s->id),
+                                                             Clock::now()),
+                                      NGHTTP2_ENHANCE_YOUR_CALM);
                 } else {
                     s->final_response = true;
                     im.emit(ResponseHeaders{s->id, s->status, std::move(s->fields)});
@@ -277,16 +302,30 @@ int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
                 im.emit(Trailers{s->id, std::move(s->fields)});
             }
             s->fields.clear();
-            if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) s->remote_end = true;
+            if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) im.response_ended(*s);
             break;
         }
         case NGHTTP2_DATA:
             if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
-                if (Stream* s = im.find(f->hd.stream_id)) s->remote_end = true;
+                if (Stream* s = im.find(f->hd.stream_id)) im.response_ended(*s);
             break;
-        case NGHTTP2_RST_STREAM:
-            if (Stream* s = im.find(f->hd.stream_id)) s->rst_received = true;
+        case NGHTTP2_RST_STREAM: {
+            const std::int32_t id = f->hd.stream_id;
+            Stream* s = im.find(id);
+            if (s && !s->reported && !Impl::complete(*s)) {
+                s->rst_received = true;
+                im.end_connection(im.guard.peer_reset(id, f->rst_stream.error_code, Clock::now()),
+                                  NGHTTP2_ENHANCE_YOUR_CALM);
+            } else {
+                if (s) s->rst_received = true;
+                im.end_connection(im.guard.control_frame("RST_STREAM for stream " +
+                                                             std::to_string(id) +
+                                                             ", which is not open",
+                                                         Clock::now()),
+                                  NGHTTP2_ENHANCE_YOUR_CALM);
+            }
             break;
+        }
         case NGHTTP2_SETTINGS:
             if ((f->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
                 auto get = [&](nghttp2_settings_id id) {
@@ -333,7 +372,18 @@ int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
             if (Stream* s = im.find(f->hd.stream_id)) s->headers_sent = true;
             break;
         case NGHTTP2_RST_STREAM:
-            if (Stream* s = im.find(f->hd.stream_id)) s->rst_sent = true;
+            if (Stream* s = im.find(f->hd.stream_id)) {
+                // Not asked for by us: nghttp2 found a stream error it names to no callback
+                // (DATA beyond the stream's window): the server's fault, by its code.
+                if (!s->rst_sent && !s->error) {
+                    const std::uint32_t code = f->rst_stream.error_code;
+                    s->error = make(errc_from_h2_code(code, errc::protocol_error),
+                                    "the server broke HTTP/2 on this stream: we reset it with " +
+                                        std::string(h2_error_name(code)),
+                                    code);
+                }
+                s->rst_sent = true;
+            }
             break;
         case NGHTTP2_PING:
             if ((f->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
@@ -394,10 +444,23 @@ int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void*
 
 }  // namespace
 
+// The server ended its response (END_STREAM). A server may answer before our request body is
+// all sent (RFC 9113 8.1, e.g. 413 while a large upload waits for window): the response is
+// complete, so it is reported now, and the rest of the body is not sent (RST_STREAM NO_ERROR,
+// as 8.1 allows), rather than waiting for a window the server may never open.
+void ClientSession::Impl::response_ended(Stream& s) {
+    s.remote_end = true;
+    if (s.reported || !complete(s)) return;
+    if (nghttp2_session_get_stream_local_close(session.get(), s.id) != 0) return;  // closes now
+    report(s, {}, 0, false);
+    if (nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, s.id, NGHTTP2_NO_ERROR) == 0)
+        s.rst_sent = true;
+}
+
 void ClientSession::Impl::on_closed(Stream& s, std::uint32_t code) {
     if (s.reported) return;
     const bool above_goaway = goaway_recv && s.id > goaway_last;
-    if (s.remote_end && s.final_response && !s.error) {
+    if (complete(s)) {
         report(s, {}, code, false);  // complete (a late RST, e.g. NO_ERROR, does not matter)
     } else if (code == NGHTTP2_REFUSED_STREAM || above_goaway) {
         std::string why = "REFUSED_STREAM";
@@ -444,6 +507,10 @@ void ClientSession::Impl::drain() {
 // takes its remaining streams with it (nghttp2 does not report those).
 void ClientSession::Impl::settle() {
     if (error) return;
+    if (ending) {
+        fail(std::move(ending));
+        return;
+    }
     if (terminated_with) {
         fail(glue::connection_error(last_lib_error, last_error_message, *terminated_with));
         return;
@@ -454,21 +521,33 @@ void ClientSession::Impl::settle() {
 }
 
 Error ClientSession::Impl::recv(std::span<const std::uint8_t> bytes) {
-    const glue::ssize n = glue::mem_recv(session.get(), bytes.data(), bytes.size());
+    // Every frame header passes the guard first; nghttp2 never sees a frame beyond a limit.
+    const std::optional<Guard::Stop> stop = guard.scan(bytes, Clock::now());
+    const auto allowed = stop ? bytes.first(stop->at) : bytes;
+    const glue::ssize n =
+        allowed.empty() ? 0 : glue::mem_recv(session.get(), allowed.data(), allowed.size());
     // mem_recv returns only fatal errors (nghttp2_is_fatal: out of memory, callback failure,
-    // flooding, bad client magic); a non-fatal code would still mean unprocessed input, so both
-    // are sticky. Protocol errors nghttp2 handles itself by queueing GOAWAY(error): drain() sends
-    // it and settle() turns it into our sticky error, with nghttp2's code and text.
+    // flooding, too many CONTINUATIONs, bad client magic); a non-fatal code would still mean
+    // unprocessed input, so both are sticky. Protocol errors nghttp2 handles itself by queueing
+    // GOAWAY(error): drain() sends it and settle() turns it into our sticky error, with
+    // nghttp2's code and text.
     if (n < 0) {
-        fail(error_from_library(static_cast<int>(n)));
+        Error e = error_from_library(static_cast<int>(n));
+        if (e.code == errc::flood) {  // nghttp2's own flood checks: tell the server why
+            (void)nghttp2_session_terminate_session(session.get(), NGHTTP2_ENHANCE_YOUR_CALM);
+            drain();
+        }
+        fail(std::move(e));
         return error;
     }
+    drain();  // a GOAWAY(error) of nghttp2's own, about what came before the cut, goes first
+    if (stop && !terminated_with) end_connection(stop->error, stop->h2_code);
     drain();
     settle();
     return error;
 }
 
-ClientSession::Impl::Impl(const ClientOptions& o) : options(o) {
+ClientSession::Impl::Impl(const ClientOptions& o) : options(o), guard(o, Clock::now()) {
     nghttp2_session_callbacks* raw_cbs = nullptr;
     if (nghttp2_session_callbacks_new(&raw_cbs) != 0) {
         error = error_from_library(NGHTTP2_ERR_NOMEM);
@@ -493,6 +572,10 @@ ClientSession::Impl::Impl(const ClientOptions& o) : options(o) {
     glue::OptionPtr opt(raw_opt);
     // Window updates follow what the caller has taken (take_events), not what arrived.
     nghttp2_option_set_no_auto_window_update(raw_opt, 1);
+    // nghttp2's own bounds. The guard counts PING and SETTINGS among the control frames, so
+    // its limit (with our error text) comes before nghttp2's on the ACKs they queue.
+    nghttp2_option_set_max_continuations(raw_opt, o.max_continuations);
+    nghttp2_option_set_max_outbound_ack(raw_opt, std::size_t{o.control_frames.burst} + 1);
 
     nghttp2_session* raw = nullptr;
     if (int rv = nghttp2_session_client_new2(&raw, raw_cbs, this, raw_opt); rv != 0) {
@@ -703,6 +786,14 @@ Error ClientSession::submit_goaway(std::uint32_t error_code, std::string_view de
         rv = nghttp2_session_terminate_session(im.session.get(), error_code);
     }
     return rv != 0 ? error_from_library(rv) : Error{};
+}
+
+void ClientSession::abort(Error err, std::uint32_t h2_code) {
+    Impl& im = *impl_;
+    if (im.error || !im.session) return;
+    im.end_connection(std::move(err), h2_code);
+    im.drain();
+    im.settle();
 }
 
 Error ClientSession::feed(std::span<const std::uint8_t> bytes) {

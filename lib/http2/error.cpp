@@ -22,8 +22,11 @@ constexpr ErrorEntry entries[] = {
     {"closed", "HTTP/2 connection closed"},
     {"invalid_state", "HTTP/2 session used in the wrong state"},
     {"internal", "internal HTTP/2 library error"},
+    {"flood", "HTTP/2 flood: the server sent more frames that do no work than the limit allows"},
+    {"too_many_resets", "the server reset more of our HTTP/2 streams than the limit allows"},
+    {"settings_timeout", "no HTTP/2 SETTINGS from the server in time"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::internal));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::settings_timeout));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every http2::errc here");
 
 constexpr std::string_view libraries[] = {"nghttp2"};
@@ -86,6 +89,9 @@ errc errc_from_library(int lib_error) noexcept {
         case NGHTTP2_ERR_SESSION_CLOSING: return errc::goaway;
         case NGHTTP2_ERR_CANCEL: return errc::stream_reset;
         case NGHTTP2_ERR_EOF: return errc::closed;
+        case NGHTTP2_ERR_FLOODED:
+        case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+        case NGHTTP2_ERR_TOO_MANY_SETTINGS: return errc::flood;
         case NGHTTP2_ERR_INVALID_ARGUMENT:
         case NGHTTP2_ERR_INVALID_STATE:
         case NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE:
@@ -110,7 +116,7 @@ errc errc_from_library(int lib_error) noexcept {
         case NGHTTP2_ERR_FATAL: return errc::internal;
         default:
             return errc::protocol_error;  // PROTO, INVALID_FRAME, BAD_CLIENT_MAGIC,
-                                          // SETTINGS_EXPECTED, FLOODED, TOO_MANY_SETTINGS...
+                                          // SETTINGS_EXPECTED, ...
     }
 }
 

@@ -101,6 +101,14 @@ struct ClientOptions {
     // SETTINGS_MAX_CONCURRENT_STREAMS we grant the server. Servers open streams only to push,
     // and we send SETTINGS_ENABLE_PUSH = 0 as well.
     std::uint32_t max_concurrent_pushed_streams = 0;
+    // Bounds on a hostile server, as connmatrix::Http2Limits (client.hpp) explains them; the
+    // pool passes the Client's. Beyond one, the session ends the connection at once with GOAWAY
+    // ENHANCE_YOUR_CALM and errc::flood (errc::too_many_resets for peer_resets).
+    std::uint32_t max_continuations = 8;       // CONTINUATION frames after one HEADERS
+    std::uint32_t max_empty_data_frames = 100;  // in a row: no data, no END_STREAM
+    RateLimit control_frames{1000, 100};  // PING, SETTINGS, PRIORITY, GOAWAY, 1xx, RST_STREAM
+                                          // for a stream no longer open, unknown frame types
+    RateLimit peer_resets{1000, 33};      // our streams reset before their response completed
 };
 
 // h2c upgrade (RFC 7540 section 3.2.1): the HTTP2-Settings header value for the HTTP/1.1
@@ -190,6 +198,10 @@ public:
     // Otherwise: terminate now with that code; open streams are reported closed.
     Error submit_goaway(std::uint32_t error_code = h2_error::no_error,
                         std::string_view debug_data = {});
+    // Ends the connection now for a reason the caller found (e.g. no SETTINGS in time): GOAWAY
+    // with `h2_code` is queued for take_output(), every open stream is reported closed with
+    // `err`, which becomes the sticky error. Nothing happens when an error is already sticky.
+    void abort(Error err, std::uint32_t h2_code);
 
     // Bytes from the server. Returns the sticky fatal error, if any (then all open streams have
     // been reported closed with it). An answer in HTTP/1.x text gives errc::not_h2.

@@ -8,7 +8,7 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
       policy_(std::move(setup.policy)), max_body_(setup.max_response_body),
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
       info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io),
-      max_interim_(setup.max_interim_responses) {}
+      max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits) {}
 
 Connection::~Connection() = default;
 
@@ -24,7 +24,8 @@ void Connection::start() {
         log()(LogLevel::info, "connection " + describe() + ": " + std::string(to_string(info_.protocol)) +
                                   " (" + d.reason + "; " + info_.rule + ", mode " + info_.mode + ")");
     if (info_.protocol == Protocol::h2)
-        proto_ = make_h2_session(*this, max_body_, p.pool.max_concurrent_streams, !d.confirmed());
+        proto_ = make_h2_session(*this, max_body_, p.pool.max_concurrent_streams, !d.confirmed(),
+                                 h2_limits_);
     else
         proto_ = make_h1_session(*this, max_body_, d.basis == negotiate::Basis::h2c_upgrade,
                                  max_interim_);
@@ -38,14 +39,15 @@ void Connection::start() {
         [weak](const Error& e) {
             if (auto c = weak.lock()) c->on_transport_closed(e);
         });
-    if (info_.protocol == Protocol::h2 && !d.confirmed()) {
-        // Prior knowledge: give the server as long as a TLS handshake to show it speaks h2.
+    if (info_.protocol == Protocol::h2) {
+        // Give the server as long as a TLS handshake to send its SETTINGS: by prior knowledge
+        // they show it speaks h2; after ALPN h2 they must come first all the same.
         const auto wait = p.timeouts.tls;
         confirm_timer_.expires_after(wait);
         confirm_timer_.async_wait([weak, wait](const asio::error_code& ec) {
             if (ec) return;
             auto c = weak.lock();
-            if (c && c->state_ == State::ready && c->proto_ && !c->proto_->confirmed())
+            if (c && c->state_ == State::ready && c->proto_ && !c->proto_->capacity_known())
                 c->proto_->confirmation_overdue(wait);
         });
     }
@@ -166,7 +168,8 @@ void Connection::upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest)
     auto self = shared_from_this();
     // The HTTP/1.1 session is on the stack below us: retire it, drop it later.
     retired_ = std::move(proto_);
-    proto_ = make_h2_upgraded_session(*this, max_body_, policy().pool.max_concurrent_streams, ex);
+    proto_ = make_h2_upgraded_session(*this, max_body_, policy().pool.max_concurrent_streams, ex,
+                                      h2_limits_);
     info_.protocol = Protocol::h2;
     info_.decision = "upgraded from HTTP/1.1 to h2c (101 Switching Protocols)";
     ex->response.info.protocol = Protocol::h2;

@@ -54,6 +54,7 @@ struct ConnectionSetup {
     ConnectionInfo info;                        // from the Connector, protocol and decision set
     std::size_t max_response_body = 0;
     std::size_t max_interim_responses = 32;  // HTTP/1.1 1xx responses before the final one
+    Http2Limits h2_limits;  // ClientOptions::h2
 };
 
 class Connection : public std::enable_shared_from_this<Connection>, public SessionOwner {
@@ -131,6 +132,7 @@ private:
     bool flush_posted_ = false;
     std::size_t max_interim_;
     Error end_error_;  // why it ended: the server closed it, an I/O error, fail_connection()
+    Http2Limits h2_limits_;
 };
 
 }  // namespace connmatrix::pool

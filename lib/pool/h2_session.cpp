@@ -16,11 +16,32 @@ namespace connmatrix::pool {
 
 namespace {
 
+// The Client's limits, for the codec.
+http2::ClientOptions codec_options(const Http2Limits& l) {
+    http2::ClientOptions o;
+    o.max_header_list_size = l.max_header_list_size;
+    o.max_continuations = l.max_continuations;
+    o.max_empty_data_frames = l.max_empty_data_frames;
+    o.control_frames = l.control_frames;
+    o.peer_resets = l.peer_resets;
+    return o;
+}
+
+// A codec made without the Client (tests, fuzzing) has the Client's defaults.
+constexpr Http2Limits client_defaults;
+constexpr http2::ClientOptions codec_defaults;
+static_assert(client_defaults.max_header_list_size == codec_defaults.max_header_list_size &&
+              client_defaults.max_continuations == codec_defaults.max_continuations &&
+              client_defaults.max_empty_data_frames == codec_defaults.max_empty_data_frames &&
+              client_defaults.control_frames == codec_defaults.control_frames &&
+              client_defaults.peer_resets == codec_defaults.peer_resets);
+
 class H2Session final : public ProtoSession {
 public:
-    H2Session(SessionOwner& owner, std::size_t max_body, std::uint32_t cap, bool unconfirmed)
+    H2Session(SessionOwner& owner, std::size_t max_body, std::uint32_t cap, bool unconfirmed,
+              const Http2Limits& limits)
         : owner_(owner), max_body_(max_body), cap_(std::max<std::uint32_t>(1, cap)),
-          confirmed_(!unconfirmed) {}
+          confirmed_(!unconfirmed), session_(codec_options(limits)) {}
 
     bool can_submit() const override {
         return reusable_ && !session_.error() && !session_.goaway_received() &&
@@ -34,8 +55,9 @@ public:
     }
 
     // After 101 Switching Protocols: the upgrade request continues as stream 1.
-    H2Session(SessionOwner& owner, std::size_t max_body, std::uint32_t cap, const ExchangePtr& ex)
-        : H2Session(owner, max_body, cap, false) {
+    H2Session(SessionOwner& owner, std::size_t max_body, std::uint32_t cap,
+              const Http2Limits& limits, const ExchangePtr& ex)
+        : H2Session(owner, max_body, cap, false, limits) {
         Error err;
         if (session_.upgrade(ex->request.method == "HEAD", err) != 1) {
             owner_.complete(ex, err);
@@ -48,11 +70,24 @@ public:
     bool capacity_known() const override { return settings_received_; }
 
     void confirmation_overdue(std::chrono::milliseconds waited) override {
-        if (confirmed_) return;
-        reject({http2::errc::not_h2,
-                "no HTTP/2 SETTINGS from the server within " + std::to_string(waited.count()) +
-                    " ms of our preface: h2 by prior knowledge was not confirmed",
-                0, "http2"});
+        if (!confirmed_) {
+            reject({http2::errc::not_h2,
+                    "no HTTP/2 SETTINGS from the server within " + std::to_string(waited.count()) +
+                        " ms of our preface: h2 by prior knowledge was not confirmed",
+                    0, "http2"});
+            return;
+        }
+        if (settings_received_ || !reusable_) return;
+        // ALPN said h2 (or the server's first bytes did), yet its connection preface (a whole
+        // SETTINGS frame, RFC 9113 3.4) never came: it will not answer either. Its requests end
+        // with this, not the request timeout.
+        session_.abort({http2::errc::settings_timeout,
+                        "no SETTINGS from the server within " + std::to_string(waited.count()) +
+                            " ms of the connection, though it speaks h2 (RFC 9113 3.4: they "
+                            "come first)",
+                        0, "http2"},
+                       http2::h2_error::settings_timeout);
+        end_with(session_.error());
     }
 
     void submit(const ExchangePtr& ex) override {
@@ -91,10 +126,7 @@ public:
         }
         process_events();
         if (err) {
-            fail_all(err);
-            reusable_ = false;
-            flush();
-            owner_.close_transport();
+            end_with(err);
             return;
         }
         flush();
@@ -262,6 +294,16 @@ private:
         owner_.complete(ex, c.error);
     }
 
+    // The session failed (sticky `err`): every exchange ends or goes elsewhere, the
+    // connection closes once our last bytes (GOAWAY) are out.
+    void end_with(const Error& err) {
+        process_events();
+        fail_all(err);
+        reusable_ = false;
+        flush();
+        owner_.close_transport();
+    }
+
     void fail_all(const Error& err) {
         auto streams = std::move(streams_);
         streams_.clear();
@@ -309,13 +351,15 @@ private:
 
 std::unique_ptr<ProtoSession> make_h2_upgraded_session(SessionOwner& owner, std::size_t max_body,
                                                        std::uint32_t max_streams_cap,
-                                                       const ExchangePtr& ex) {
-    return std::make_unique<H2Session>(owner, max_body, max_streams_cap, ex);
+                                                       const ExchangePtr& ex,
+                                                       const Http2Limits& limits) {
+    return std::make_unique<H2Session>(owner, max_body, max_streams_cap, limits, ex);
 }
 
 std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
-                                              std::uint32_t max_streams_cap, bool unconfirmed) {
-    return std::make_unique<H2Session>(owner, max_body, max_streams_cap, unconfirmed);
+                                              std::uint32_t max_streams_cap, bool unconfirmed,
+                                              const Http2Limits& limits) {
+    return std::make_unique<H2Session>(owner, max_body, max_streams_cap, unconfirmed, limits);
 }
 
 }  // namespace connmatrix::pool

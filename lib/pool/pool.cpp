@@ -53,7 +53,7 @@ Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
     : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
       max_interim_(options.max_interim_responses),
       max_connect_failures_(std::max(1u, options.max_connect_failures)),
-      reconnect_backoff_(options.reconnect_backoff), connector_(io, log_) {}
+      reconnect_backoff_(options.reconnect_backoff), h2_limits_(options.h2), connector_(io, log_) {}
 
 Pool::~Pool() = default;
 
@@ -298,6 +298,7 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     setup.info = std::move(c.info);
     setup.max_response_body = max_body_;
     setup.max_interim_responses = max_interim_;
+    setup.h2_limits = h2_limits_;
     auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
     host.connections.push_back(conn);
     conn->start();

@@ -81,7 +81,6 @@ public:
     // runs `done`.
     void close_all(std::function<void()> done);
     Client::Stats stats() const;
-
     // ConnectionEvents
     void finish(Connection& c, const ExchangePtr& ex, Error err) override;
     void requeue(Connection& c, const ExchangePtr& ex) override;
@@ -122,6 +121,7 @@ private:
     std::size_t max_interim_;
     unsigned max_connect_failures_;
     std::chrono::milliseconds reconnect_backoff_;
+    Http2Limits h2_limits_;  // what an h2 server may make a connection do (ClientOptions::h2)
     Connector connector_;
     std::map<std::string, std::unique_ptr<Host>> hosts_;
     HostMemory memory_;

@@ -29,8 +29,9 @@ public:
     // The peer has told us its limits (h2: its SETTINGS arrived). Until then a full
     // connection is not a reason to open another: its real capacity is not known yet.
     virtual bool capacity_known() const = 0;
-    // Unconfirmed h2: the server has not sent its SETTINGS within `waited`. A server that
-    // speaks h2 sends them at once (RFC 9113 3.4), so this counts as a rejection.
+    // h2: the server has not sent its SETTINGS within `waited`. A server that speaks h2 sends
+    // them at once (RFC 9113 3.4): by prior knowledge (unconfirmed) this counts as a rejection;
+    // after ALPN h2 the connection fails with http2:settings_timeout.
     virtual void confirmation_overdue(std::chrono::milliseconds waited) { (void)waited; }
 };
 
@@ -66,12 +67,14 @@ public:
 std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
                                               bool offer_upgrade = false,
                                               std::size_t max_interim = 32);
+// `limits`: what the server may make the session do (ClientOptions::h2).
 std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
                                               std::uint32_t max_streams_cap,
-                                              bool unconfirmed);
+                                              bool unconfirmed, const Http2Limits& limits);
 // After 101 Switching Protocols: stream 1 carries `ex`'s response.
 std::unique_ptr<ProtoSession> make_h2_upgraded_session(SessionOwner& owner, std::size_t max_body,
                                                        std::uint32_t max_streams_cap,
-                                                       const ExchangePtr& ex);
+                                                       const ExchangePtr& ex,
+                                                       const Http2Limits& limits);
 
 }  // namespace connmatrix::pool

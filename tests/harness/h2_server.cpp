@@ -21,6 +21,7 @@ struct ServerStream {
     ServerResponse resp;
     std::string status;  // kept alive for nghttp2_submit_trailer/response
     std::size_t body_sent = 0;
+    bool responded = false;
 };
 
 constexpr std::string_view http1_answer =
@@ -46,7 +47,9 @@ struct ServerSession::Impl {
     Handler handler;
     std::unordered_map<std::int32_t, std::unique_ptr<ServerStream>> streams;
     std::vector<ServerRequest> done;
-    std::size_t answered = 0, peak = 0, pings = 0;
+    std::size_t answered = 0, peak = 0, pings = 0, opened = 0, body_bytes = 0;
+    std::vector<std::pair<std::int32_t, std::uint32_t>> resets;
+    std::optional<std::uint32_t> goaway_code;
     std::optional<std::int32_t> goaway_last;  // we sent GOAWAY: streams above get no answer
     bool goaway_local = false;
     bool settings_sent = false;
@@ -125,6 +128,7 @@ int on_begin_headers(nghttp2_session*, const nghttp2_frame* f, void* ud) {
     s->req.stream_id = f->hd.stream_id;
     im.streams[f->hd.stream_id] = std::move(s);
     im.peak = std::max(im.peak, im.streams.size());
+    ++im.opened;
     return 0;
 }
 
@@ -154,19 +158,38 @@ int on_header(nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name
 
 int on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data,
                   std::size_t len, void* ud) {
+    self(ud).body_bytes += len;
     if (ServerStream* s = self(ud).find(id))
         s->req.body.insert(s->req.body.end(), data, data + len);
     return 0;
 }
 
-int on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud) {
+int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
     Impl& im = self(ud);
     switch (f->hd.type) {
         case NGHTTP2_HEADERS:
+            if (ServerStream* s = im.find(f->hd.stream_id);
+                s && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+                const ServerFaults& faults = im.options.faults;
+                if (faults.reset_on_headers) {
+                    nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                                              *faults.reset_on_headers);
+                    break;
+                }
+                if (faults.respond_on_headers && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+                    im.respond(*s);
+                    break;
+                }
+            }
+            [[fallthrough]];
         case NGHTTP2_DATA:
             if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
                 if (ServerStream* s = im.find(f->hd.stream_id)) im.complete(*s);
             break;
+        case NGHTTP2_RST_STREAM:
+            im.resets.emplace_back(f->hd.stream_id, f->rst_stream.error_code);
+            break;
+        case NGHTTP2_GOAWAY: im.goaway_code = f->goaway.error_code; break;
         case NGHTTP2_PING:
             if ((f->hd.flags & NGHTTP2_FLAG_ACK) == 0) ++im.pings;
             break;
@@ -220,12 +243,13 @@ void ServerSession::Impl::complete(ServerStream& s) {
         nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, id, it->second);
         return;
     }
-    if (f.stall) return;
+    if (f.stall || s.responded) return;
     respond(s);
 }
 
 void ServerSession::Impl::respond(ServerStream& s) {
     const std::int32_t id = s.req.stream_id;
+    s.responded = true;
     if (handler) {
         s.resp = handler(s.req);
     } else {
@@ -293,8 +317,17 @@ void ServerSession::Impl::init() {
     nghttp2_session_callbacks_set_error_callback2(raw_cbs, on_error);
     nghttp2_session_callbacks_set_on_stream_close_callback(raw_cbs, on_stream_close);
 
+    nghttp2_option* raw_opt = nullptr;
+    if (nghttp2_option_new(&raw_opt) != 0) {
+        error = error_from_library(NGHTTP2_ERR_NOMEM);
+        return;
+    }
+    glue::OptionPtr opt(raw_opt);
+    // hold_window: never consumed, so never a WINDOW_UPDATE for what the client sent.
+    if (options.faults.hold_window) nghttp2_option_set_no_auto_window_update(raw_opt, 1);
+
     nghttp2_session* raw = nullptr;
-    if (int rv = nghttp2_session_server_new(&raw, raw_cbs, this); rv != 0) {
+    if (int rv = nghttp2_session_server_new2(&raw, raw_cbs, this, raw_opt); rv != 0) {
         error = error_from_library(rv);
         return;
     }
@@ -423,6 +456,19 @@ std::size_t ServerSession::peak_open_streams() const noexcept {
 }
 std::size_t ServerSession::pings_received() const noexcept {
     return impl_->pings;
+}
+std::size_t ServerSession::streams_opened() const noexcept {
+    return impl_->opened;
+}
+std::size_t ServerSession::body_bytes_received() const noexcept {
+    return impl_->body_bytes;
+}
+const std::vector<std::pair<std::int32_t, std::uint32_t>>& ServerSession::resets_received()
+    const noexcept {
+    return impl_->resets;
+}
+std::optional<std::uint32_t> ServerSession::goaway_received() const noexcept {
+    return impl_->goaway_code;
 }
 const std::vector<ServerRequest>& ServerSession::requests() const noexcept {
     return impl_->done;

@@ -48,6 +48,16 @@ struct ServerFaults {
     std::size_t bad_frame_after_requests = 0;  // send it once this many requests were answered
                                                // (0: right after our SETTINGS)
     bool answer_http1 = false;  // answer the client preface with "HTTP/1.1 400 Bad Request" text
+    // Hostile servers (tests/hostile):
+    // RST_STREAM every request stream with this code as soon as its HEADERS arrive (the
+    // rapid-reset pattern, seen from the client).
+    std::optional<std::uint32_t> reset_on_headers;
+    // Answer each request as soon as its HEADERS arrive, before its body (RFC 9113 8.1: e.g.
+    // 413 while an upload is still going). The handler sees the request without its body.
+    bool respond_on_headers = false;
+    // Never give back flow-control window for request bodies (no WINDOW_UPDATE): with windows
+    // of 65535, a client's upload stops after 64 KiB.
+    bool hold_window = false;
 };
 
 struct ServerOptions {
@@ -86,6 +96,12 @@ public:
     std::size_t open_streams() const noexcept;
     std::size_t peak_open_streams() const noexcept;  // most streams open at once
     std::size_t pings_received() const noexcept;
+    std::size_t streams_opened() const noexcept;  // request HEADERS received, complete or not
+    std::size_t body_bytes_received() const noexcept;  // DATA payload, over all streams
+    // Every RST_STREAM the client sent: {stream id, error code}, in order.
+    const std::vector<std::pair<std::int32_t, std::uint32_t>>& resets_received() const noexcept;
+    // The error code of the last GOAWAY the client sent, if it sent one.
+    std::optional<std::uint32_t> goaway_received() const noexcept;
     // Every request received so far (in completion order), for tests to inspect.
     const std::vector<ServerRequest>& requests() const noexcept;
 

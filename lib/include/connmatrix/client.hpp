@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <future>
 #include <memory>
@@ -90,6 +91,30 @@ enum class LogLevel { error, warn, info, debug, trace };
 std::string_view to_string(LogLevel l) noexcept;
 using LogSink = std::function<void(LogLevel, std::string_view)>;
 
+// What a broken or hostile HTTP/2 server may make the client do, per connection (README.md,
+// "Limits"). Beyond a limit the connection ends at once with GOAWAY ENHANCE_YOUR_CALM, and its
+// requests with the error named here; other connections and hosts are not affected.
+struct Http2Limits {
+    // The decoded size of a response's header list, counted as RFC 9113 6.5.2 does (name +
+    // value + 32 per field); also sent as SETTINGS_MAX_HEADER_LIST_SIZE. A larger one fails that
+    // request with http2:header_invalid: an HPACK bomb (one large field in the dynamic table,
+    // referenced many times in a few bytes) ends here.
+    std::uint32_t max_header_list_size = 64 * 1024;
+    // CONTINUATION frames after one HEADERS (the 2024 CONTINUATION-flood CVEs): more is
+    // http2:flood.
+    std::uint32_t max_continuations = 8;
+    // DATA frames in a row that carry no data and do not end their stream: more is http2:flood.
+    std::uint32_t max_empty_data_frames = 100;
+    // Frames that make us work without carrying a response: PING, SETTINGS, PRIORITY, GOAWAY,
+    // interim (1xx) responses, RST_STREAM for a stream no longer open, frames of unknown types.
+    // More is http2:flood. (WINDOW_UPDATE is not counted: it only lets us send.)
+    RateLimit control_frames{1000, 100};
+    // Our streams the server resets (RST_STREAM, any code, REFUSED_STREAM included) before their
+    // response is complete: more is http2:too_many_resets, the rapid-reset pattern
+    // (CVE-2023-44487) turned on the client. The figures nghttp2 uses for its servers.
+    RateLimit peer_resets{1000, 33};
+};
+
 struct ClientOptions {
     // Where log lines go. Unset: stderr, at the level named by CONNMATRIX_LOG
     // (error|warn|info|debug|trace), or nowhere when that is unset. Secrets and bodies are
@@ -106,6 +131,7 @@ struct ClientOptions {
     // the pool waits reconnect_backoff, doubled after every such failure (at most 2 s).
     unsigned max_connect_failures = 3;
     std::chrono::milliseconds reconnect_backoff{100};
+    Http2Limits h2;
 };
 
 class Client {

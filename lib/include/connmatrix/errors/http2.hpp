@@ -23,6 +23,10 @@ enum class errc {
     closed,              // the connection is finished (transport closed, session terminated)
     invalid_state,       // API misuse: unknown stream, bad option, stream ids exhausted, ...
     internal,            // nghttp2 failed internally (out of memory, callback failure)
+    flood,               // the server sent more frames that do no work than a limit allows
+                         // (PING, SETTINGS, empty DATA, CONTINUATION, ...: ClientOptions::h2)
+    too_many_resets,     // the server reset more of our streams than ClientOptions::h2 allows
+    settings_timeout,    // the server sent no SETTINGS, which must come first (RFC 9113 3.4)
 };
 
 const ErrorCategory& category() noexcept;
