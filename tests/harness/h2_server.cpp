@@ -21,6 +21,8 @@ struct ServerStream {
     ServerResponse resp;
     std::string status;  // kept alive for nghttp2_submit_trailer/response
     std::size_t body_sent = 0;
+    bool announced = false;  // on_headers was called
+    bool refused = false;    // on_refused was called
 };
 
 constexpr std::string_view http1_answer =
@@ -47,6 +49,7 @@ struct ServerSession::Impl {
     std::unordered_map<std::int32_t, std::unique_ptr<ServerStream>> streams;
     std::vector<ServerRequest> done;
     std::size_t answered = 0, peak = 0, pings = 0;
+    std::int32_t max_processed = 0;  // the highest stream a handler answered
     std::optional<std::int32_t> goaway_last;  // we sent GOAWAY: streams above get no answer
     bool goaway_local = false;
     bool settings_sent = false;
@@ -72,9 +75,18 @@ struct ServerSession::Impl {
         if (!error) error = std::move(e);
     }
 
+    // A request we told the client we never processed.
+    void refuse(ServerStream& s) {
+        if (!s.announced || s.refused) return;
+        s.refused = true;
+        if (options.on_refused) options.on_refused(s.req);
+    }
+
     Error goaway(std::uint32_t code, std::int32_t last) {
         goaway_local = true;
         goaway_last = goaway_last ? std::min(*goaway_last, last) : last;
+        for (auto& [id, s] : streams)
+            if (id > *goaway_last) refuse(*s);
         const int rv =
             code == NGHTTP2_NO_ERROR
                 ? nghttp2_submit_goaway(session.get(), NGHTTP2_FLAG_NONE, last, code, nullptr, 0)
@@ -163,6 +175,13 @@ int on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud) {
     Impl& im = self(ud);
     switch (f->hd.type) {
         case NGHTTP2_HEADERS:
+            if (f->headers.cat == NGHTTP2_HCAT_REQUEST && im.options.on_headers)
+                if (ServerStream* s = im.find(f->hd.stream_id);
+                    s && !(im.goaway_last && s->req.stream_id > *im.goaway_last)) {
+                    s->announced = true;
+                    im.options.on_headers(s->req);
+                }
+            [[fallthrough]];
         case NGHTTP2_DATA:
             if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
                 if (ServerStream* s = im.find(f->hd.stream_id)) im.complete(*s);
@@ -215,9 +234,13 @@ void ServerSession::Impl::complete(ServerStream& s) {
     if (f.goaway_after_requests && done.size() == *f.goaway_after_requests)
         if (Error e = goaway(f.goaway_error_code, f.goaway_last_stream_id.value_or(id)))
             fail(std::move(e));
-    if (goaway_last && id > *goaway_last) return;  // refused by our GOAWAY: never processed
+    if (goaway_last && id > *goaway_last) {  // refused by our GOAWAY: never processed
+        refuse(s);
+        return;
+    }
     if (auto it = f.reset_streams.find(id); it != f.reset_streams.end()) {
         nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, id, it->second);
+        if (it->second == NGHTTP2_REFUSED_STREAM) refuse(s);
         return;
     }
     if (f.stall) return;
@@ -233,6 +256,13 @@ void ServerSession::Impl::respond(ServerStream& s) {
         s.resp.headers = {{"content-type", "application/octet-stream"}};
         s.resp.body = s.req.body;
     }
+    if (s.resp.reset) {
+        nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, id, *s.resp.reset);
+        if (*s.resp.reset == NGHTTP2_REFUSED_STREAM) refuse(s);
+        else max_processed = std::max(max_processed, id);
+        return;
+    }
+    max_processed = std::max(max_processed, id);
     for (int st : s.resp.interim) {
         const std::string v = std::to_string(st);
         const nghttp2_nv nv = glue::nv(":status", v);
@@ -255,6 +285,13 @@ void ServerSession::Impl::respond(ServerStream& s) {
         rv != 0 && nghttp2_is_fatal(rv))
         fail(error_from_library(rv));
     ++answered;
+    using Goaway = ServerResponse::Goaway;
+    if (s.resp.goaway != Goaway::none && !goaway_local) {
+        // FIFO behind the response HEADERS just queued; the DATA of streams above last_stream_id
+        // is dropped once the GOAWAY is out.
+        const bool lie = s.resp.goaway == Goaway::disowning_this && id == max_processed;
+        (void)goaway(NGHTTP2_NO_ERROR, lie ? std::max(0, id - 2) : max_processed);
+    }
 }
 
 void ServerSession::Impl::drain() {
