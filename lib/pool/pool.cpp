@@ -363,6 +363,13 @@ void Pool::requeue(Host& host, const ExchangePtr& ex) {
                     0, "pool"});
         return;
     }
+    ++stats_.retries;
+    // Whatever an earlier attempt received is not this attempt's response.
+    ex->response.status = 0;
+    ex->response.headers.clear();
+    ex->response.body.clear();
+    ex->response_started = false;
+    ex->first_byte = {};
     host.waiting.push_front(ex);
 }
 

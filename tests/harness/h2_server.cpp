@@ -231,8 +231,12 @@ void ServerSession::Impl::complete(ServerStream& s) {
     const std::int32_t id = s.req.stream_id;
     done.push_back(s.req);
     const ServerFaults& f = options.faults;
+    // The default last_stream_id covers every stream already answered: requests complete out
+    // of order (a long body finishes after a short one on a later stream), and a GOAWAY below
+    // a stream the server processed would tell the client a lie.
     if (f.goaway_after_requests && done.size() == *f.goaway_after_requests)
-        if (Error e = goaway(f.goaway_error_code, f.goaway_last_stream_id.value_or(id)))
+        if (Error e = goaway(f.goaway_error_code,
+                             f.goaway_last_stream_id.value_or(std::max(max_processed, id))))
             fail(std::move(e));
     if (goaway_last && id > *goaway_last) {  // refused by our GOAWAY: never processed
         refuse(s);

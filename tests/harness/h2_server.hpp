@@ -49,7 +49,8 @@ enum class BadFrame {
 
 struct ServerFaults {
     // After this many complete requests, send GOAWAY with goaway_last_stream_id (default: the
-    // stream id of that request) and goaway_error_code; requests above it get no answer.
+    // highest stream processed so far, that request's included) and goaway_error_code; requests
+    // above it get no answer.
     std::optional<std::size_t> goaway_after_requests;
     std::optional<std::int32_t> goaway_last_stream_id;
     std::uint32_t goaway_error_code = h2_error::no_error;

@@ -149,6 +149,9 @@ public:
         std::size_t fallbacks = 0;
         std::size_t hosts = 0;  // pool keys with connections, connects or requests now; an
                                 // unused one is dropped (what it learnt is kept, bounded)
+        std::size_t retries = 0;  // requests queued again because a connection did not process
+                                  // them (GOAWAY, REFUSED_STREAM, closed before answering an
+                                  // idempotent one, h2 rejected and falling back)
     };
     Stats stats() const;
 
