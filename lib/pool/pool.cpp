@@ -225,7 +225,11 @@ void Pool::dispatch_later(const std::string& key) {
 void Pool::open_connection(Host& host) {
     Host::Opening o;
     o.id = ++connection_ids_;
-    o.http1_forced = http1_remembered(host);
+    // A request h2 was just rejected under goes over HTTP/1.1 next, even when the fallback is
+    // not remembered (remember "0s"): otherwise it would try h2 again until its attempts ran out.
+    o.http1_forced = http1_remembered(host) ||
+                     std::any_of(host.waiting.begin(), host.waiting.end(),
+                                 [](const ExchangePtr& e) { return e->fallback && !e->finished; });
     const auto& rp = *host.policy;
     o.may_multiplex = negotiate::may_speak_h2(negotiate::attempt_policy(rp.policy, o.http1_forced),
                                               negotiate::transport_of(rp.origin.scheme));
