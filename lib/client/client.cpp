@@ -134,6 +134,22 @@ struct Client::Impl {
     std::mutex cache_mu;
     pool::Lru<pool::Route> cache{route_cache_capacity};
 
+    // Certificate verification off is never silent: the first https origin that uses it logs a
+    // warning naming where it was set, once per Client (once per request would bury the rest).
+    // Here, while the resolution still says where each value came from; on the I/O thread, where
+    // every other line is logged.
+    std::atomic<bool> warned_unverified{false};
+    void warn_if_unverified(const policy::ResolvedPolicy& rp) {
+        if (rp.origin.scheme != policy::Scheme::https || rp.policy.tls.verify) return;
+        if (warned_unverified.exchange(true)) return;
+        const policy::Provenance* src = rp.source_of("tls.verify");
+        std::string msg = "tls.verify is false (set in " + (src ? src->text : std::string("?")) +
+                          "): certificates are NOT verified for " + rp.origin.to_string() +
+                          " and any origin the same setting covers; anyone on the path can "
+                          "impersonate the server (logged once per Client)";
+        asio::post(io, [this, msg = std::move(msg)] { log(LogLevel::warn, msg); });
+    }
+
     pool::Route resolve(const policy::Origin& origin) {
         std::string id = origin.to_string();
         {
@@ -141,6 +157,7 @@ struct Client::Impl {
             if (const pool::Route* hit = cache.find(id)) return *hit;
         }
         policy::ResolvedPolicy rp = engine.resolve(origin);
+        warn_if_unverified(rp);
         // Where each value came from is for explain(); the pool never reads it, and it is
         // about half of a cached resolution (some 1.2 KB per origin).
         rp.provenance = {};
