@@ -6,10 +6,13 @@
 
 #include <asio.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace connmatrix {
@@ -110,6 +113,7 @@ struct Client::Impl {
     // work can be posted after close() queued the drain, and none is lost when the loop stops.
     std::mutex state_mu;
     bool closed = false;
+    bool stopped = false;  // the pool has drained: nothing posted from now on will run
     std::once_flag join_once;
 
     bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id; }
@@ -130,6 +134,22 @@ struct Client::Impl {
     std::mutex cache_mu;
     pool::Lru<pool::Route> cache{route_cache_capacity};
 
+    // Certificate verification off is never silent: the first https origin that uses it logs a
+    // warning naming where it was set, once per Client (once per request would bury the rest).
+    // Here, while the resolution still says where each value came from; on the I/O thread, where
+    // every other line is logged.
+    std::atomic<bool> warned_unverified{false};
+    void warn_if_unverified(const policy::ResolvedPolicy& rp) {
+        if (rp.origin.scheme != policy::Scheme::https || rp.policy.tls.verify) return;
+        if (warned_unverified.exchange(true)) return;
+        const policy::Provenance* src = rp.source_of("tls.verify");
+        std::string msg = "tls.verify is false (set in " + (src ? src->text : std::string("?")) +
+                          "): certificates are NOT verified for " + rp.origin.to_string() +
+                          " and any origin the same setting covers; anyone on the path can "
+                          "impersonate the server (logged once per Client)";
+        asio::post(io, [this, msg = std::move(msg)] { log(LogLevel::warn, msg); });
+    }
+
     pool::Route resolve(const policy::Origin& origin) {
         std::string id = origin.to_string();
         {
@@ -137,6 +157,7 @@ struct Client::Impl {
             if (const pool::Route* hit = cache.find(id)) return *hit;
         }
         policy::ResolvedPolicy rp = engine.resolve(origin);
+        warn_if_unverified(rp);
         // Where each value came from is for explain(); the pool never reads it, and it is
         // about half of a cached resolution (some 1.2 KB per origin).
         rp.provenance = {};
@@ -157,27 +178,41 @@ struct Client::Impl {
         io_thread_id = thread.get_id();
     }
 
-    ~Impl() { shutdown(); }
+    // Prompt: requests still in flight end with client_closed now, not at their timeouts.
+    ~Impl() { shutdown(std::chrono::milliseconds::zero()); }
 
-    // Stops taking requests; the pool drains (requests in flight finish), closes every
-    // connection, then the loop stops. Idempotent; safe from any thread, the I/O thread too.
-    void begin_close() {
+    // Stops taking requests; the pool drains (requests in flight finish, or end with
+    // client_closed at the deadline), closes every connection, then the loop stops. Safe from
+    // any thread, the I/O thread too; a second call can only bring the deadline nearer.
+    void begin_close(std::optional<std::chrono::milliseconds> deadline) {
         std::lock_guard lock(state_mu);
-        if (closed) return;
+        if (stopped) return;
+        if (closed) {
+            if (deadline) asio::post(io, [this, deadline] { pool->close_all({}, deadline); });
+            return;
+        }
         closed = true;
-        asio::post(io, [this] {
-            pool->close_all([this] {
-                work.reset();
-                // Let what close() queued (close_notify) be started, then stop.
-                asio::post(io, [this] { io.stop(); });
-            });
+        asio::post(io, [this, deadline] {
+            pool->close_all(
+                [this] {
+                    {
+                        std::lock_guard l(state_mu);
+                        stopped = true;
+                    }
+                    work.reset();
+                    // Let what close() queued (close_notify) be started, then stop.
+                    asio::post(io, [this] { io.stop(); });
+                },
+                deadline);
         });
     }
 
     // begin_close(), then wait for the I/O thread to finish. On the I/O thread itself (a
     // callback called close()) it cannot wait: the drain goes on, and the destructor joins.
-    void shutdown() {
-        begin_close();
+    // With a deadline, what is still in flight then ends with client_closed (the pool's
+    // timer), so the wait is bounded by it; a later call may shorten it, never lengthen it.
+    void shutdown(std::optional<std::chrono::milliseconds> deadline) {
+        begin_close(deadline);
         if (on_io_thread()) return;
         std::call_once(join_once, [this] {
             if (thread.joinable()) thread.join();
@@ -316,7 +351,11 @@ Error Client::warm(std::string_view url, unsigned n) {
     return fut.get();
 }
 
-void Client::close() { impl_->shutdown(); }
+void Client::close() { impl_->shutdown(std::nullopt); }
+
+void Client::close(std::chrono::milliseconds deadline) {
+    impl_->shutdown(std::max(deadline, std::chrono::milliseconds::zero()));
+}
 
 const policy::Engine& Client::policy() const noexcept { return impl_->engine; }
 

@@ -272,7 +272,19 @@ private:
             return;
         }
         if (c.retryable) {
-            owner_.retry(ex, "not processed by the server (" + c.error.message() + ")");
+            // The server says it did not process the stream (REFUSED_STREAM, above its GOAWAY's
+            // last_stream_id). Not believed once its response has begun: a response is proof of
+            // processing, so a request that is not idempotent is not sent again.
+            if (!ex->response_started || ex->idempotent()) {
+                owner_.retry(ex, "not processed by the server (" + c.error.message() + ")");
+                return;
+            }
+            owner_.complete(ex, {pool::errc::not_retryable,
+                                 ex->request.method + " " + ex->target +
+                                     ": the server refused it after its response had begun (" +
+                                     c.error.message() +
+                                     "); not retried because it is not idempotent and was processed",
+                                 0, "pool"});
             return;
         }
         // The connection ended under a request that got no answer at all: an idempotent one

@@ -114,7 +114,7 @@ void Pool::submit(const ExchangePtr& ex) {
         finish(ex, {pool::errc::client_closed, "the client is closed", 0, "pool"});
         return;
     }
-    ++outstanding_;
+    live_.emplace(ex.get(), ex);
     arm_deadline(ex);
     Host& host = host_for(ex->route);
     if (log_.on(LogLevel::debug))
@@ -230,7 +230,11 @@ void Pool::dispatch_later(const std::string& key) {
 void Pool::open_connection(Host& host) {
     Host::Opening o;
     o.id = ++connection_ids_;
-    o.http1_forced = http1_remembered(host);
+    // A request h2 was just rejected under goes over HTTP/1.1 next, even when the fallback is
+    // not remembered (remember "0s"): otherwise it would try h2 again until its attempts ran out.
+    o.http1_forced = http1_remembered(host) ||
+                     std::any_of(host.waiting.begin(), host.waiting.end(),
+                                 [](const ExchangePtr& e) { return e->fallback && !e->finished; });
     const auto& rp = *host.policy;
     o.may_multiplex = negotiate::may_speak_h2(negotiate::attempt_policy(rp.policy, o.http1_forced),
                                               negotiate::transport_of(rp.origin.scheme));
@@ -372,6 +376,13 @@ void Pool::requeue(Host& host, const ExchangePtr& ex) {
                     0, "pool"});
         return;
     }
+    ++stats_.retries;
+    // Whatever an earlier attempt received is not this attempt's response.
+    ex->response.status = 0;
+    ex->response.headers.clear();
+    ex->response.body.clear();
+    ex->response_started = false;
+    ex->first_byte = {};
     host.waiting.push_front(ex);
 }
 
@@ -387,7 +398,7 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
         t.first_byte = us(ex->first_byte - ex->sent);
     ex->response.info.fallback = ex->response.info.fallback || ex->fallback;
     ++stats_.requests;
-    if (outstanding_ > 0) --outstanding_;
+    live_.erase(ex.get());
     Result r;
     r.error = std::move(err);
     if (r.error) {
@@ -532,14 +543,63 @@ void Pool::warm(const Route& route, unsigned n, std::function<void(Error)> done)
     settle_warmers(host);
 }
 
-void Pool::close_all(std::function<void()> done) {
+void Pool::close_all(std::function<void()> done, std::optional<std::chrono::milliseconds> deadline) {
     closing_ = true;
-    on_drained_ = std::move(done);
+    if (done && !on_drained_) on_drained_ = std::move(done);
+    if (deadline && on_drained_) {
+        const auto by = Clock::now() + *deadline;
+        if (!close_by_ || by < *close_by_) {
+            close_by_ = by;
+            if (*deadline <= std::chrono::milliseconds::zero()) {
+                abort_all("the client was closed with no time left for requests in flight");
+                return;
+            }
+            close_deadline_ = std::make_unique<asio::steady_timer>(io_, by);
+            close_deadline_->async_wait([this, ms = deadline->count()](const asio::error_code& ec) {
+                if (ec) return;
+                abort_all("still in flight when close()'s deadline of " + std::to_string(ms) +
+                          " ms passed");
+            });
+        }
+    }
+    maybe_drained();
+}
+
+void Pool::abort_all(const std::string& why) {
+    closing_ = true;
+    aborting_ = true;
+    // Connections and connects first: nothing they would report can come after this.
+    for (auto& [key, host] : hosts_) {
+        (void)key;
+        auto opening = std::exchange(host->opening, {});
+        for (auto& o : opening) o.attempt->cancel();
+        auto conns = std::exchange(host->connections, {});
+        for (auto& c : conns) c->close();
+        host->waiting.clear();
+    }
+    // In the order they were sent, so callbacks run in a natural order.
+    std::vector<ExchangePtr> live;
+    live.reserve(live_.size());
+    for (auto& [p, ex] : live_) {
+        (void)p;
+        live.push_back(ex);
+    }
+    std::sort(live.begin(), live.end(),
+              [](const ExchangePtr& a, const ExchangePtr& b) { return a->started < b->started; });
+    if (!live.empty())
+        log_(LogLevel::info, "ending " + std::to_string(live.size()) +
+                                 " request(s) with pool:client_closed: " + why);
+    for (auto& ex : live)
+        finish(ex, {pool::errc::client_closed,
+                    ex->request.method + " " + ex->origin.to_string() + ex->target + ": " + why, 0,
+                    "pool"});
+    aborting_ = false;
     maybe_drained();
 }
 
 void Pool::maybe_drained() {
-    if (!closing_ || !on_drained_ || outstanding_ > 0) return;
+    if (!closing_ || !on_drained_ || !live_.empty() || aborting_) return;
+    if (close_deadline_) close_deadline_->cancel();
     for (auto& [key, host] : hosts_) {
         (void)key;
         auto opening = std::move(host->opening);

@@ -25,7 +25,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace connmatrix::pool {
@@ -78,8 +80,14 @@ public:
     // Opens connections for `route` until n exist; done runs when they are ready or failed.
     void warm(const Route& route, unsigned n, std::function<void(Error)> done);
     // Stops taking requests; once those in flight are done, closes every connection; then
-    // runs `done`.
-    void close_all(std::function<void()> done);
+    // runs `done`. With a deadline, requests still in flight when it passes end with
+    // client_closed (abort_all) instead of running to their own timeouts. A second call only
+    // shortens the deadline.
+    void close_all(std::function<void()> done,
+                   std::optional<std::chrono::milliseconds> deadline = std::nullopt);
+    // Now: closes every connection and connect, and ends every request in flight or waiting
+    // with client_closed (`why` says when); then close_all's `done`, if one is waiting.
+    void abort_all(const std::string& why);
     Client::Stats stats() const;
     // ConnectionEvents
     void finish(Connection& c, const ExchangePtr& ex, Error err) override;
@@ -127,8 +135,13 @@ private:
     HostMemory memory_;
     std::size_t connection_ids_ = 0;
     bool closing_ = false;
-    std::size_t outstanding_ = 0;
+    bool aborting_ = false;
+    // Every request submitted and not yet finished, wherever it is (a host's queue, a
+    // connection, between the two): what abort_all() ends.
+    std::unordered_map<const Exchange*, ExchangePtr> live_;
     std::function<void()> on_drained_;
+    std::unique_ptr<asio::steady_timer> close_deadline_;
+    std::optional<Clock::time_point> close_by_;
     Client::Stats stats_;
 };
 

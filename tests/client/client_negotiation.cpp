@@ -286,3 +286,23 @@ TEST_CASE("Client() reads CONNMATRIX_CONFIG, and a bad file is an error, not a s
           policy::Mode::http1);
     ::unsetenv("CONNMATRIX_CONFIG");
 }
+
+TEST_CASE("prior-knowledge with fallback and remember 0s: each rejection falls back, nothing is remembered") {
+    // remember "0s" is valid: fall back, but do not remember it. The requests h2 was rejected
+    // under still go over HTTP/1.1 (they used to try h2 on three connections and give up).
+    for_each_backend([](const tls::Backend& b) {
+        auto o = tls_server(b, {}, tls::ServerAlpn::ignore);
+        o.speak = TestServerOptions::Speak::http1;
+        o.handler = echo_path;
+        TestServer server(o);
+        Client c = make_client(client_json(b.name(), "prior-knowledge",
+                                           R"("fallback": "http/1.1", "remember": "0s")"));
+        Result r1 = c.send({.method = "GET", .url = server.url("/one")});
+        INFO(r1.error.message());
+        REQUIRE(r1);
+        CHECK(r1.response.body == "http/1.1 GET /one");
+        CHECK(r1.response.info.fallback);
+        CHECK(server.connections() == 2);  // the rejected h2 attempt, then HTTP/1.1
+        CHECK(c.stats().fallbacks == 1);
+    });
+}

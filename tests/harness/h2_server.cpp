@@ -22,6 +22,8 @@ struct ServerStream {
     std::string status;  // kept alive for nghttp2_submit_trailer/response
     std::size_t body_sent = 0;
     bool responded = false;
+    bool announced = false;  // on_headers was called
+    bool refused = false;    // on_refused was called
 };
 
 constexpr std::string_view http1_answer =
@@ -48,6 +50,7 @@ struct ServerSession::Impl {
     std::unordered_map<std::int32_t, std::unique_ptr<ServerStream>> streams;
     std::vector<ServerRequest> done;
     std::size_t answered = 0, peak = 0, pings = 0, opened = 0, body_bytes = 0;
+    std::int32_t max_processed = 0;  // the highest stream a handler answered
     std::vector<std::pair<std::int32_t, std::uint32_t>> resets;
     std::optional<std::uint32_t> goaway_code;
     std::optional<std::int32_t> goaway_last;  // we sent GOAWAY: streams above get no answer
@@ -75,9 +78,18 @@ struct ServerSession::Impl {
         if (!error) error = std::move(e);
     }
 
+    // A request we told the client we never processed.
+    void refuse(ServerStream& s) {
+        if (!s.announced || s.refused) return;
+        s.refused = true;
+        if (options.on_refused) options.on_refused(s.req);
+    }
+
     Error goaway(std::uint32_t code, std::int32_t last) {
         goaway_local = true;
         goaway_last = goaway_last ? std::min(*goaway_last, last) : last;
+        for (auto& [id, s] : streams)
+            if (id > *goaway_last) refuse(*s);
         const int rv =
             code == NGHTTP2_NO_ERROR
                 ? nghttp2_submit_goaway(session.get(), NGHTTP2_FLAG_NONE, last, code, nullptr, 0)
@@ -168,6 +180,12 @@ int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
     Impl& im = self(ud);
     switch (f->hd.type) {
         case NGHTTP2_HEADERS:
+            if (f->headers.cat == NGHTTP2_HCAT_REQUEST && im.options.on_headers)
+                if (ServerStream* s = im.find(f->hd.stream_id);
+                    s && !(im.goaway_last && s->req.stream_id > *im.goaway_last)) {
+                    s->announced = true;
+                    im.options.on_headers(s->req);
+                }
             if (ServerStream* s = im.find(f->hd.stream_id);
                 s && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
                 const ServerFaults& faults = im.options.faults;
@@ -235,12 +253,20 @@ void ServerSession::Impl::complete(ServerStream& s) {
     const std::int32_t id = s.req.stream_id;
     done.push_back(s.req);
     const ServerFaults& f = options.faults;
+    // The default last_stream_id covers every stream already answered: requests complete out
+    // of order (a long body finishes after a short one on a later stream), and a GOAWAY below
+    // a stream the server processed would tell the client a lie.
     if (f.goaway_after_requests && done.size() == *f.goaway_after_requests)
-        if (Error e = goaway(f.goaway_error_code, f.goaway_last_stream_id.value_or(id)))
+        if (Error e = goaway(f.goaway_error_code,
+                             f.goaway_last_stream_id.value_or(std::max(max_processed, id))))
             fail(std::move(e));
-    if (goaway_last && id > *goaway_last) return;  // refused by our GOAWAY: never processed
+    if (goaway_last && id > *goaway_last) {  // refused by our GOAWAY: never processed
+        refuse(s);
+        return;
+    }
     if (auto it = f.reset_streams.find(id); it != f.reset_streams.end()) {
         nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, id, it->second);
+        if (it->second == NGHTTP2_REFUSED_STREAM) refuse(s);
         return;
     }
     if (f.stall || s.responded) return;
@@ -257,6 +283,13 @@ void ServerSession::Impl::respond(ServerStream& s) {
         s.resp.headers = {{"content-type", "application/octet-stream"}};
         s.resp.body = s.req.body;
     }
+    if (s.resp.reset) {
+        nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, id, *s.resp.reset);
+        if (*s.resp.reset == NGHTTP2_REFUSED_STREAM) refuse(s);
+        else max_processed = std::max(max_processed, id);
+        return;
+    }
+    max_processed = std::max(max_processed, id);
     for (int st : s.resp.interim) {
         const std::string v = std::to_string(st);
         const nghttp2_nv nv = glue::nv(":status", v);
@@ -279,6 +312,13 @@ void ServerSession::Impl::respond(ServerStream& s) {
         rv != 0 && nghttp2_is_fatal(rv))
         fail(error_from_library(rv));
     ++answered;
+    using Goaway = ServerResponse::Goaway;
+    if (s.resp.goaway != Goaway::none && !goaway_local) {
+        // FIFO behind the response HEADERS just queued; the DATA of streams above last_stream_id
+        // is dropped once the GOAWAY is out.
+        const bool lie = s.resp.goaway == Goaway::disowning_this && id == max_processed;
+        (void)goaway(NGHTTP2_NO_ERROR, lie ? std::max(0, id - 2) : max_processed);
+    }
 }
 
 void ServerSession::Impl::drain() {

@@ -23,6 +23,19 @@ struct ServerResponse {
     Bytes body;
     Headers trailers;
     std::vector<int> interim;  // 1xx statuses sent before the final response (e.g. 103)
+    // Faults a handler may choose per request (the load suite's injector):
+    std::optional<std::uint32_t> reset;  // RST_STREAM with this code instead of the response
+    enum class Goaway {
+        none,
+        // After this response, GOAWAY (NO_ERROR) with last_stream_id = the highest stream
+        // processed so far: what is above it was not processed, and is refused.
+        above_processed,
+        // A lying server: GOAWAY with last_stream_id just below this stream, sent right after
+        // its response HEADERS (its DATA never follows), so the client holds proof that it was
+        // processed. Only when it is the highest stream processed so far (so that the lie is
+        // about it alone); otherwise as above_processed.
+        disowning_this,
+    } goaway = Goaway::none;
 };
 
 using Handler = std::function<ServerResponse(const ServerRequest&)>;
@@ -36,7 +49,8 @@ enum class BadFrame {
 
 struct ServerFaults {
     // After this many complete requests, send GOAWAY with goaway_last_stream_id (default: the
-    // stream id of that request) and goaway_error_code; requests above it get no answer.
+    // highest stream processed so far, that request's included) and goaway_error_code; requests
+    // above it get no answer.
     std::optional<std::size_t> goaway_after_requests;
     std::optional<std::int32_t> goaway_last_stream_id;
     std::uint32_t goaway_error_code = h2_error::no_error;
@@ -65,6 +79,12 @@ struct ServerOptions {
     std::uint32_t stream_window = 1u << 20;
     std::uint32_t connection_window = 16u << 20;
     ServerFaults faults;
+    // What reached the server, for tests that count it: a request's HEADERS arrived (before its
+    // body; never for a stream already above our GOAWAY's last_stream_id), and a request
+    // announced so that we then told the client we did not process (REFUSED_STREAM, above our
+    // GOAWAY's last_stream_id). Called on the session's thread.
+    std::function<void(const ServerRequest&)> on_headers;
+    std::function<void(const ServerRequest&)> on_refused;
 };
 
 class ServerSession {

@@ -116,7 +116,10 @@ private:
 };
 
 ServedResponse default_response(const ServedRequest&) {
-    return {200, {{"content-type", "text/plain"}}, "hello from test server\n"};
+    ServedResponse r;
+    r.headers = {{"content-type", "text/plain"}};
+    r.body = "hello from test server\n";
+    return r;
 }
 
 }  // namespace
@@ -246,9 +249,18 @@ void TestServer::serve(int fd) {
                         : in.size() >= 3 && std::memcmp(in.data(), "PRI", 3) == 0));
 
     if (h2) {
-        http2::ServerSession server(opt_.h2, [this](const http2::ServerRequest& rq) {
-            ServedRequest r{"h2", rq.method, rq.path, rq.authority, rq.headers,
-                            std::string(rq.body.begin(), rq.body.end())};
+        http2::ServerOptions h2o = opt_.h2;
+        const auto served_of = [](const http2::ServerRequest& rq) {
+            return ServedRequest{"h2", rq.method, rq.path, rq.authority, rq.headers,
+                                 std::string(rq.body.begin(), rq.body.end())};
+        };
+        if (opt_.on_arrival)
+            h2o.on_headers = [&](const http2::ServerRequest& rq) { opt_.on_arrival(served_of(rq)); };
+        if (opt_.on_refused)
+            h2o.on_refused = [&](const http2::ServerRequest& rq) { opt_.on_refused(served_of(rq)); };
+        bool drop = false;
+        http2::ServerSession server(h2o, [&](const http2::ServerRequest& rq) {
+            ServedRequest r = served_of(rq);
             if (opt_.response_delay.count() > 0) std::this_thread::sleep_for(opt_.response_delay);
             ServedResponse resp = opt_.handler(r);
             record(std::move(r));
@@ -256,12 +268,19 @@ void TestServer::serve(int fd) {
             out.status = resp.status;
             out.headers = resp.headers;
             out.body.assign(resp.body.begin(), resp.body.end());
+            out.reset = resp.h2_reset;
+            out.goaway = resp.h2_goaway;
+            drop = drop || resp.drop_connection;
             return out;
         });
         for (int i = 0; i < 1'000'000; ++i) {
             if (!in.empty()) {
                 const Error e = server.feed(in);
                 in.clear();
+                if (drop) {  // a handler asked: hang up with whatever is queued unsent
+                    ::shutdown(fd, SHUT_RDWR);
+                    return;
+                }
                 const std::size_t open = server.peak_open_streams();
                 if (open > peak_streams_) peak_streams_ = open;
                 if (!conn.write(server.take_output())) break;
@@ -291,12 +310,17 @@ void TestServer::serve(int fd) {
             if (ev.kind == http1::EventKind::head) {
                 current = {"http/1.1", ev.head.method, ev.head.target, "", ev.head.headers, ""};
                 if (auto* h = http1::find_header(ev.head.headers, "host")) current.authority = h->value;
+                if (opt_.on_arrival) opt_.on_arrival(current);
             } else if (ev.kind == http1::EventKind::data) {
                 current.body.append(ev.data.begin(), ev.data.end());
             } else if (ev.kind == http1::EventKind::complete) {
                 if (opt_.response_delay.count() > 0) std::this_thread::sleep_for(opt_.response_delay);
                 ServedResponse resp = opt_.handler(current);
                 record(current);
+                if (resp.drop_connection) {  // a handler asked: hang up without answering
+                    ::shutdown(fd, SHUT_RDWR);
+                    return;
+                }
                 const bool keep = ev.keep_alive && !opt_.http1_close_after_response;
                 Bytes out;
                 http1::ResponseOptions ro;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,12 @@ struct ServedResponse {
     int status = 200;
     Headers headers;
     std::string body;
+    // Faults a handler may choose per request (the load suite's injector). The handler has run:
+    // count the request as processed unless h2_reset is REFUSED_STREAM.
+    bool drop_connection = false;           // hang up at once, without this response or any other
+                                            // queued on the connection (no close_notify)
+    std::optional<std::uint32_t> h2_reset;  // h2: RST_STREAM with this code instead
+    http2::ServerResponse::Goaway h2_goaway = http2::ServerResponse::Goaway::none;  // h2: then GOAWAY
 };
 
 using ServerHandler = std::function<ServedResponse(const ServedRequest&)>;
@@ -51,6 +58,11 @@ struct TestServerOptions {
     bool stall = false;                     // accept, read, never answer
     std::chrono::milliseconds response_delay{0};
     bool http1_close_after_response = false;  // "Connection: close" on every HTTP/1.1 response
+    // What reached the server, for tests that count it (called on the connection's thread):
+    // a request's head arrived (before its body), and, h2 only, a request so announced that we
+    // then told the client we did not process (REFUSED_STREAM, above our GOAWAY).
+    std::function<void(const ServedRequest&)> on_arrival;
+    std::function<void(const ServedRequest&)> on_refused;
 };
 
 class TestServer {

@@ -7,7 +7,8 @@
 //   if (r) std::cout << r.response.status << " over " << r.response.info.alpn_selected.value_or("no ALPN");
 //
 // A Client owns one I/O thread and its connections. Its methods are safe to call from any
-// thread; callbacks run on the I/O thread (don't block there). The destructor closes it.
+// thread; callbacks run on the I/O thread (don't block there). The destructor closes it at once:
+// requests still in flight end with pool::errc::client_closed.
 #pragma once
 
 #include <connmatrix/config.hpp>
@@ -165,10 +166,14 @@ public:
     // connection carries many streams, so n > 1 only helps when streams would run out).
     Error warm(std::string_view url, unsigned n = 1);
 
-    // Stops taking requests, lets the ones in flight finish, closes every connection, and
-    // waits for that. From a callback (the I/O thread) it starts the same and returns at once.
-    // Never destroy a Client from its own callbacks.
+    // Stops taking requests, lets the ones in flight finish (each within its own timeout),
+    // closes every connection, and waits for that. From a callback (the I/O thread) it starts
+    // the same and returns at once. Never destroy a Client from its own callbacks.
     void close();
+    // The same, but requests still in flight after `deadline` end with pool::errc::client_closed
+    // then, and the call returns. The destructor is close(0ms): whatever is still in flight
+    // ends at once with client_closed.
+    void close(std::chrono::milliseconds deadline);
 
     const policy::Engine& policy() const noexcept;
 
@@ -179,6 +184,9 @@ public:
         std::size_t fallbacks = 0;
         std::size_t hosts = 0;  // pool keys with connections, connects or requests now; an
                                 // unused one is dropped (what it learnt is kept, bounded)
+        std::size_t retries = 0;  // requests queued again because a connection did not process
+                                  // them (GOAWAY, REFUSED_STREAM, closed before answering an
+                                  // idempotent one, h2 rejected and falling back)
     };
     Stats stats() const;
 
