@@ -367,6 +367,7 @@ int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
 
 int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
     Impl& im = self(ud);
+    im.guard.sent(f->hd.type);
     switch (f->hd.type) {
         case NGHTTP2_HEADERS:
             if (Stream* s = im.find(f->hd.stream_id)) s->headers_sent = true;
@@ -522,7 +523,10 @@ void ClientSession::Impl::settle() {
 
 Error ClientSession::Impl::recv(std::span<const std::uint8_t> bytes) {
     // Every frame header passes the guard first; nghttp2 never sees a frame beyond a limit.
-    const std::optional<Guard::Stop> stop = guard.scan(bytes, Clock::now());
+    const std::optional<Guard::Stop> stop = guard.scan(bytes, Clock::now(), [this](std::int32_t id) {
+        const Stream* s = find(id);
+        return s && !s->reported;
+    });
     const auto allowed = stop ? bytes.first(stop->at) : bytes;
     const glue::ssize n =
         allowed.empty() ? 0 : glue::mem_recv(session.get(), allowed.data(), allowed.size());

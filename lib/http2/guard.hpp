@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -47,9 +48,20 @@ public:
 
     Guard(const ClientOptions& options, Clock::time_point now) noexcept;
 
+    // Whether a stream may still carry its response to us (ours, not yet closed or reported).
+    using IsOpen = std::function<bool(std::int32_t stream_id)>;
+
     // The next bytes from the server (frame headers may span calls). nullopt: every frame that
-    // starts in them may go to nghttp2; otherwise where to cut, and why.
-    std::optional<Stop> scan(std::span<const std::uint8_t> bytes, Clock::time_point now);
+    // starts in them may go to nghttp2; otherwise where to cut, and why. `open` is asked about
+    // the stream of each DATA and HEADERS frame: on a stream that is not open they carry
+    // nothing to us, and count as control frames.
+    std::optional<Stop> scan(std::span<const std::uint8_t> bytes, Clock::time_point now,
+                             const IsOpen& open);
+
+    // We sent a frame the server may answer with WINDOW_UPDATEs: a DATA frame earns two (its
+    // stream's and the connection's), a HEADERS one. A WINDOW_UPDATE beyond what we earned
+    // counts as a control frame.
+    void sent(std::uint8_t frame_type) noexcept;
 
     // What the session sees only in nghttp2's callbacks. Each returns the error to end the
     // connection with (GOAWAY ENHANCE_YOUR_CALM), or nothing while within the limit.
@@ -61,12 +73,15 @@ public:
                                     Clock::time_point now);
 
 private:
-    std::optional<Stop> frame(std::size_t at, Clock::time_point now);
+    std::optional<Stop> frame(std::size_t at, Clock::time_point now, const IsOpen& open);
+    std::optional<Stop> stop(std::size_t at, std::string_view what, Clock::time_point now);
 
     std::uint32_t max_empty_;
     TokenBucket control_;
     TokenBucket resets_;
-    std::uint32_t empty_run_ = 0;  // DATA frames in a row without data or END_STREAM
+    std::uint32_t empty_run_ = 0;  // DATA frames in a row without data or END_STREAM, on open
+                                   // streams; only DATA or HEADERS on an open stream end a run
+    std::uint32_t updates_earned_ = 0;  // WINDOW_UPDATEs our frames sent allow (sent())
     std::uint8_t head_[10] = {};   // the frame header being read (+ the pad length of DATA)
     std::size_t have_ = 0;         // bytes of it read
     std::size_t need_ = 9;         // bytes of it needed: 9, or 10 for padded DATA

@@ -105,9 +105,11 @@ struct ClientOptions {
     // pool passes the Client's. Beyond one, the session ends the connection at once with GOAWAY
     // ENHANCE_YOUR_CALM and errc::flood (errc::too_many_resets for peer_resets).
     std::uint32_t max_continuations = 8;       // CONTINUATION frames after one HEADERS
-    std::uint32_t max_empty_data_frames = 100;  // in a row: no data, no END_STREAM
-    RateLimit control_frames{1000, 100};  // PING, SETTINGS, PRIORITY, GOAWAY, 1xx, RST_STREAM
-                                          // for a stream no longer open, unknown frame types
+    std::uint32_t max_empty_data_frames = 100;  // in a row on open streams: no data, no
+                                                // END_STREAM
+    RateLimit control_frames{1000, 100};  // PING, SETTINGS, PRIORITY, GOAWAY, 1xx, unknown
+                                          // frame types; RST_STREAM, HEADERS, DATA < 1 KiB for
+                                          // a stream no longer open; unearned WINDOW_UPDATE
     RateLimit peer_resets{1000, 33};      // our streams reset before their response completed
 };
 

@@ -602,6 +602,71 @@ TEST_CASE("empty-DATA flood: zero-length DATA without END_STREAM ends as http2:f
     }
 }
 
+namespace {
+
+// Which requests of a run failed how, in no particular order (which request got which stream
+// is up to the pool).
+std::multiset<std::string> codes(const Run& r) {
+    std::multiset<std::string> out;
+    for (const Result& res : r.results) out.insert(error_name(res.error.code));
+    return out;
+}
+
+std::string flood_message(const Run& r) {
+    for (const Result& res : r.results)
+        if (res.error.code == http2::errc::flood) return res.error.message();
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("empty-DATA flood with a 1-byte DATA or a trailer on a reset stream in between: still http2:flood") {
+    // The server resets stream 1 and answers stream 3; then, again and again, 100 empty DATA
+    // frames on stream 3 and a frame on stream 1, which is no longer open (nghttp2 drops it
+    // unseen). Such a frame carries nothing to us and does not end the run of empty ones.
+    Bytes trailer_block;
+    hpack_literal(trailer_block, "x-t", "1");
+    const Bytes one_byte = frame(type::data, 0, 1, {'x'});
+    const Bytes trailer = frame(type::headers, flag::end_headers | flag::end_stream, 1,
+                                trailer_block);
+    for (const Transport& t : transports()) {
+        INFO(t.name);
+        for (const Bytes* dead : {&one_byte, &trailer}) {
+            Bytes unit = repeat(frame(type::data, 0, 3), 100);
+            unit += *dead;
+            Run r = run(t, stall_then(2, [&](Wire& w, Counters& c) {
+                            Bytes start = frame(type::rst_stream, 0, 1,
+                                                u32(http2::h2_error::cancel));
+                            start += response_headers(3);
+                            if (w.write(start)) flood(w, c, unit);
+                        }),
+                        {{"GET", "/a"}, {"GET", "/b"}});
+            CHECK(codes(r) == std::multiset<std::string>{"http2:stream_reset", "http2:flood"});
+            CHECK(flood_message(r).find("DATA frames in a row") != std::string::npos);
+            closed_by_client(r);
+        }
+    }
+}
+
+TEST_CASE("WINDOW_UPDATE flood (increment 1, on the connection or a closed stream): http2:flood") {
+    for (const Transport& t : transports()) {
+        INFO(t.name);
+        for (const std::uint32_t stream : {0u, 1u}) {
+            const Bytes update = frame(type::window_update, 0, stream, u32(1));
+            Run r = run(t, stall_then(2, [&](Wire& w, Counters& c) {
+                            if (w.write(frame(type::rst_stream, 0, 1,
+                                              u32(http2::h2_error::cancel))))
+                                flood(w, c, update);
+                        }),
+                        {{"GET", "/a"}, {"GET", "/b"}});
+            CHECK(codes(r) == std::multiset<std::string>{"http2:stream_reset", "http2:flood"});
+            CHECK(flood_message(r).find("WINDOW_UPDATE") != std::string::npos);
+            CHECK(r.server["flood"] > 1000);
+            closed_by_client(r);
+        }
+    }
+}
+
 TEST_CASE("RST_STREAM flood: resets for a stream no longer open end the connection as http2:flood") {
     const Bytes reset = frame(type::rst_stream, 0, 1, u32(http2::h2_error::cancel));
     for (const Transport& t : transports()) {
@@ -698,6 +763,74 @@ TEST_CASE("codec: max_empty_data_frames empty DATA frames in a row pass, the nex
     REQUIRE(!c.feed(frame(type::data, 0, 1, {'x'})));
     // Padding alone is no data.
     flood_at(c, frame(type::data, flag::padded, 1, {3, 0, 0, 0}), 5);
+}
+
+TEST_CASE("codec: frames on a stream no longer open end no run of empty DATA, and count as control frames") {
+    http2::ClientOptions o;
+    o.max_empty_data_frames = 5;
+    o.control_frames = {1000, 0};
+    http2::ClientSession c = started(o);
+    Error err;
+    http2::Request req;
+    req.authority = "localhost";
+    REQUIRE(c.submit_request(req, err) == 3);
+    (void)c.take_output();
+    REQUIRE(!c.feed(response_headers(3)));
+    // Stream 1 is reset by the server: what comes on it afterwards is dropped by nghttp2.
+    REQUIRE(!c.feed(frame(type::rst_stream, 0, 1, u32(http2::h2_error::cancel))));
+    (void)c.take_events();  // stream 1's own end: stream_reset
+    Bytes trailer_block;
+    hpack_literal(trailer_block, "x-t", "1");
+    for (int i = 0; i < 3; ++i) REQUIRE(!c.feed(frame(type::data, 0, 3)));
+    REQUIRE(!c.feed(frame(type::data, 0, 1, {'x'})));
+    REQUIRE(!c.feed(frame(type::headers, flag::end_headers | flag::end_stream, 1, trailer_block)));
+    REQUIRE(!c.feed(frame(type::data, flag::end_stream, 1)));
+    // Three empty DATA on stream 3 before, two now: five; the sixth is one too many.
+    flood_at(c, frame(type::data, 0, 3), 2);
+}
+
+TEST_CASE("codec: small DATA and HEADERS on streams not open take control_frames tokens; a full frame does not") {
+    http2::ClientOptions o;
+    o.control_frames = {10, 0};  // no refill: exact
+    http2::ClientSession c = started(o);
+    REQUIRE(!c.feed(frame(type::rst_stream, 0, 1, u32(http2::h2_error::cancel))));
+    (void)c.take_events();  // stream 1's own end: stream_reset
+    // The server's SETTINGS and its ACK took two of the ten (the reset of stream 1, open then,
+    // is a peer reset): eight left. DATA of 1 KiB or more on the dead stream takes none.
+    for (int i = 0; i < 20; ++i) REQUIRE(!c.feed(frame(type::data, 0, 1, Bytes(1024, 'x'))));
+    Bytes trailer_block;
+    hpack_literal(trailer_block, "x-t", "1");
+    Error err;
+    http2::Request req;
+    req.authority = "localhost";
+    REQUIRE(c.submit_request(req, err) == 3);  // a request to end with the connection
+    (void)c.take_output();
+    for (int i = 0; i < 4; ++i)
+        REQUIRE(!c.feed(frame(type::headers, flag::end_headers | flag::end_stream, 1,
+                              trailer_block)));
+    flood_at(c, frame(type::data, 0, 1, {'x'}), 4);
+}
+
+TEST_CASE("codec: WINDOW_UPDATEs two per DATA frame we sent are free, the rest take control_frames tokens") {
+    http2::ClientOptions o;
+    o.control_frames = {10, 0};  // no refill: exact
+    http2::ClientSession c(o);
+    Error err;
+    http2::Request req;
+    req.method = "POST";
+    req.authority = "localhost";
+    req.body = Bytes(3 * 16384, 'x');  // three DATA frames at the default max frame size
+    REQUIRE(c.submit_request(req, err) == 1);
+    Bytes in = frame(type::settings, 0, 0);
+    in += frame(type::settings, flag::ack, 0);
+    REQUIRE(!c.feed(in));
+    std::size_t data_frames = 0;
+    for (const Frame& f : parse(c.take_output(), 24)) data_frames += f.type == type::data;
+    REQUIRE(data_frames == 3);
+    // Earned: one for the HEADERS, two per DATA frame; then the eight tokens SETTINGS and its
+    // ACK left.
+    const Bytes update = frame(type::window_update, 0, 0, u32(1));
+    flood_at(c, update, 1 + 2 * data_frames + 8);
 }
 
 TEST_CASE("codec: control_frames PINGs pass, the next is http2:flood; SETTINGS counted too") {

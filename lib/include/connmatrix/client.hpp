@@ -104,11 +104,15 @@ struct Http2Limits {
     // CONTINUATION frames after one HEADERS (the 2024 CONTINUATION-flood CVEs): more is
     // http2:flood.
     std::uint32_t max_continuations = 8;
-    // DATA frames in a row that carry no data and do not end their stream: more is http2:flood.
+    // DATA frames in a row on open streams that carry no data and do not end their stream:
+    // more is http2:flood. Only DATA or HEADERS on an open stream end a run; frames on a stream
+    // no longer open do not.
     std::uint32_t max_empty_data_frames = 100;
     // Frames that make us work without carrying a response: PING, SETTINGS, PRIORITY, GOAWAY,
-    // interim (1xx) responses, RST_STREAM for a stream no longer open, frames of unknown types.
-    // More is http2:flood. (WINDOW_UPDATE is not counted: it only lets us send.)
+    // interim (1xx) responses, frames of unknown types; on a stream no longer open RST_STREAM,
+    // HEADERS and DATA under 1 KiB (a full frame the server had in flight when we reset the
+    // stream is not counted); WINDOW_UPDATE beyond one per HEADERS and two per DATA frame we
+    // sent (what a server reading our upload sends is free). More is http2:flood.
     RateLimit control_frames{1000, 100};
     // Our streams the server resets (RST_STREAM, any code, REFUSED_STREAM included) before their
     // response is complete: more is http2:too_many_resets, the rapid-reset pattern
