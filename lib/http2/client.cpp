@@ -523,10 +523,11 @@ void ClientSession::Impl::settle() {
 
 Error ClientSession::Impl::recv(std::span<const std::uint8_t> bytes) {
     // Every frame header passes the guard first; nghttp2 never sees a frame beyond a limit.
-    const std::optional<Guard::Stop> stop = guard.scan(bytes, Clock::now(), [this](std::int32_t id) {
+    const auto open = [this](std::int32_t id) {
         const Stream* s = find(id);
         return s && !s->reported;
-    });
+    };
+    const std::optional<Guard::Stop> stop = guard.scan(bytes, Clock::now(), open);
     const auto allowed = stop ? bytes.first(stop->at) : bytes;
     const glue::ssize n =
         allowed.empty() ? 0 : glue::mem_recv(session.get(), allowed.data(), allowed.size());

@@ -83,7 +83,8 @@ std::optional<Guard::Stop> Guard::scan(std::span<const std::uint8_t> b, Clock::t
 
 std::optional<Guard::Stop> Guard::stop(std::size_t at, std::string_view what,
                                        Clock::time_point now) {
-    if (auto e = control_frame(what, now)) return Stop{at, std::move(*e), NGHTTP2_ENHANCE_YOUR_CALM};
+    if (auto e = control_frame(what, now))
+        return Stop{at, std::move(*e), NGHTTP2_ENHANCE_YOUR_CALM};
     return std::nullopt;
 }
 
