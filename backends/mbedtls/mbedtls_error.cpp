@@ -79,6 +79,13 @@ Error session_error(int ret, const FailureContext& ctx) {
             return make_error(classify_verify_flags(ctx.verify_flags), ret,
                               what + ": " + verify_flags_text(ctx.verify_flags));
         }
+        case MBEDTLS_ERR_X509_FATAL_ERROR:
+            // What mbedTLS 2.28's chain verification returns for a chain longer than it takes
+            // (MBEDTLS_X509_MAX_INTERMEDIATE_CA): the peer's certificate, not the handshake.
+            return make_error(errc::certificate_invalid, ret,
+                              "the certificate chain could not be verified (mbedTLS takes at most " +
+                                  std::to_string(MBEDTLS_X509_MAX_INTERMEDIATE_CA) +
+                                  " intermediates)");
         case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
             return make_error(errc::protocol_version, ret);
         case MBEDTLS_ERR_SSL_CONN_EOF:

@@ -6,6 +6,9 @@ namespace connmatrix::net {
 
 namespace {
 
+// How long close() lets queued bytes (close_notify, a GOAWAY) drain before it hangs up.
+constexpr std::chrono::seconds close_linger{5};
+
 std::chrono::microseconds since(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
 }
@@ -36,9 +39,11 @@ Transport::~Transport() = default;
 // --- connect -----------------------------------------------------------------------------
 
 void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& proxy,
-                        std::chrono::milliseconds timeout, Done done) {
+                        std::chrono::milliseconds timeout, Done done,
+                        bool origin_may_speak_first) {
     target_ = target;
     proxy_ = proxy;
+    origin_may_speak_first_ = origin_may_speak_first;
     pending_ = std::move(done);
     phase_start_ = Clock::now();
     const Endpoint& first_hop = proxy_ ? *proxy_ : target_;
@@ -154,18 +159,23 @@ void Transport::read_tunnel_reply() {
                             status, "net"});
             return;
         }
-        // Nothing may follow the reply before we speak: TLS, HTTP/1.1 and an h2 preface all
-        // start with the client. Bytes here are the proxy's (a body it should not send, a
-        // second response), not the origin's: the tunnel is out of step, so this attempt fails
-        // (taking them as the origin's first bytes made a connection that closed at once, and
-        // the pool opened the next tunnel in a tight loop).
+        // Nothing may follow the reply before we speak, unless the protocol lets the origin
+        // speak first (cleartext h2 by prior knowledge: its SETTINGS). TLS and HTTP/1.1 start
+        // with the client: bytes here are the proxy's (a body it should not send, a second
+        // response), the tunnel is out of step, and this attempt fails (taking them as the
+        // origin's made a connection that closed at once, and the pool opened the next tunnel
+        // in a tight loop).
         if (const std::size_t extra = tunnel_reply_.size() - (end + 4); extra > 0) {
-            finish_connect({errc::proxy_failed,
-                            via + " sent " + std::to_string(extra) +
-                                " unexpected byte(s) after its CONNECT reply \"" +
-                                line.substr(0, 200) + "\", before the tunnel was used",
-                            0, "net"});
-            return;
+            if (!origin_may_speak_first_) {
+                finish_connect({errc::proxy_failed,
+                                via + " sent " + std::to_string(extra) +
+                                    " unexpected byte(s) after its CONNECT reply \"" +
+                                    line.substr(0, 200) + "\", before the tunnel was used",
+                                0, "net"});
+                return;
+            }
+            early_.assign(tunnel_reply_.begin() + static_cast<std::ptrdiff_t>(end + 4),
+                          tunnel_reply_.end());
         }
         tunnel_reply_.clear();
         finish_connect({});
@@ -264,6 +274,11 @@ void Transport::start(std::function<void(std::span<const std::uint8_t>)> on_data
     if (!open_) {
         end({errc::connection_closed, "connection to " + remote_ + " is closed", 0, "net"});
         return;
+    }
+    if (!early_.empty()) {  // the origin's first bytes, read with the proxy's reply
+        const Bytes first = std::exchange(early_, {});
+        if (on_data_) on_data_(first);
+        if (!open_ || ended_) return;
     }
     pump();  // TLS may hold records that arrived with the end of the handshake
     if (open_ && !ended_) read_loop();
@@ -474,12 +489,25 @@ void Transport::close() {
     open_ = false;
     if (write_error_) drop_unsent();
     flush();
-    if (!writing_) shutdown_now();
+    if (!writing_) {
+        shutdown_now();
+        return;
+    }
+    // A peer that stopped reading would hold the socket, and what is queued, for ever.
+    timer_.expires_after(close_linger);
+    timer_.async_wait([this, self = shared_from_this()](const asio::error_code& ec) {
+        if (!ec) abort();
+    });
 }
 
 void Transport::abort() {
-    if (closing_ || (!open_ && !pending_)) return;
+    // Also after close(): a graceful close still writing (a body to a server that stopped
+    // reading) ends now, dropping what is unsent.
+    if (aborted_ || (!closing_ && !open_ && !pending_)) return;
+    aborted_ = true;
     closing_ = true;
+    close_notify_ = false;
+    timer_.cancel();  // close()'s linger
     on_closed_ = nullptr;
     on_data_ = nullptr;
     if (pending_) {

@@ -42,8 +42,13 @@ public:
 
     // DNS, TCP to each resolved address in turn, TCP_NODELAY, then the CONNECT tunnel when a
     // proxy is given; all within `timeout`. `done` runs exactly once.
+    // `origin_may_speak_first`: the protocol may let the origin send before we do (cleartext
+    // h2 by prior knowledge: the server's SETTINGS may come at once, RFC 9113 3.4), so bytes
+    // that arrive through a proxy together with its CONNECT reply are the origin's and reach
+    // on_data first; otherwise (TLS, HTTP/1.1) they are the proxy's and the attempt is
+    // net:proxy_failed.
     void connect(const Endpoint& target, const std::optional<Endpoint>& proxy,
-                 std::chrono::milliseconds timeout, Done done);
+                 std::chrono::milliseconds timeout, Done done, bool origin_may_speak_first = false);
 
     // Drives the TLS handshake over the connected socket within `timeout`. `done` runs once.
     void handshake(std::unique_ptr<tls::Session> session, std::chrono::milliseconds timeout,
@@ -123,6 +128,9 @@ private:
     std::size_t in_flight_ = 0;  // wqueue_ entries the write under way is sending
     Error write_error_;          // the socket refused our bytes; reading goes on to the end
     bool close_notify_ = false;  // close(): send close_notify once plain_ is encrypted
+    bool aborted_ = false;
+    bool origin_may_speak_first_ = false;
+    Bytes early_;  // the origin's bytes that came with the proxy's CONNECT reply
     bool writing_ = false;
     bool reading_ = false;
     bool open_ = false;

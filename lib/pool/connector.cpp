@@ -57,8 +57,14 @@ public:
                      (proxy ? " through proxy " + proxy->to_string() : std::string()) +
                      (target_.http1_forced ? " (HTTP/1.1: fallback remembered)" : std::string()));
         auto self = shared_from_this();
+        // Cleartext h2 by prior knowledge lets the server speak first (its SETTINGS).
+        const bool origin_may_speak_first =
+            rp.origin.scheme == policy::Scheme::http &&
+            negotiate::may_speak_h2(negotiate::attempt_policy(p, target_.http1_forced),
+                                    negotiate::Transport::cleartext);
         transport_->connect({rp.origin.host, rp.origin.port}, proxy, p.timeouts.connect,
-                            [self](const Error& err) { self->on_connected(err); });
+                            [self](const Error& err) { self->on_connected(err); },
+                            origin_may_speak_first);
     }
 
     void cancel() override {

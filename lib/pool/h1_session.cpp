@@ -123,7 +123,9 @@ public:
         if (current_.get() != &ex) return;
         current_ = nullptr;
         reusable_ = false;
-        owner_.close_transport();  // the only way to stop an HTTP/1.1 response
+        // The only way to stop an HTTP/1.1 exchange, and at once: a graceful close would go on
+        // writing the rest of a body to a server that may have stopped reading.
+        owner_.abort_transport();
     }
 
     void shutdown() override { reusable_ = false; }
@@ -168,19 +170,6 @@ private:
         if (parser_->status() != http1::Status::complete) return;
         current_ = nullptr;
         fit_body(*ex);
-        // Complete before its request was (a 413 to an upload, RFC 9112 9.3): the response is
-        // delivered, the rest of the body is not sent, and the connection is not reused (the
-        // server would read what is left of the body as the next request).
-        const bool unsent = owner_.sending();
-        if (unsent) {
-            reusable_ = false;
-            owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
-                                              ": response complete before the request was sent; "
-                                              "not sending the rest, closing");
-            owner_.complete(ex, {});
-            owner_.abort_transport();
-            return;
-        }
         if (upgrading_) {
             upgrading_ = false;
             if (ex->response.status == 101) {
@@ -193,6 +182,19 @@ private:
             owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
                                               ": the server did not accept Upgrade: h2c; staying on HTTP/1.1");
         }
+        // Complete before its request was (a 413 to an upload, RFC 9112 9.3): the response is
+        // delivered, the rest of the body is not sent, and the connection is not reused (the
+        // server would read what is left of the body as the next request).
+        const bool unsent = owner_.sending();
+        if (unsent) {
+            reusable_ = false;
+            owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
+                                              ": response complete before the request was sent; "
+                                              "not sending the rest, closing");
+            owner_.abort_transport();  // before complete(): it may close the transport gracefully
+            owner_.complete(ex, {});
+            return;
+        }
         const bool keep = parser_->keep_alive() && !close_after_ && !parser_->has_leftover();
         if (!keep) reusable_ = false;
         owner_.complete(ex, {});
@@ -202,8 +204,8 @@ private:
     void fail(const ExchangePtr& ex, const Error& e) {
         current_ = nullptr;
         reusable_ = false;
-        owner_.complete(ex, e);
         owner_.abort_transport();  // nothing more is worth sending on it
+        owner_.complete(ex, e);
     }
 
     // A 101 is the answer to our Upgrade: h2c offer, and only that (RFC 9110 15.2.2: a server

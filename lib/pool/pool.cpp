@@ -8,6 +8,9 @@ namespace connmatrix::pool {
 
 namespace {
 
+// A reconnect_backoff of 0 would let connections that end at once loop as fast as they fail.
+constexpr std::chrono::milliseconds min_reconnect_backoff{10};
+
 std::chrono::microseconds us(Clock::duration d) {
     return std::chrono::duration_cast<std::chrono::microseconds>(d);
 }
@@ -53,7 +56,7 @@ Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
     : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
       max_interim_(options.max_interim_responses),
       max_connect_failures_(std::max(1u, options.max_connect_failures)),
-      reconnect_backoff_(options.reconnect_backoff), h2_limits_(options.h2), connector_(io, log_) {}
+      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_) {}
 
 Pool::~Pool() = default;
 
@@ -547,7 +550,12 @@ void Pool::close_all(std::function<void()> done, std::optional<std::chrono::mill
     closing_ = true;
     if (done && !on_drained_) on_drained_ = std::move(done);
     if (deadline && on_drained_) {
-        const auto by = Clock::now() + *deadline;
+        // Saturating: close(milliseconds::max()) means "wait as long as it takes", not a
+        // time point that wrapped into the past.
+        const auto now = Clock::now();
+        const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+            Clock::time_point::max() - now);
+        const auto by = *deadline >= room ? Clock::time_point::max() : now + *deadline;
         if (!close_by_ || by < *close_by_) {
             close_by_ = by;
             if (*deadline <= std::chrono::milliseconds::zero()) {

@@ -302,3 +302,39 @@ TEST_CASE("a response, then the server resets the connection under the upload: d
         CHECK(r.took < request_timeout);
     }
 }
+
+TEST_CASE("an upload that times out against a server that stopped reading: the client hangs up") {
+    // Found in review: a timed-out exchange closed its connection gracefully, which went on
+    // writing the rest of the body to a server that had stopped reading, holding the socket and
+    // the body for as long as that server liked. Now the connection is dropped at the timeout:
+    // the server gets only what its socket buffers took before it stopped reading.
+    const std::size_t body_size = 32 * MiB;
+    std::atomic<std::uint64_t> seen{0};
+    std::atomic<bool> ended{false};  // the script saw the end of the stream (not our stop())
+    const Script stop_reading = [&seen, &ended](Peer& p, std::size_t) {
+        if (!p.read_until(head_end)) return;
+        std::this_thread::sleep_for(request_timeout + 500ms);  // the client's timeout passes
+        p.drain(4000ms);  // what is still coming, until the client hangs up
+        seen = p.received();
+        ended = !p.stopping() && !p.timed_out();
+    };
+    for (const auto& t : transports()) {
+        INFO(t.name());
+        seen = 0;
+        ended = false;
+        HostileServer server(server_for(t), stop_reading);
+        Client c = hostile_client(t);
+        const Timed r = timed_send(c, {.method = "POST", .url = server.url("/upload"),
+                                       .body = std::string(body_size, 'u')});
+        check_error(r, net::errc::request_timeout);
+        // The script's own end: its drain stops at the client's hang-up, or after 4 s of silence.
+        const auto give_up = std::chrono::steady_clock::now() + 8s;
+        while (!ended && seen.load() == 0 && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(20ms);
+        server.stop();
+        CHECK(ended.load());
+        MESSAGE(t.name(), ": the server received ", seen.load() / 1024, " KiB of the ",
+                body_size / 1024, " KiB body");
+        CHECK(seen.load() < body_size / 2);
+    }
+}

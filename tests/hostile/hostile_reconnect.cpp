@@ -2,6 +2,7 @@
 // Each such connection counts against ClientOptions::max_connect_failures, with a back-off
 // between attempts, so that the requests waiting for one end with the error instead of the
 // pool opening the next connection at once, in a loop, until their timeout.
+#include "h2_server.hpp"
 #include "hostile.hpp"
 
 using namespace connmatrix;
@@ -53,6 +54,49 @@ TEST_CASE("a proxy's 200 followed by extra bytes: proxy_failed, one CONNECT, no 
         CHECK(proxy.connects.load() <= ClientOptions{}.max_connect_failures);
         CHECK(rss.growth() < base_slack);
     }
+}
+
+TEST_CASE("cleartext h2 by prior knowledge through a proxy: the origin's SETTINGS may come with the 200") {
+    // RFC 9113 3.4: an h2 server may send its SETTINGS as soon as the connection is up, so
+    // over a tunnel they can arrive in the same segment as the proxy's 200. For cleartext h2 by
+    // prior knowledge those bytes are the origin's and the request goes through; only where
+    // the client speaks first (TLS, HTTP/1.1) are they the proxy's and proxy_failed.
+    std::atomic<std::size_t> connects{0};
+    const Script proxy_and_origin = [&connects](Peer& p, std::size_t) {
+        if (!p.read_until(head_end)) return;
+        if (p.input().rfind("CONNECT ", 0) == 0) ++connects;
+        p.input().erase(0, p.input().find(head_end) + head_end.size());
+        http2::ServerSession origin({}, [](const http2::ServerRequest&) {
+            http2::ServerResponse r;
+            r.body = {'o', 'k'};
+            return r;
+        });
+        const auto settings = origin.take_output();
+        if (settings.empty()) return;  // the request then fails, and the test with it
+        p.write("HTTP/1.1 200 Connection established\r\n\r\n" +
+                std::string(settings.begin(), settings.end()));
+        while (!origin.finished()) {
+            if (!p.input().empty()) {
+                const std::string in = std::exchange(p.input(), {});
+                const Error e = origin.feed({reinterpret_cast<const std::uint8_t*>(in.data()),
+                                             in.size()});
+                const auto out = origin.take_output();
+                if (!p.write({reinterpret_cast<const char*>(out.data()), out.size()}) || e) return;
+            }
+            if (!p.read_some(2000ms)) return;
+        }
+    };
+    HostileServer proxy(HostileOptions{}, proxy_and_origin);
+    Client c = make_client(client_json(registry().default_backend().name(), "prior-knowledge",
+                                       timeouts_json() + ", \"proxy\": \"http://127.0.0.1:" +
+                                           std::to_string(proxy.port()) + "\""));
+    const Timed r = timed_get(c, "http://origin.invalid:8080/");
+    INFO(error_name(r.result.error.code), ": ", r.result.error.message());
+    REQUIRE(r.result);
+    CHECK(r.result.response.status == 200);
+    CHECK(r.result.response.body == "ok");
+    CHECK(r.result.response.info.protocol == Protocol::h2);
+    CHECK(connects.load() == 1);
 }
 
 TEST_CASE("a proxy that refuses CONNECT: proxy_failed with its status, one CONNECT") {

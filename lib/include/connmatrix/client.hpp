@@ -133,7 +133,8 @@ struct ClientOptions {
     // Connections to one host (pool key) that may end in a row before carrying any request
     // (refused, closed at once, unsolicited bytes, a bad proxy tunnel) while requests wait for
     // one; then those requests fail with the last connection's error. Before each new attempt
-    // the pool waits reconnect_backoff, doubled after every such failure (at most 2 s).
+    // the pool waits reconnect_backoff (at least 10 ms), doubled after every such failure (at
+    // most 2 s).
     unsigned max_connect_failures = 3;
     std::chrono::milliseconds reconnect_backoff{100};
     Http2Limits h2;
@@ -176,7 +177,8 @@ public:
     void close();
     // The same, but requests still in flight after `deadline` end with pool::errc::client_closed
     // then, and the call returns. The destructor is close(0ms): whatever is still in flight
-    // ends at once with client_closed.
+    // ends at once with client_closed. One thing it cannot cut short: a DNS lookup under way
+    // (getaddrinfo on asio's resolver thread) is waited for, up to the resolver's own timeout.
     void close(std::chrono::milliseconds deadline);
 
     const policy::Engine& policy() const noexcept;
