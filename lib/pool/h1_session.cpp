@@ -184,8 +184,10 @@ private:
         }
         // Complete before its request was (a 413 to an upload, RFC 9112 9.3): the response is
         // delivered, the rest of the body is not sent, and the connection is not reused (the
-        // server would read what is left of the body as the next request).
-        const bool unsent = owner_.sending();
+        // server would read what is left of the body as the next request). Only a body can be
+        // left: a server that answered a bodyless request has read all of it, though our
+        // write's completion may not have been seen yet (the read can come first).
+        const bool unsent = !ex->request.body.empty() && owner_.sending();
         if (unsent) {
             reusable_ = false;
             owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
