@@ -473,8 +473,8 @@ void Transport::end(const Error& err) {
     if (auto cb = std::exchange(on_closed_, nullptr)) cb(err);
 }
 
-void Transport::close() {
-    if (closing_ || (!open_ && !pending_)) return;
+// close() and abort() alike: no callbacks from now on, a connect under way cancelled.
+void Transport::detach() {
     closing_ = true;
     on_closed_ = nullptr;
     on_data_ = nullptr;
@@ -484,6 +484,11 @@ void Transport::close() {
         pending_ = nullptr;
     }
     ended_ = true;
+}
+
+void Transport::close() {
+    if (closing_ || (!open_ && !pending_)) return;
+    detach();
     // Best effort: close_notify goes out after whatever is queued, then we hang up.
     if (tls_ && open_ && tls_->handshake_done() && !write_error_) close_notify_ = true;
     open_ = false;
@@ -505,17 +510,9 @@ void Transport::abort() {
     // reading) ends now, dropping what is unsent.
     if (aborted_ || (!closing_ && !open_ && !pending_)) return;
     aborted_ = true;
-    closing_ = true;
     close_notify_ = false;
     timer_.cancel();  // close()'s linger
-    on_closed_ = nullptr;
-    on_data_ = nullptr;
-    if (pending_) {
-        resolver_.cancel();
-        timer_.cancel();
-        pending_ = nullptr;
-    }
-    ended_ = true;
+    detach();
     open_ = false;
     // A write under way still points into the entries it sends: they go when it completes
     // (cancelled by the close below).

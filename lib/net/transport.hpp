@@ -102,6 +102,7 @@ private:
     void encrypt_some();  // TLS: plaintext -> records, a window ahead of the socket
     void flush();
     void drop_unsent();  // what no write under way is sending
+    void detach();       // close() and abort(): no callbacks, no connect under way
     void write_failed(const Error& err);
     void finish_connect(const Error& err);
     void finish_handshake(const Error& err);
