@@ -24,6 +24,35 @@ Pair pair_for(const tls::Backend& c, const tls::Backend& s) {
     return p;
 }
 
+// A client of `b` that has sent its ClientHello and waits for the server's first bytes.
+struct WaitingClient {
+    std::shared_ptr<tls::ClientContext> ctx;
+    std::unique_ptr<tls::Session> session;
+};
+WaitingClient waiting_client(const tls::Backend& b) {
+    Error err;
+    WaitingClient w;
+    w.ctx = b.client_context(client_config({"h2"}), err);
+    REQUIRE(w.ctx);
+    tls::ClientSessionParams params;
+    params.host = "localhost";
+    w.session = w.ctx->new_session(params, err);
+    REQUIRE(w.session);
+    REQUIRE(w.session->handshake() == Status::want_input);
+    return w;
+}
+
+// Feeds a server's bytes, then the end of the stream if the handshake still wants more.
+Status handshake_on(tls::Session& client, std::span<const std::uint8_t> server_bytes) {
+    client.feed(server_bytes);
+    Status st = client.handshake();
+    if (st == Status::want_input) {
+        client.feed_eof();
+        st = client.handshake();
+    }
+    return st;
+}
+
 }  // namespace
 
 TEST_CASE("the connection dropped mid-handshake: truncated on both sides, no hang") {
@@ -242,24 +271,11 @@ TEST_CASE("a record longer than TLS allows, in place of the ServerHello: bad_rec
     for (const auto& b : registry().all()) {
         for (const std::uint8_t type : {22, 21}) {  // handshake, alert
             INFO(b->name(), " record type ", int{type});
-            Error err;
-            auto ctx = b->client_context(client_config({"h2"}), err);
-            REQUIRE(ctx);
-            tls::ClientSessionParams params;
-            params.host = "localhost";
-            auto client = ctx->new_session(params, err);
-            REQUIRE(client);
-            REQUIRE(client->handshake() == Status::want_input);
+            auto client = waiting_client(*b);
             std::vector<std::uint8_t> record = {type, 3, 3, 0xec, 0x0b};  // 60427 bytes
             record.resize(5 + 0xec0b, 0x02);
-            client->feed(record);
-            Status st = client->handshake();
-            if (st == Status::want_input) {
-                client->feed_eof();
-                st = client->handshake();
-            }
-            CHECK(st == Status::failed);
-            const Error& e = client->error();
+            CHECK(handshake_on(*client.session, record) == Status::failed);
+            const Error& e = client.session->error();
             INFO(e.message());
             CHECK(e.code == errc::bad_record);
             CHECK(origin_fits(e));
@@ -275,25 +291,12 @@ TEST_CASE("a record longer than TLS allows, in place of the ServerHello: bad_rec
 TEST_CASE("a flood of warning alerts in place of the ServerHello: never internal") {
     for (const auto& b : registry().all()) {
         INFO(b->name());
-        Error err;
-        auto ctx = b->client_context(client_config({"h2"}), err);
-        REQUIRE(ctx);
-        tls::ClientSessionParams params;
-        params.host = "localhost";
-        auto client = ctx->new_session(params, err);
-        REQUIRE(client);
-        REQUIRE(client->handshake() == Status::want_input);
+        auto client = waiting_client(*b);
         std::vector<std::uint8_t> flood;
         for (int i = 0; i < 40; ++i)  // warning(1) unrecognized_name(112), 40 times
             flood.insert(flood.end(), {21, 3, 3, 0, 2, 1, 112});
-        client->feed(flood);
-        Status st = client->handshake();
-        if (st == Status::want_input) {
-            client->feed_eof();
-            st = client->handshake();
-        }
-        CHECK(st == Status::failed);
-        const Error& e = client->error();
+        CHECK(handshake_on(*client.session, flood) == Status::failed);
+        const Error& e = client.session->error();
         INFO(e.message());
         CHECK(e.code != errc::internal);
         CHECK(e.code != errc::invalid_state);
