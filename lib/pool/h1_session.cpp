@@ -1,6 +1,7 @@
 // HTTP/1.1 on a pooled connection: one exchange at a time (no pipelining), keep-alive reuse.
 #include "session.hpp"
 
+#include "body.hpp"
 #include "http1.hpp"
 #include "http2.hpp"
 
@@ -151,9 +152,9 @@ private:
                     }
                     ex->response.status = ev.head.status;
                     ex->response.headers = std::move(ev.head.headers);
-                    reserve_body(*ex);
+                    reserve_body(*ex, max_body_);
                     break;
-                case http1::EventKind::data: append_body(*ex, ev.data); break;
+                case http1::EventKind::data: append_body(*ex, ev.data, max_body_); break;
                 case http1::EventKind::trailers:
                     for (auto& h : ev.trailers) ex->response.headers.push_back(std::move(h));
                     break;
@@ -218,58 +219,6 @@ private:
     static std::string upgrade_named(const Headers& headers) {
         const Header* u = http1::find_header(headers, "upgrade");
         return u ? "\"" + u->value.substr(0, 64) + "\"" : std::string("no Upgrade header");
-    }
-
-    // Straight into Response::body. Without a Content-Length it grows by doubling, as a
-    // string does, with two differences. Past 1 MiB it jumps to 32 MiB: from there glibc
-    // serves every step with its own mapping, which goes back to the system when the body
-    // moves on (smaller steps come from a heap that keeps each abandoned copy resident: that
-    // made a 64 MiB body cost 2-2.6x). And it never grows past max_body (the parser fails the
-    // response there), so a body cut at the limit costs the limit, not also the half it was
-    // copied from. A doubling step still holds the old copy while it moves: a body just past a
-    // step costs up to twice its size for that moment.
-    void append_body(Exchange& ex, const std::vector<std::uint8_t>& data) const {
-        constexpr std::size_t small = 1024 * 1024, mapped = 32 * 1024 * 1024;
-        std::string& body = ex.response.body;
-        const std::size_t need = body.size() + data.size();
-        if (need > body.capacity()) {
-            std::size_t cap = std::max(need, body.capacity() * 2);
-            if (cap > small) cap = std::max(cap, mapped);
-            body.reserve(std::min(cap, std::max(need, max_body_)));
-        }
-        body.append(reinterpret_cast<const char*>(data.data()), data.size());
-    }
-
-    // A body that stayed far below the step it was given space for is handed out in a string
-    // of its own size (a copy of at most 8 MiB).
-    static void fit_body(Exchange& ex) {
-        std::string& body = ex.response.body;
-        if (body.size() <= 8 * 1024 * 1024 && body.capacity() > 2 * body.size() &&
-            body.capacity() > 1024 * 1024)
-            body.shrink_to_fit();
-    }
-
-    // A body framed by Content-Length (within max_body: the parser checked) is appended into
-    // one allocation of its size, not through doubling reallocations, each of which held the
-    // old copy and the new at once. Untouched pages cost address space only, not memory.
-    void reserve_body(Exchange& ex) const {
-        const auto& rs = ex.response;
-        if (ex.request.method == "HEAD" || rs.status == 204 || rs.status == 304 ||
-            rs.status < 200)
-            return;
-        const Header* cl = http1::find_header(rs.headers, "content-length");
-        if (!cl || cl->value.empty() || cl->value.size() > 19) return;
-        std::uint64_t n = 0;
-        for (char c : cl->value) {
-            if (c < '0' || c > '9') return;  // a list "5, 5": the parser's business, not ours
-            n = n * 10 + static_cast<std::uint64_t>(c - '0');
-        }
-        if (n > max_body_) return;
-        try {
-            ex.response.body.reserve(static_cast<std::size_t>(n));
-        } catch (const std::bad_alloc&) {
-            // No room to reserve it all at once: appending will grow it, or fail as it would.
-        }
     }
 
     SessionOwner& owner_;

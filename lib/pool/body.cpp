@@ -1,0 +1,48 @@
+#include "body.hpp"
+
+#include "http1.hpp"
+
+#include <algorithm>
+#include <new>
+
+namespace connmatrix::pool {
+
+void reserve_body(Exchange& ex, std::size_t max_body) {
+    const Response& rs = ex.response;
+    if (ex.request.method == "HEAD" || rs.status == 204 || rs.status == 304 || rs.status < 200)
+        return;
+    const Header* cl = http1::find_header(rs.headers, "content-length");
+    if (!cl || cl->value.empty() || cl->value.size() > 19) return;
+    std::uint64_t n = 0;
+    for (char c : cl->value) {
+        if (c < '0' || c > '9') return;  // a list "5, 5": the parser's business, not ours
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (n > max_body) return;
+    try {
+        ex.response.body.reserve(static_cast<std::size_t>(n));
+    } catch (const std::bad_alloc&) {
+        // No room to reserve it all at once: appending will grow it, or fail as it would.
+    }
+}
+
+void append_body(Exchange& ex, std::span<const std::uint8_t> data, std::size_t max_body) {
+    constexpr std::size_t small = 1024 * 1024, mapped = 32 * 1024 * 1024;
+    std::string& body = ex.response.body;
+    const std::size_t need = body.size() + data.size();
+    if (need > body.capacity()) {
+        std::size_t cap = std::max(need, body.capacity() * 2);
+        if (cap > small) cap = std::max(cap, mapped);
+        body.reserve(std::min(cap, std::max(need, max_body)));
+    }
+    body.append(reinterpret_cast<const char*>(data.data()), data.size());
+}
+
+void fit_body(Exchange& ex) {
+    std::string& body = ex.response.body;
+    if (body.size() <= 8 * 1024 * 1024 && body.capacity() > 2 * body.size() &&
+        body.capacity() > 1024 * 1024)
+        body.shrink_to_fit();
+}
+
+}  // namespace connmatrix::pool

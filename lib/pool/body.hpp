@@ -1,0 +1,32 @@
+// Response bodies in the buffered API (lib-internal): how h1_session and h2_session fill
+// Response::body so that a body exists once, not once per growth step.
+#pragma once
+
+#include "exchange.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace connmatrix::pool {
+
+// Once the final response's headers are in: a body framed by Content-Length within `max_body`
+// (HTTP/1.1, or h2's content-length field) gets one allocation of its size, not the doubling
+// reallocations that hold the old copy and the new at once. Untouched pages cost address space
+// only. Nothing for HEAD, 1xx, 204 and 304, or a value that is not one plain number.
+void reserve_body(Exchange& ex, std::size_t max_body);
+
+// Appends a piece of the body. Without a reservation it grows by doubling, as a string does,
+// with two differences. Past 1 MiB it jumps to 32 MiB: from there glibc serves every step with
+// its own mapping, which goes back to the system when the body moves on (smaller steps come from
+// a heap that keeps each abandoned copy resident: that made a 64 MiB body cost 2-2.6x). And it
+// never grows past `max_body` (the caller fails the response there), so a body cut at the limit
+// costs the limit, not also the half it was copied from. A doubling step still holds the old copy
+// while it moves: a body just past a step costs up to twice its size for that moment.
+void append_body(Exchange& ex, std::span<const std::uint8_t> data, std::size_t max_body);
+
+// The response is complete: a body that stayed far below the step it was given space for is
+// handed out in a string of its own size (a copy of at most 8 MiB).
+void fit_body(Exchange& ex);
+
+}  // namespace connmatrix::pool
