@@ -38,8 +38,11 @@ const std::uint8_t* u8(std::string_view s) {
 // One request stream, owned by the session until nghttp2 closes it.
 struct Stream {
     std::int32_t id = 0;
-    Bytes body;  // the request body, read by the data provider
+    Bytes own_body;                        // the request body, when the stream owns it
+    std::span<const std::uint8_t> body;     // the request body, read by the data provider
+    std::shared_ptr<const void> body_owner;  // keeps `body` alive when it is not own_body
     std::size_t body_sent = 0;
+    bool deferred = false;  // the data provider paused: our output was full (take_output)
     bool headers_sent = false;    // our HEADERS left nghttp2: the server may have seen it
     bool final_response = false;  // a non-1xx status arrived
     bool remote_end = false;      // END_STREAM from the server
@@ -117,6 +120,8 @@ struct ClientSession::Impl {
     std::size_t active = 0;  // streams not yet reported closed
     std::vector<Event> events;
     Bytes out;
+    std::size_t data_room = 0;  // DATA frames are made while `out` holds less (take_output)
+    std::size_t deferred = 0;          // streams whose data provider is paused
     Bytes held;  // the server's first bytes, until we know what they are
     ServerPreface preface = ServerPreface::need_more;
     Error error;  // sticky
@@ -199,6 +204,16 @@ struct ClientSession::Impl {
 
     void on_closed(Stream& s, std::uint32_t code);
     void drain();
+
+    // take_output() found room again: paused request bodies go on.
+    void resume_bodies() {
+        for (auto& [id, s] : streams) {
+            if (!s->deferred) continue;
+            s->deferred = false;
+            --deferred;
+            (void)nghttp2_session_resume_data(session.get(), id);
+        }
+    }
     void settle();
     Error recv(std::span<const std::uint8_t> bytes);
 };
@@ -212,9 +227,17 @@ Impl& self(void* ud) {
     return *static_cast<Impl*>(ud);
 }
 
+// A request body goes out a frame at a time from where it is, and pauses while our output is
+// full: take_output() resumes it when the caller has room again.
 glue::ssize read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t len,
-                      std::uint32_t* flags, nghttp2_data_source* source, void*) {
+                      std::uint32_t* flags, nghttp2_data_source* source, void* ud) {
     auto& s = *static_cast<Stream*>(source->ptr);
+    Impl& im = self(ud);
+    if (im.out.size() >= im.data_room) {
+        if (!s.deferred) ++im.deferred;
+        s.deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
     const std::size_t n = std::min(len, s.body.size() - s.body_sent);
     if (n != 0) std::memcpy(buf, s.body.data() + s.body_sent, n);
     s.body_sent += n;
@@ -438,6 +461,7 @@ int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void*
     Impl& im = self(ud);
     if (Stream* s = im.find(id)) {
         im.on_closed(*s, code);
+        if (s->deferred) --im.deferred;
         im.streams.erase(id);  // nghttp2 holds no reference to the body any more
     }
     return 0;
@@ -685,7 +709,8 @@ std::int32_t ClientSession::submit_request(Request req, Error& err) {
         return bad("invalid :path \"" + req.path + "\"");
     if (!connect && req.scheme.empty()) return bad("missing :scheme");
 
-    const std::string content_length = std::to_string(req.body.size());
+    const std::size_t body_size = req.body.empty() ? req.shared_body.size() : req.body.size();
+    const std::string content_length = std::to_string(body_size);
     std::vector<nghttp2_nv> nva;
     nva.reserve(fields.size() + 5);
     nva.push_back(glue::nv(":method", req.method));
@@ -697,10 +722,16 @@ std::int32_t ClientSession::submit_request(Request req, Error& err) {
         const bool secret = n == "authorization" || n == "proxy-authorization";
         nva.push_back(glue::nv(n, v, secret ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE));
     }
-    if (!req.body.empty()) nva.push_back(glue::nv("content-length", content_length));
+    if (body_size != 0) nva.push_back(glue::nv("content-length", content_length));
 
     auto stream = std::make_unique<Stream>();
-    stream->body = std::move(req.body);
+    if (!req.body.empty()) {
+        stream->own_body = std::move(req.body);
+        stream->body = stream->own_body;
+    } else {
+        stream->body = req.shared_body;
+        stream->body_owner = std::move(req.body_owner);
+    }
     const glue::DataProvider body = glue::data_provider(stream.get(), read_body);
     const std::int32_t id =
         glue::submit_request(im.session.get(), nva.data(), nva.size(),
@@ -837,10 +868,15 @@ void ClientSession::feed_eof() {
                                          : "connection closed by the server"));
 }
 
-Bytes ClientSession::take_output() {
+Bytes ClientSession::take_output(std::size_t queued) {
     Impl& im = *impl_;
+    im.data_room = queued < im.options.max_output ? im.options.max_output - queued : 0;
     if (!im.error && !im.eof) {
+        if (im.deferred != 0 && im.out.size() < im.data_room) im.resume_bodies();
         im.drain();
+        // Between calls (feed() answering a WINDOW_UPDATE, ...) no DATA is made: the caller's
+        // queue may have grown since it said how full it was.
+        im.data_room = 0;
         im.settle();
     }
     return std::exchange(im.out, {});
@@ -868,7 +904,8 @@ bool ClientSession::want_read() const noexcept {
 bool ClientSession::want_write() const noexcept {
     const Impl& im = *impl_;
     if (!im.out.empty()) return true;
-    return !im.error && !im.eof && nghttp2_session_want_write(im.session.get());
+    return !im.error && !im.eof &&
+           (im.deferred != 0 || nghttp2_session_want_write(im.session.get()));
 }
 
 bool ClientSession::finished() const noexcept {

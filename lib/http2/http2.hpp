@@ -111,6 +111,10 @@ struct ClientOptions {
                                           // frame types; RST_STREAM, HEADERS, DATA < 1 KiB for
                                           // a stream no longer open; unearned WINDOW_UPDATE
     RateLimit peer_resets{1000, 33};      // our streams reset before their response completed
+    // DATA frames of request bodies are made only while less than this waits to be sent (in
+    // take_output()'s buffer and, as its caller says, in the caller's queue): a large body is
+    // read from where it is a frame at a time as the socket drains, never copied whole.
+    std::size_t max_output = 256u << 10;
 };
 
 // h2c upgrade (RFC 7540 section 3.2.1): the HTTP2-Settings header value for the HTTP/1.1
@@ -125,6 +129,10 @@ struct Request {
     std::string path = "/";
     Headers headers;  // any case; lowercased, connection-specific fields dropped
     Bytes body;       // sent with a content-length; empty: HEADERS ends the stream
+    // Or, when `body` is empty, a body that stays where it is: read as DATA frames go out, and
+    // kept alive by `body_owner` until the stream is closed (the pool's Exchange owns it).
+    std::span<const std::uint8_t> shared_body;
+    std::shared_ptr<const void> body_owner;
 };
 
 // Events, in the order they happened. A stream's events end with exactly one StreamClosed.
@@ -211,8 +219,12 @@ public:
     // The transport reached end of stream: open streams are reported closed (errc::closed).
     void feed_eof();
     // Bytes to send (may be empty). After a fatal error it still returns what was queued before
-    // it (e.g. our GOAWAY with the error), then nothing.
-    Bytes take_output();
+    // it (e.g. our GOAWAY with the error), then nothing. `queued`: how much the caller still
+    // has to write from before. Control frames always come out; request bodies only here (never
+    // inside feed()), up to ClientOptions::max_output less `queued`, a frame beyond at most.
+    // Call again as the caller's queue drains (want_write() says whether a body waits): what
+    // did not fit stays where it is until then.
+    Bytes take_output(std::size_t queued = 0);
     // Everything that happened since the last call. Taking Data events is what opens the flow
     // control windows again (WINDOW_UPDATE): a caller that stops taking events stops the server.
     std::vector<Event> take_events();

@@ -442,7 +442,14 @@ void Transport::flush() {
         }
         flush();
         if (closing_ && !writing_) shutdown_now();
+        if (on_sent_ && open_ && !ended_) on_sent_();
     });
+}
+
+std::size_t Transport::queued_bytes() const noexcept {
+    std::size_t n = wqueue_bytes_;
+    for (const Out& p : plain_) n += p.bytes().size() - p.offset;
+    return n;
 }
 
 // The server stopped taking our bytes (it reset the connection, or closed it after answering
@@ -478,6 +485,7 @@ void Transport::detach() {
     closing_ = true;
     on_closed_ = nullptr;
     on_data_ = nullptr;
+    on_sent_ = nullptr;
     if (pending_) {
         resolver_.cancel();
         timer_.cancel();

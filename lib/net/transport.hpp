@@ -67,6 +67,11 @@ public:
     void send_shared(std::span<const std::uint8_t> plaintext, std::shared_ptr<const void> owner);
     // Bytes queued or being written.
     bool sending() const noexcept { return writing_ || !plain_.empty() || !wqueue_.empty(); }
+    // How many: plaintext not yet encrypted, and bytes for the socket (the write under way too).
+    std::size_t queued_bytes() const noexcept;
+    // Runs after each write to the socket completed, while the transport is open: a producer
+    // that holds back (an h2 request body) may queue more.
+    void on_sent(std::function<void()> f) { on_sent_ = std::move(f); }
     void close();   // close_notify when TLS, then shutdown; no callbacks after this
     // Closes now, dropping what is not yet written (a response that ended the exchange
     // arrived while its request was still being sent). No callbacks after this.
@@ -121,6 +126,7 @@ private:
     std::unique_ptr<tls::Session> tls_;
     std::function<void(std::span<const std::uint8_t>)> on_data_;
     Done on_closed_;
+    std::function<void()> on_sent_;
     std::array<std::uint8_t, 64 * 1024> rbuf_{};
     std::string tunnel_reply_;
     std::deque<Out> plain_;    // TLS: plaintext not yet encrypted

@@ -32,6 +32,9 @@ void Connection::start() {
     ready_at_ = Clock::now();
     auto self = shared_from_this();
     std::weak_ptr<Connection> weak = self;
+    transport_->on_sent([weak] {
+        if (auto c = weak.lock(); c && c->proto_) c->proto_->on_sent();
+    });
     transport_->start(
         [weak](std::span<const std::uint8_t> bytes) {
             if (auto c = weak.lock(); c && c->proto_) c->proto_->on_data(bytes);
@@ -98,7 +101,21 @@ void Connection::send_bytes(std::span<const std::uint8_t> bytes) {
     // Everything produced during one turn of the event loop (e.g. many requests dispatched
     // together) goes out as one TLS write: fewer records, fewer syscalls.
     out_pending_.insert(out_pending_.end(), bytes.begin(), bytes.end());
-    if (flush_posted_) return;
+    post_flush();
+}
+
+void Connection::send_owned(std::vector<std::uint8_t> bytes) {
+    if (out_pending_.empty())
+        out_pending_ = std::move(bytes);
+    else
+        out_pending_.insert(out_pending_.end(), bytes.begin(), bytes.end());
+    post_flush();
+}
+
+std::size_t Connection::queued() const { return out_pending_.size() + transport_->queued_bytes(); }
+
+void Connection::post_flush() {
+    if (flush_posted_ || out_pending_.empty()) return;
     flush_posted_ = true;
     std::weak_ptr<Connection> weak = weak_from_this();
     asio::post(io_, [weak] {

@@ -88,6 +88,8 @@ public:
 
     // SessionOwner
     void send_bytes(std::span<const std::uint8_t> bytes) override;
+    void send_owned(std::vector<std::uint8_t> bytes) override;
+    std::size_t queued() const override;
     void complete(const ExchangePtr& ex, Error err) override;
     void retry(const ExchangePtr& ex, const std::string& why) override;
     void rejected(const Error& err, std::vector<ExchangePtr> unprocessed) override;
@@ -106,6 +108,7 @@ private:
     void on_transport_closed(const Error& err);
     void arm_idle_timer();
     void flush_now();
+    void post_flush();
     void report_closed();  // closed by us: tell the owner, later
     void after_slot_freed();
     const policy::Policy& policy() const noexcept { return policy_->policy; }

@@ -7,6 +7,7 @@
 // alert, a close) has provably not processed any of them and every one can fall back safely.
 #include "session.hpp"
 
+#include "body.hpp"
 #include "http2.hpp"
 
 #include <algorithm>
@@ -167,6 +168,10 @@ public:
         }
     }
 
+    void on_sent() override {
+        if (session_.want_write()) flush();
+    }
+
     void shutdown() override {
         reusable_ = false;
         (void)session_.submit_goaway(http2::h2_error::no_error);
@@ -181,7 +186,10 @@ private:
         r.authority = ex->authority;
         r.path = ex->target;
         r.headers = ex->request.headers;
-        r.body.assign(ex->request.body.begin(), ex->request.body.end());
+        // Read by nghttp2 from the Exchange as DATA frames go out: the body is not copied.
+        const std::string& body = ex->request.body;
+        r.shared_body = {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()};
+        if (!body.empty()) r.body_owner = ex;
         Error err;
         const std::int32_t id = session_.submit_request(std::move(r), err);
         if (id <= 0) {
@@ -196,9 +204,11 @@ private:
         streams_.emplace(id, ex);
     }
 
+    // Request bodies are produced only while less than max_output waits for the socket;
+    // on_sent() asks for more as it drains.
     void flush() {
-        http2::Bytes out = session_.take_output();
-        if (!out.empty()) owner_.send_bytes(out);
+        http2::Bytes out = session_.take_output(owner_.queued());
+        if (!out.empty()) owner_.send_owned(std::move(out));
     }
 
     ExchangePtr find(std::int32_t id) {
@@ -213,6 +223,7 @@ private:
                     started(*ex);
                     ex->response.status = h->status;
                     ex->response.headers = std::move(h->headers);
+                    reserve_body(*ex, max_body_);
                 }
             } else if (auto* d = std::get_if<http2::Data>(&ev)) {
                 if (auto ex = find(d->stream_id)) {
@@ -226,7 +237,7 @@ private:
                                              0, "net"});
                         continue;
                     }
-                    ex->response.body.append(d->bytes.begin(), d->bytes.end());
+                    append_body(*ex, d->bytes, max_body_);
                 }
             } else if (auto* t = std::get_if<http2::Trailers>(&ev)) {
                 if (auto ex = find(t->stream_id))
@@ -268,6 +279,7 @@ private:
         ExchangePtr ex = it->second;
         streams_.erase(it);
         if (!c.error) {
+            fit_body(*ex);
             owner_.complete(ex, {});
             return;
         }

@@ -33,6 +33,8 @@ public:
     // them at once (RFC 9113 3.4): by prior knowledge (unconfirmed) this counts as a rejection;
     // after ALPN h2 the connection fails with http2:settings_timeout.
     virtual void confirmation_overdue(std::chrono::milliseconds waited) { (void)waited; }
+    // Some of our bytes were written: what was held back for room (h2 DATA) may go now.
+    virtual void on_sent() {}
 };
 
 // What a ProtoSession calls back into its Connection.
@@ -40,6 +42,10 @@ class SessionOwner {
 public:
     virtual ~SessionOwner() = default;
     virtual void send_bytes(std::span<const std::uint8_t> bytes) = 0;
+    // The same, taking the buffer over (no copy when nothing else is waiting).
+    virtual void send_owned(std::vector<std::uint8_t> bytes) = 0;
+    // Bytes given to send_* and not yet written to the socket.
+    virtual std::size_t queued() const = 0;
     virtual void complete(const ExchangePtr& ex, Error err) = 0;  // finished: response or error
     virtual void retry(const ExchangePtr& ex, const std::string& why) = 0;  // not processed
     // The peer rejected the protocol (h2 not spoken): these exchanges were not processed.

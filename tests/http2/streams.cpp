@@ -257,6 +257,47 @@ TEST_CASE("large_body_flow_control: 5 MB both ways through small and large windo
     }
 }
 
+TEST_CASE("request_body_in_place: read where it is, DATA made only while the output has room") {
+    ServerOptions so;  // windows far larger than the body: only our output bound holds it back
+    so.stream_window = 16u << 20;
+    so.connection_window = 16u << 20;
+    ServerSession server(so);
+    ClientSession client;
+    const std::size_t room = ClientOptions{}.max_output;
+    auto body = std::make_shared<std::string>(4u << 20, 'b');
+    for (std::size_t i = 0; i < body->size(); i += 4096) (*body)[i] = static_cast<char>('a' + i % 26);
+    Request rq = post("/in-place", "");
+    rq.shared_body = {reinterpret_cast<const std::uint8_t*>(body->data()), body->size()};
+    rq.body_owner = body;
+    Error err;
+    const std::int32_t id = client.submit_request(std::move(rq), err);
+    REQUIRE(id > 0);
+    CHECK(body.use_count() == 2);  // the stream keeps the body alive, it did not copy it
+
+    // The first flight: preface, SETTINGS, HEADERS, and DATA within the default 65,535 window.
+    (void)server.feed(client.take_output());
+    (void)client.feed(server.take_output());  // SETTINGS and WINDOW_UPDATE: no DATA made here
+    // The caller says its queue is full: control frames only (our SETTINGS ACK).
+    const Bytes control = client.take_output(room);
+    CHECK(control.size() < 100);
+    (void)server.feed(control);
+    CHECK(client.want_write());  // the body waits
+    // Room again: at most `room` of DATA, and a frame beyond.
+    const Bytes some = client.take_output();
+    CHECK(some.size() >= room);
+    CHECK(some.size() <= room + 16384 + 9);
+    (void)server.feed(some);
+
+    Record r;
+    REQUIRE(pump(client, server, r));
+    REQUIRE(server.requests_received() == 1);
+    CHECK(server.requests().front().body.size() == body->size());
+    CHECK(text(server.requests().front().body) == *body);
+    CHECK(r.streams[id].closes == 1);
+    CHECK_FALSE(r.streams[id].closed.error);
+    CHECK(body.use_count() == 1);  // the closed stream let go of it
+}
+
 TEST_CASE("taking_events_is_what_opens_the_window: a client that stops reading stops the server") {
     ClientOptions co;
     co.stream_window = 65535;
