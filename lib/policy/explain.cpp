@@ -38,6 +38,7 @@ ojson value_json(const Policy& p, Field f) {
         case Field::alpn: return p.alpn;
         case Field::no_alpn: return to_string(p.no_alpn);
         case Field::fallback: return to_string(p.fallback);
+        case Field::on_http11_required: return to_string(p.on_http11_required);
         case Field::remember: return format_duration(p.remember);
         case Field::cleartext: return to_string(p.cleartext);
         case Field::tls_verify: return p.tls.verify;

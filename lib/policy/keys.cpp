@@ -6,11 +6,11 @@ namespace {
 
 constexpr std::string_view top_keys[] = {"$schema", "description", "defaults", "hosts"};
 constexpr std::string_view defaults_keys[] = {
-    "description", "mode",     "backend", "alpn", "no_alpn", "fallback", "remember",
-    "cleartext",   "tls",      "timeouts", "pool", "proxy",  "no_proxy"};
+    "description", "mode",     "backend",  "alpn", "no_alpn", "fallback", "on_http11_required",
+    "remember",    "cleartext", "tls",     "timeouts", "pool", "proxy",   "no_proxy"};
 constexpr std::string_view rule_keys[] = {
     "match",     "description", "mode",     "backend", "alpn", "no_alpn", "fallback",
-    "remember",  "cleartext",   "tls",      "timeouts", "pool", "proxy"};
+    "on_http11_required", "remember", "cleartext", "tls", "timeouts", "pool", "proxy"};
 constexpr std::string_view tls_keys[] = {"verify", "ca_file",    "min_version",
                                          "sni",    "resumption", "early_data"};
 constexpr std::string_view timeouts_keys[] = {"connect", "tls", "request", "idle"};

@@ -323,6 +323,7 @@ private:
         keys(obj, level, path);
         static constexpr std::string_view no_alpn_names[] = {"http/1.1", "h2", "fail"};
         static constexpr std::string_view fallback_names[] = {"none", "http/1.1"};
+        static constexpr std::string_view on_http11_required_names[] = {"http/1.1", "fail"};
         static constexpr std::string_view cleartext_names[] = {"http/1.1", "h2c", "h2c-upgrade"};
         std::array<std::string_view, all_modes.size()> mode_names{};
         for (std::size_t i = 0; i < all_modes.size(); ++i) mode_names[i] = to_string(all_modes[i]);
@@ -370,6 +371,9 @@ private:
                 out.no_alpn = choice<NoAlpn>(v, p, k, &parse_no_alpn, no_alpn_names);
             } else if (k == "fallback") {
                 out.fallback = choice<Fallback>(v, p, k, &parse_fallback, fallback_names);
+            } else if (k == "on_http11_required") {
+                out.on_http11_required = choice<OnHttp11Required>(v, p, k, &parse_on_http11_required,
+                                                                  on_http11_required_names);
             } else if (k == "cleartext") {
                 out.cleartext = choice<Cleartext>(v, p, k, &parse_cleartext, cleartext_names);
             } else if (k == "remember") {

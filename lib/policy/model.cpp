@@ -39,6 +39,14 @@ std::string_view to_string(Fallback v) noexcept {
     return "?";
 }
 
+std::string_view to_string(OnHttp11Required v) noexcept {
+    switch (v) {
+        case OnHttp11Required::http1_1: return "http/1.1";
+        case OnHttp11Required::fail: return "fail";
+    }
+    return "?";
+}
+
 std::string_view to_string(Cleartext v) noexcept {
     switch (v) {
         case Cleartext::http1_1: return "http/1.1";
@@ -72,6 +80,12 @@ std::optional<NoAlpn> parse_no_alpn(std::string_view s) noexcept {
 
 std::optional<Fallback> parse_fallback(std::string_view s) noexcept {
     for (Fallback v : {Fallback::none, Fallback::http1_1})
+        if (to_string(v) == s) return v;
+    return std::nullopt;
+}
+
+std::optional<OnHttp11Required> parse_on_http11_required(std::string_view s) noexcept {
+    for (OnHttp11Required v : {OnHttp11Required::http1_1, OnHttp11Required::fail})
         if (to_string(v) == s) return v;
     return std::nullopt;
 }

@@ -14,6 +14,7 @@ std::string_view field_name(Field f) noexcept {
         case Field::alpn: return "alpn";
         case Field::no_alpn: return "no_alpn";
         case Field::fallback: return "fallback";
+        case Field::on_http11_required: return "on_http11_required";
         case Field::remember: return "remember";
         case Field::cleartext: return "cleartext";
         case Field::tls_verify: return "tls.verify";
@@ -110,6 +111,7 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
     take(p.alpn, o.alpn, Field::alpn);
     take(p.no_alpn, o.no_alpn, Field::no_alpn);
     take(p.fallback, o.fallback, Field::fallback);
+    take(p.on_http11_required, o.on_http11_required, Field::on_http11_required);
     take(p.remember, o.remember, Field::remember);
     take(p.cleartext, o.cleartext, Field::cleartext);
     take(p.tls.verify, o.tls.verify, Field::tls_verify);

@@ -230,7 +230,7 @@ def check_config(c):
 
 EXPLAIN_CONFIG = {
     "description": "explain test",
-    "defaults": {"mode": "alpn", "timeouts": {"connect": "3s"}},
+    "defaults": {"mode": "alpn", "timeouts": {"connect": "3s"}, "on_http11_required": "fail"},
     "hosts": [
         {"match": "*.example.com", "description": "all of example.com over HTTP/1.1", "mode": "http1"},
         {"match": "api.example.com:8443", "description": "the API: h2 or nothing", "mode": "h2-only"},
@@ -250,6 +250,8 @@ def explain(c):
             "explain: mode h2-only from hosts[1]", p)
     c.check(re.search(r"^timeouts\.connect\s+3s\s+defaults", p.stdout, re.M) is not None,
             "explain: timeouts.connect from defaults", p)
+    c.check(re.search(r"^on_http11_required\s+fail\s+defaults$", p.stdout, re.M) is not None,
+            "explain: on_http11_required from defaults", p)
 
     p = c.run("explain", "--json", "--config", cfg, "https://api.example.com:8443/v1")
     c.expect_exit(p, 0, "explain --json")
@@ -263,6 +265,9 @@ def explain(c):
     c.check(doc["settings"]["mode"]["value"] == "h2-only" and
             doc["settings"]["mode"]["source_kind"] == "rule", "explain --json: mode and its source", p)
     c.check(doc["settings"]["alpn"]["value"] == ["h2"], "explain --json: alpn from the mode", p)
+    c.check(doc["settings"]["on_http11_required"] == {"value": "fail", "source": "defaults",
+                                                      "source_kind": "defaults", "used": True},
+            "explain --json: on_http11_required and its source", p)
     c.check(doc["settings"]["backend"]["value"] == c.default_backend,
             "explain --json: the build's default backend", p)
 

@@ -228,6 +228,36 @@ TEST_CASE("modes and other named values") {
               R"(defaults.tls.min_version: unknown TLS version "TLSv1.3", did you mean "1.3"?)");
 }
 
+TEST_CASE("on_http11_required: both spellings, in defaults and rules; anything else names its path") {
+    using policy::OnHttp11Required;
+    for (auto [text, value] : {std::pair{"http/1.1", OnHttp11Required::http1_1},
+                               std::pair{"fail", OnHttp11Required::fail}}) {
+        INFO(text);
+        CHECK(policy::to_string(value) == text);
+        CHECK(policy::parse_on_http11_required(text) == value);
+        auto d = load(defaults(std::string(R"("on_http11_required": ")") + text + "\""));
+        REQUIRE_MESSAGE(d, d.report());
+        CHECK(d.config->defaults.on_http11_required == value);
+        auto r = load(rule(std::string(R"("on_http11_required": ")") + text + "\""));
+        REQUIRE_MESSAGE(r, r.report());
+        CHECK(r.config->hosts[0].set.on_http11_required == value);
+        CHECK_FALSE(r.config->defaults.on_http11_required);
+    }
+    CHECK_FALSE(load(R"({"defaults": {}})").config->defaults.on_http11_required);  // unset: not written
+    CHECK_FALSE(policy::parse_on_http11_required("HTTP/1.1"));  // spellings are exact
+    CHECK_FALSE(policy::parse_on_http11_required("none"));
+
+    one_error(defaults(R"("on_http11_required": "http1.1")"), errc::invalid_value,
+              R"(defaults.on_http11_required: unknown value "http1.1" for on_http11_required, did you mean "http/1.1"? (one of: http/1.1, fail))",
+              1, 37);
+    one_error(rule(R"("on_http11_required": "retry")"), errc::invalid_value,
+              R"(hosts[0].on_http11_required: unknown value "retry" for on_http11_required (one of: http/1.1, fail))");
+    one_error(rule(R"("on_http11_required": false)"), errc::wrong_type,
+              R"(hosts[0].on_http11_required: expected a string, got false)");
+    one_error(defaults(R"("on_http11_requried": "fail")"), errc::unknown_key,
+              R"(defaults.on_http11_requried: unknown key, did you mean "on_http11_required"?)");
+}
+
 TEST_CASE("contradictions") {
     SUBCASE("alpn [] with no_alpn fail, in one object") {
         one_error(defaults(R"("alpn": [], "no_alpn": "fail")"), errc::contradiction,

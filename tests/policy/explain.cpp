@@ -7,6 +7,7 @@
 
 #include "checks.hpp"
 
+#include <algorithm>
 #include <string>
 
 using namespace connmatrix;
@@ -24,7 +25,7 @@ policy::Engine engine() {
         {"match": "*.example.com", "description": "our sites", "mode": "http1"},
         {"match": "api.example.com", "description": "the API", "mode": "prior-knowledge-alpn",
          "backend": "gnutls", "tls": {"verify": false}},
-        {"match": "http://h2c.internal:8080", "cleartext": "h2c"},
+        {"match": "http://h2c.internal:8080", "cleartext": "h2c", "on_http11_required": "fail"},
         {"match": "pk.example.org", "mode": "prior-knowledge"}
       ]})", "explain-test.json", three);
     INFO(r.report());
@@ -65,6 +66,7 @@ TEST_CASE("text: the rule, the other matches, and every value with its source") 
     CHECK(row(t, "alpn") == "alpn [\"h2\", \"http/1.1\"] mode prior-knowledge-alpn (from hosts[1])");
     CHECK(row(t, "no_alpn") == "no_alpn h2 mode prior-knowledge-alpn (from hosts[1])");
     CHECK(row(t, "fallback") == "fallback http/1.1 mode prior-knowledge-alpn (from hosts[1])");
+    CHECK(row(t, "on_http11_required") == "on_http11_required http/1.1 built-in default");
     CHECK(row(t, "remember") == "remember 1h built-in default");
     CHECK(row(t, "cleartext") == "cleartext h2c mode prior-knowledge-alpn (from hosts[1]) [unused for https://]");
     CHECK(row(t, "tls.verify") == "tls.verify false (INSECURE) hosts[1] (api.example.com)");
@@ -85,6 +87,8 @@ TEST_CASE("text: defaults only, no_proxy, cleartext, and the prior-knowledge not
     CHECK(row(h2c, "cleartext") == "cleartext h2c hosts[2] (http://h2c.internal:8080)");
     CHECK(row(h2c, "alpn") == "alpn [\"h2\", \"http/1.1\"] mode alpn (built-in default) [unused for http://]");
     CHECK(row(h2c, "proxy") == "proxy none (direct) defaults.no_proxy[0] (*.internal)");
+    // used for http:// too (h2c): no [unused] mark
+    CHECK(row(h2c, "on_http11_required") == "on_http11_required fail hosts[2] (http://h2c.internal:8080)");
 
     auto pk = eng.explain("https://pk.example.org").text();
     CHECK(row(pk, "alpn") == "alpn [] (no ALPN extension) mode prior-knowledge (from hosts[3])");
@@ -100,7 +104,7 @@ TEST_CASE("json: the same, for tools") {
     CHECK(j["rule"] == json{{"index", 1}, {"match", "api.example.com"}, {"description", "the API"}});
     CHECK(j["also_matched"] == json::parse(R"([{"index": 0, "match": "*.example.com"}])"));
     const json& s = j["settings"];
-    CHECK(s.size() == 21);
+    CHECK(s.size() == 22);
     CHECK(s["alpn"]["value"] == json::array({"h2", "http/1.1"}));
     CHECK(s["alpn"]["source"] == "mode prior-knowledge-alpn (from hosts[1])");
     CHECK(s["alpn"]["source_kind"] == "mode_preset");
@@ -113,6 +117,8 @@ TEST_CASE("json: the same, for tools") {
     CHECK(s["timeouts.connect"]["source_kind"] == "defaults");
     CHECK(s["pool.max_concurrent_streams"]["value"] == 100);
     CHECK(s["remember"]["source_kind"] == "builtin");
+    CHECK(s["on_http11_required"] == json{{"value", "http/1.1"}, {"source", "built-in default"},
+                                          {"source_kind", "builtin"}, {"used", true}});
     CHECK(s["cleartext"]["used"] == false);
     CHECK(s["proxy"]["value"] == "http://proxy.example:3128");
 
@@ -122,6 +128,17 @@ TEST_CASE("json: the same, for tools") {
     for (auto it = ordered.begin(); it != ordered.end(); ++it) keys.push_back(it.key());
     CHECK(keys.front() == "mode");
     CHECK(keys.back() == "proxy");
+    // next to the fallback, before the remember both of them use
+    const auto at = [&](const char* k) { return std::find(keys.begin(), keys.end(), k) - keys.begin(); };
+    CHECK(at("on_http11_required") == at("fallback") + 1);
+    CHECK(at("remember") == at("on_http11_required") + 1);
+}
+
+TEST_CASE("json: on_http11_required from a rule") {
+    auto j = json::parse(engine().explain("http://h2c.internal:8080/").json());
+    CHECK(j["settings"]["on_http11_required"] ==
+          json{{"value", "fail"}, {"source", "hosts[2] (http://h2c.internal:8080)"},
+               {"source_kind", "rule"}, {"index", 2}, {"used", true}});
 }
 
 TEST_CASE("json: proxy bypass and no rule") {

@@ -217,6 +217,46 @@ TEST_CASE("layers: built-in, then defaults (mode preset, explicit), then the rul
     CHECK(c.policy.no_alpn == policy::NoAlpn::http1_1);
 }
 
+TEST_CASE("on_http11_required: explicit in defaults and in a rule, and no mode sets it") {
+    auto e = engine(R"({
+      "defaults": {"on_http11_required": "fail"},
+      "hosts": [
+        {"match": "a.example", "on_http11_required": "http/1.1"},
+        {"match": "b.example", "mode": "prior-knowledge-alpn"},
+        {"match": "*.c.example", "mode": "http1", "on_http11_required": "fail"}
+      ]})");
+    auto at = [&](const char* url) { return e.resolve(*policy::Origin::parse(url)); };
+    using policy::OnHttp11Required;
+
+    auto none = at("https://z.example");
+    CHECK(none.policy.on_http11_required == OnHttp11Required::fail);
+    CHECK(none.source_of("on_http11_required")->kind == policy::Provenance::Kind::defaults);
+    CHECK(none.source_of("on_http11_required")->text == "defaults");
+
+    auto a = at("https://a.example");  // a rule's explicit value beats defaults
+    CHECK(a.policy.on_http11_required == OnHttp11Required::http1_1);
+    const policy::Provenance* src = a.source_of("on_http11_required");
+    REQUIRE(src);
+    CHECK(src->kind == policy::Provenance::Kind::rule);
+    CHECK(src->index == 0u);
+    CHECK(src->text == "hosts[0] (a.example)");
+
+    auto b = at("https://b.example");  // a rule's mode sets fallback, not this: from defaults
+    CHECK(b.policy.fallback == policy::Fallback::http1_1);
+    CHECK(b.policy.on_http11_required == OnHttp11Required::fail);
+    CHECK(b.source_of("on_http11_required")->text == "defaults");
+
+    auto c = at("http://x.c.example:8080");  // cleartext origins use it too (h2c)
+    CHECK(c.policy.on_http11_required == OnHttp11Required::fail);
+    CHECK(c.source_of("on_http11_required")->text == "hosts[2] (*.c.example)");
+
+    // and nothing in the built-in defaults or any mode preset changes it
+    for (Mode m : policy::all_modes) {
+        INFO(policy::to_string(m));
+        CHECK(policy::Policy::for_mode(m).on_http11_required == OnHttp11Required::http1_1);
+    }
+}
+
 TEST_CASE("no_proxy bypasses the proxy from defaults; a rule's own proxy always applies") {
     auto e = engine(R"({
       "defaults": {"proxy": "http://proxy.example:3128", "no_proxy": ["*.internal", "10.0.0.1"]},
@@ -248,7 +288,8 @@ TEST_CASE("an Engine without a configuration resolves to the built-in defaults")
         INFO(p.field);
         CHECK((p.kind == policy::Provenance::Kind::builtin || p.kind == policy::Provenance::Kind::mode_preset));
     }
-    CHECK(r.provenance.size() == 21);
+    CHECK(r.provenance.size() == 22);
+    CHECK(r.source_of("on_http11_required")->text == "built-in default");
 }
 
 TEST_CASE("host patterns: what is and is not one") {

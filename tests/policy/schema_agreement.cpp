@@ -86,7 +86,7 @@ TEST_CASE("the schema is JSON Schema 2020-12 and describes every property") {
             ++described;
         }
     }
-    CHECK(described == 28);
+    CHECK(described == 29);
 }
 
 TEST_CASE("the same keys at every level") {
@@ -109,6 +109,8 @@ TEST_CASE("the same named values") {
     CHECK(enum_of(def("no_alpn")).size() == 3);
     for (const auto& v : enum_of(def("fallback"))) CHECK(policy::parse_fallback(v));
     CHECK(enum_of(def("fallback")).size() == 2);
+    for (const auto& v : enum_of(def("on_http11_required"))) CHECK(policy::parse_on_http11_required(v));
+    CHECK(enum_of(def("on_http11_required")) == std::set<std::string>{"http/1.1", "fail"});
     for (const auto& v : enum_of(def("cleartext"))) CHECK(policy::parse_cleartext(v));
     CHECK(enum_of(def("cleartext")).size() == 3);
     const json& minv = def("tls")["properties"]["min_version"];

@@ -61,6 +61,16 @@ enum class NoAlpn : std::uint8_t { http1_1, h2, fail };
 // none = report the error; http1_1 = retry once over HTTP/1.1 and remember that for the host.
 enum class Fallback : std::uint8_t { none, http1_1 };
 
+// What to do when an h2 server refuses a request with HTTP_1_1_REQUIRED (0xd, RFC 9113 7, in
+// RST_STREAM or GOAWAY): "use HTTP/1.1 for this".
+//   http1_1 (the default)  retry the request once over a new HTTP/1.1 connection that offers no
+//                          h2, and remember the host as HTTP/1.1-only for `remember` (as the
+//                          fallback does). Only where the policy can speak HTTP/1.1 at all: a
+//                          mode like h2-only or prior-knowledge cannot, and there it is the
+//                          error http2:http_1_1_required.
+//   fail                   end the request with http2:http_1_1_required.
+enum class OnHttp11Required : std::uint8_t { http1_1, fail };
+
 // What to speak on http:// origins: HTTP/1.1, h2c by prior knowledge (RFC 9113 3.3), or an
 // HTTP/1.1 request with `Upgrade: h2c` (RFC 7540 3.2, deprecated by RFC 9113 but still served).
 enum class Cleartext : std::uint8_t { http1_1, h2c, h2c_upgrade };
@@ -73,6 +83,7 @@ enum class Scheme : std::uint8_t { http, https };
 std::string_view to_string(Mode m) noexcept;        // "alpn", "h2-only", ... "prior-knowledge-alpn"
 std::string_view to_string(NoAlpn v) noexcept;      // "http/1.1", "h2", "fail"
 std::string_view to_string(Fallback v) noexcept;    // "none", "http/1.1"
+std::string_view to_string(OnHttp11Required v) noexcept;  // "http/1.1", "fail"
 std::string_view to_string(Cleartext v) noexcept;   // "http/1.1", "h2c", "h2c-upgrade"
 std::string_view to_string(TlsVersion v) noexcept;  // "1.2", "1.3"
 std::string_view to_string(Scheme s) noexcept;      // "http", "https"
@@ -80,6 +91,7 @@ std::string_view to_string(Scheme s) noexcept;      // "http", "https"
 std::optional<Mode> parse_mode(std::string_view s) noexcept;
 std::optional<NoAlpn> parse_no_alpn(std::string_view s) noexcept;
 std::optional<Fallback> parse_fallback(std::string_view s) noexcept;
+std::optional<OnHttp11Required> parse_on_http11_required(std::string_view s) noexcept;
 std::optional<Cleartext> parse_cleartext(std::string_view s) noexcept;
 std::optional<TlsVersion> parse_tls_version(std::string_view s) noexcept;
 
@@ -154,12 +166,14 @@ struct Policy {
     std::vector<std::string> alpn{"h2", "http/1.1"};  // to offer, in order; [] = no extension
     NoAlpn no_alpn = NoAlpn::http1_1;
     Fallback fallback = Fallback::none;
-    std::chrono::milliseconds remember{3'600'000};    // how long a fallback is remembered
+    std::chrono::milliseconds remember{3'600'000};    // how long a fallback (or an answer
+                                                      // HTTP_1_1_REQUIRED) is remembered
     Cleartext cleartext = Cleartext::http1_1;
     TlsSettings tls;
     Timeouts timeouts;
     PoolLimits pool;
     std::optional<ProxyEndpoint> proxy;               // nullopt: connect directly
+    OnHttp11Required on_http11_required = OnHttp11Required::http1_1;  // not set by modes
 
     // The built-in defaults with the given backend, then `mode`'s preset applied.
     static Policy for_mode(Mode m, std::string backend = {});
@@ -192,6 +206,7 @@ struct Overrides {
     } pool;
     // Outer unset: not written; inner nullopt: `"proxy": false` (connect directly).
     std::optional<std::optional<ProxyEndpoint>> proxy;
+    std::optional<OnHttp11Required> on_http11_required;
 };
 
 // ---------------------------------------------------------------------------------------------
