@@ -45,9 +45,11 @@ private:
     void object(const Overrides& o, const std::string& path) {
         if (o.backend) backend(*o.backend, member_path(path, "backend"));
         if (o.alpn) alpn(*o.alpn, member_path(path, "alpn"));
-        if (o.remember && o.fallback == Fallback::none)
+        // remember is how long a host stays HTTP/1.1 after a fallback or HTTP_1_1_REQUIRED.
+        if (o.remember && o.fallback == Fallback::none && o.on_http11_required == OnHttp11Required::fail)
             add(errc::contradiction, member_path(path, "remember"),
-                "remember is set but fallback is \"none\" here: there is nothing to remember");
+                "remember is set but fallback is \"none\" and on_http11_required is \"fail\" here: "
+                "there is nothing to remember");
         if (o.remember && (o.remember->count() < 0 || *o.remember > max_remember))
             add(errc::invalid_value, member_path(path, "remember"),
                 "must be from 0s to " + format_duration(max_remember));

@@ -283,9 +283,16 @@ TEST_CASE("contradictions") {
         CHECK(r.errors[1].path == "hosts[0].tls");
         CHECK(r.errors[1].code == errc::contradiction);
     }
-    SUBCASE("remember without fallback") {
-        one_error(defaults(R"("fallback": "none", "remember": "10m")"), errc::contradiction,
-                  R"(defaults.remember: remember is set but fallback is "none" here: there is nothing to remember)");
+    SUBCASE("remember with neither fallback nor on_http11_required http/1.1") {
+        one_error(defaults(R"("fallback": "none", "on_http11_required": "fail", "remember": "10m")"),
+                  errc::contradiction,
+                  R"(defaults.remember: remember is set but fallback is "none" and on_http11_required is "fail" here: there is nothing to remember)");
+        one_error(rule(R"("remember": "1m", "on_http11_required": "fail", "fallback": "none")"), errc::contradiction,
+                  R"(hosts[0].remember: remember is set but fallback is "none" and on_http11_required is "fail" here: there is nothing to remember)");
+        // an answer HTTP_1_1_REQUIRED is remembered too: remember matters without the fallback
+        CHECK(load(defaults(R"("fallback": "none", "remember": "10m")")));
+        CHECK(load(defaults(R"("fallback": "none", "on_http11_required": "http/1.1", "remember": "10m")")));
+        CHECK(load(defaults(R"("fallback": "http/1.1", "on_http11_required": "fail", "remember": "10m")")));
     }
     SUBCASE("more idle connections than connections") {
         one_error(R"({"defaults": {"pool": {"max_connections_per_host": 2}},
