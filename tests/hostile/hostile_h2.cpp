@@ -9,6 +9,7 @@
 // of the test support library with its fault knobs, raw frames written by hand, or both.
 #include "../client/client_common.hpp"
 
+#include "asan_options.hpp"
 #include "h2_frames.hpp"
 #include "h2_server.hpp"
 #include "http2.hpp"
@@ -510,17 +511,10 @@ void warm_up() {
 // plus the Client's own thread and route: about 3 MiB together, hence 8 MiB with room for the
 // allocator's rounding. Unbounded, these servers would make it hold far more: 200,000 PING
 // ACKs never read (3.4 MB) and growing, the HPACK bomb's 48 MB decoded header list.
-// Under AddressSanitizer every block has redzones and shadow, and freed blocks stay in its
-// quarantine (up to 256 MiB) instead of being reused, so the peak follows all that a case ever
-// allocated: 4 times the bound there (the rapid-reset case, 2,000 requests, peaks near 20 MiB).
-#if defined(__SANITIZE_ADDRESS__)
+// Under AddressSanitizer (without its quarantine: asan_options.hpp) every block has redzones
+// and shadow memory, and freed blocks wait in per-size caches: 4 times the bound there.
+#ifdef CONNMATRIX_HOSTILE_ASAN
 constexpr std::size_t memory_bound = 32u << 20;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr std::size_t memory_bound = 32u << 20;
-#else
-constexpr std::size_t memory_bound = 8u << 20;
-#endif
 #else
 constexpr std::size_t memory_bound = 8u << 20;
 #endif
