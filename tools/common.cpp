@@ -41,6 +41,9 @@ std::string describe_failure(const Error& err) {
         hint = "--cacert FILE trusts a private CA";
     else if (err.code == tls::errc::certificate_hostname_mismatch)
         hint = "the certificate is for another host name: check the URL (or tls.sni in the configuration)";
+    else if (err.code == http2::errc::http_1_1_required)
+        hint = "the server wants HTTP/1.1 for this request: a mode that offers http/1.1 (alpn) "
+               "retries over it, unless on_http11_required is \"fail\"";
     else if (err.code == tls::errc::no_application_protocol || cat == "negotiate" ||
              err.code == http2::errc::not_h2)
         hint = "`connmatrix probe URL` shows which backends and modes work with this server";

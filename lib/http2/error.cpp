@@ -25,8 +25,9 @@ constexpr ErrorEntry entries[] = {
     {"flood", "HTTP/2 flood: the server sent more frames that do no work than the limit allows"},
     {"too_many_resets", "the server reset more of our HTTP/2 streams than the limit allows"},
     {"settings_timeout", "no HTTP/2 SETTINGS from the server in time"},
+    {"http_1_1_required", "the server requires HTTP/1.1 for this request (HTTP_1_1_REQUIRED)"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::settings_timeout));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::http_1_1_required));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every http2::errc here");
 
 constexpr std::string_view libraries[] = {"nghttp2"};
@@ -69,7 +70,7 @@ errc errc_from_h2_code(std::uint32_t code, errc fallback) noexcept {
         case h2_error::frame_size_error: return errc::frame_size;
         case h2_error::refused_stream: return errc::refused_stream;
         case h2_error::compression_error: return errc::compression;
-        case h2_error::http_1_1_required: return errc::not_h2;
+        case h2_error::http_1_1_required: return errc::http_1_1_required;
         default: return fallback;
     }
 }

@@ -68,7 +68,7 @@ std::string_view h2_error_name(std::uint32_t code) noexcept;
 // An nghttp2 library error (a negative NGHTTP2_ERR_* value) as ours, with nghttp2's text.
 Error error_from_library(int lib_error);
 // The HTTP/2 error code of a RST_STREAM or GOAWAY as ours: REFUSED_STREAM -> refused_stream,
-// HTTP_1_1_REQUIRED -> not_h2, FLOW_CONTROL_ERROR -> flow_control, ...; `fallback` otherwise.
+// HTTP_1_1_REQUIRED -> http_1_1_required, FLOW_CONTROL_ERROR -> flow_control, ...; `fallback` otherwise.
 errc errc_from_h2_code(std::uint32_t code, errc fallback) noexcept;
 
 // ---------------------------------------------------------------------------------------------

@@ -26,4 +26,25 @@ bool may_speak_h2(const policy::Policy& p, Transport transport) noexcept {
            p.no_alpn == policy::NoAlpn::h2;
 }
 
+bool may_speak_http1(const policy::Policy& p, Transport transport) noexcept {
+    if (p.fallback == policy::Fallback::http1_1) return true;
+    if (transport == Transport::cleartext) return p.cleartext != policy::Cleartext::h2c;
+    return std::find(p.alpn.begin(), p.alpn.end(), "http/1.1") != p.alpn.end() ||
+           p.no_alpn == policy::NoAlpn::http1_1;
+}
+
+std::string http11_retry_refusal(const policy::Policy& p, Transport transport) {
+    if (p.on_http11_required == policy::OnHttp11Required::fail)
+        return "the policy says on_http11_required \"fail\"";
+    if (!may_speak_http1(p, transport))
+        return "mode " + std::string(policy::to_string(p.mode)) +
+               " does not speak HTTP/1.1 (" +
+               (transport == Transport::cleartext
+                    ? "cleartext " + std::string(policy::to_string(p.cleartext))
+                    : "no http/1.1 in the ALPN offer, no_alpn " +
+                          std::string(policy::to_string(p.no_alpn))) +
+               ", fallback " + std::string(policy::to_string(p.fallback)) + ")";
+    return {};
+}
+
 }  // namespace connmatrix::negotiate

@@ -1,5 +1,7 @@
 #include "connection.hpp"
 
+#include "http2.hpp"
+
 namespace connmatrix::pool {
 
 Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents& events,
@@ -223,6 +225,27 @@ void Connection::close_transport() {
     flush_now();
     transport_->close();
     report_closed();
+}
+
+void Connection::http11_required(const ExchangePtr& ex, const std::string& why) {
+    auto self = shared_from_this();
+    std::string refusal = negotiate::http11_retry_refusal(
+        policy(), negotiate::transport_of(policy_->origin.scheme));
+    if (refusal.empty() && ex->http11_required) refusal = "it was retried over HTTP/1.1 once already";
+    if (!refusal.empty()) {
+        complete(ex, {http2::errc::http_1_1_required,
+                      ex->request.method + " " + ex->target + ": " + why +
+                          "; not retried over HTTP/1.1: " + refusal + " [" + info_.rule +
+                          ", mode " + info_.mode + "]",
+                      http2::h2_error::http_1_1_required, "http2"});
+        return;
+    }
+    log()(LogLevel::info, "connection " + describe() + ": " + why + "; " + ex->request.method +
+                              " " + ex->target + " goes again over HTTP/1.1");
+    ex->http11_required = true;
+    ex->fallback = true;  // its next connection is HTTP/1.1, even when nothing is remembered
+    events_.http11_required(*this, ex, why);
+    if (state_ == State::ready) after_slot_freed();
 }
 
 void Connection::abort_transport() {

@@ -30,6 +30,9 @@ public:
     // Not processed here (GOAWAY, REFUSED_STREAM, a reused connection closed before answering):
     // it may go again on another connection.
     virtual void requeue(Connection& c, const ExchangePtr& ex) = 0;
+    // The server required HTTP/1.1 for `ex` (HTTP_1_1_REQUIRED) and the policy allows it: the
+    // host is remembered as HTTP/1.1-only and `ex` goes again on an HTTP/1.1 connection.
+    virtual void http11_required(Connection& c, const ExchangePtr& ex, const std::string& why) = 0;
     // The server rejected the protocol (h2 not confirmed by ALPN): the connection is closed and
     // `unprocessed` provably were not processed. `fallback`: the decision allows retrying them
     // over HTTP/1.1; otherwise they have been finished already.
@@ -103,6 +106,7 @@ public:
     bool sending() const override;
     void fail_connection(const Error& why) override;
     void abort_transport() override;
+    void http11_required(const ExchangePtr& ex, const std::string& why) override;
 
 private:
     void on_transport_closed(const Error& err);

@@ -59,6 +59,8 @@ struct Exchange {
     bool finished = false;
     bool fallback = false;    // retried over HTTP/1.1 after h2 was rejected
     bool response_started = false;  // any byte of a response arrived
+    bool http11_required = false;   // an h2 server refused it with HTTP_1_1_REQUIRED: it goes
+                                    // again over HTTP/1.1, once
     std::weak_ptr<Connection> connection;  // the one carrying it now, if any
 
     bool idempotent() const noexcept;  // RFC 9110 9.2.2

@@ -254,6 +254,7 @@ private:
                 owner_.changed();
             } else if (auto* g = std::get_if<http2::GoawayReceived>(&ev)) {
                 reusable_ = false;
+                if (g->error_code == http2::h2_error::http_1_1_required) http11_goaway_ = true;
                 owner_.log()(LogLevel::info,
                              "GOAWAY on connection " + owner_.describe() + ": last_stream_id=" +
                                  std::to_string(g->last_stream_id) + " error=" +
@@ -278,6 +279,13 @@ private:
         if (it == streams_.end()) return;
         ExchangePtr ex = it->second;
         streams_.erase(it);
+        if (c.error && !ex->response_started &&
+            (c.error.code == http2::errc::http_1_1_required || http11_goaway_)) {
+            http11_required(ex, c.error.code == http2::errc::http_1_1_required
+                                    ? "the server refused it with RST_STREAM HTTP_1_1_REQUIRED"
+                                    : goaway_http11_why());
+            return;
+        }
         if (!c.error) {
             fit_body(*ex);
             owner_.complete(ex, {});
@@ -333,6 +341,10 @@ private:
         streams_.clear();
         for (auto& [id, ex] : streams) {
             (void)id;
+            if (!ex->response_started && http11_goaway_) {
+                http11_required(ex, goaway_http11_why());
+                continue;
+            }
             if (!ex->response_started && ex->idempotent()) {
                 owner_.retry(ex, err.message());
                 continue;
@@ -342,6 +354,20 @@ private:
         auto held = std::move(held_);
         held_.clear();
         for (auto& ex : held) owner_.retry(ex, err.message());  // never sent
+    }
+
+    // HTTP_1_1_REQUIRED (RFC 9113 7: "use HTTP/1.1 instead"): the server refused the request
+    // before processing it, so it may go again whatever its method, over HTTP/1.1 (the owner
+    // asks the policy). The host is HTTP/1.1-only from now on: this connection takes no more.
+    void http11_required(const ExchangePtr& ex, const std::string& why) {
+        if (reusable_) {
+            reusable_ = false;
+            owner_.changed();
+        }
+        owner_.http11_required(ex, why);
+    }
+    static std::string goaway_http11_why() {
+        return "the server sent GOAWAY HTTP_1_1_REQUIRED before answering it";
     }
 
     void reject(const Error& err) {
@@ -365,6 +391,7 @@ private:
     bool confirmed_;
     bool reusable_ = true;
     bool settings_received_ = false;
+    bool http11_goaway_ = false;  // GOAWAY HTTP_1_1_REQUIRED: unanswered streams want HTTP/1.1
     Error closed_error_;
     http2::ClientSession session_;
     std::map<std::int32_t, ExchangePtr> streams_;

@@ -44,7 +44,8 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
     } else {
         k << "|cleartext=" << policy::to_string(p.cleartext);
     }
-    k << "|fallback=" << policy::to_string(p.fallback);
+    k << "|fallback=" << policy::to_string(p.fallback)
+      << "|on_http11_required=" << policy::to_string(p.on_http11_required);
     k << "|proxy=" << (p.proxy ? p.proxy->to_string() : "direct");
     return k.str();
 }
@@ -159,6 +160,7 @@ bool Pool::http1_remembered(const Host& host) const {
 
 void Pool::remember_http1(Host& host, const std::string& why) {
     host.http1_until = Clock::now() + host.policy->policy.remember;
+    host.http1_why = why;
     ++stats_.fallbacks;
     log_(LogLevel::info, "fallback taken: " + host.policy->origin.to_string() +
                              " is remembered as HTTP/1.1-only for " +
@@ -295,6 +297,8 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     }
     c.info.protocol = d.protocol == negotiate::Protocol::h2 ? Protocol::h2 : Protocol::http1_1;
     c.info.decision = d.reason;
+    if (forced && !host.http1_why.empty())
+        c.info.decision += " (HTTP/1.1 forced: " + host.http1_why + ")";
     c.info.fallback = forced;
     ConnectionSetup setup;
     setup.id = id;
@@ -425,6 +429,13 @@ void Pool::requeue(Connection&, const ExchangePtr& ex) {
     Host& host = host_for(ex->route);
     requeue(host, ex);
     // Later: the connection is inside its own bookkeeping, and may be closing.
+    dispatch_later(host.key);
+}
+
+void Pool::http11_required(Connection&, const ExchangePtr& ex, const std::string& why) {
+    Host& host = host_for(ex->route);
+    remember_http1(host, why);
+    requeue(host, ex);
     dispatch_later(host.key);
 }
 

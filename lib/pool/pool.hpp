@@ -56,6 +56,7 @@ struct Host {
     std::deque<ExchangePtr> waiting;
     std::vector<std::uint8_t> tls_session;  // for resumption (per key, so per backend)
     Clock::time_point http1_until{};        // fallback remembered until then
+    std::string http1_why;                  // why HTTP/1.1 was forced last, for ConnectionInfo
     std::vector<std::function<void(const Error&)>> warmers;  // warm() calls waiting
     Error last_error;
     bool sweep_posted = false;  // an eviction check is queued
@@ -92,6 +93,7 @@ public:
     // ConnectionEvents
     void finish(Connection& c, const ExchangePtr& ex, Error err) override;
     void requeue(Connection& c, const ExchangePtr& ex) override;
+    void http11_required(Connection& c, const ExchangePtr& ex, const std::string& why) override;
     void failed(Connection& c, const Error& err, bool fallback,
                 std::vector<ExchangePtr> unprocessed) override;
     void closed(Connection& c) override;

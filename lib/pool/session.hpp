@@ -67,6 +67,10 @@ public:
     virtual void fail_connection(const Error& why) = 0;
     // Close at once, dropping what is not written yet.
     virtual void abort_transport() = 0;
+    // The server refused `ex` with HTTP_1_1_REQUIRED (RST_STREAM or GOAWAY 0xd) before any
+    // response: it did not process it. It goes again over HTTP/1.1 where the policy allows,
+    // else ends with http2:http_1_1_required. `why`: how the server said it.
+    virtual void http11_required(const ExchangePtr& ex, const std::string& why) = 0;
 };
 
 // offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).

@@ -5,6 +5,8 @@
 
 #include "http2.hpp"
 
+#include <atomic>
+
 using namespace connmatrix;
 using namespace connmatrix::test;
 
@@ -304,5 +306,104 @@ TEST_CASE("prior-knowledge with fallback and remember 0s: each rejection falls b
         CHECK(r1.response.info.fallback);
         CHECK(server.connections() == 2);  // the rejected h2 attempt, then HTTP/1.1
         CHECK(c.stats().fallbacks == 1);
+    });
+}
+
+// --- HTTP_1_1_REQUIRED (RFC 9113 7, error code 0xd) ------------------------------------------
+
+namespace {
+
+// An h2 + http/1.1 server whose h2 side refuses every request with HTTP_1_1_REQUIRED, by
+// RST_STREAM or by GOAWAY; its HTTP/1.1 side answers. `refused` counts the h2 refusals.
+TestServerOptions http11_required_server(const tls::Backend& b, bool by_goaway,
+                                         std::atomic<int>& refused) {
+    auto o = tls_server(b, {"h2", "http/1.1"});
+    o.handler = [&refused, by_goaway](const ServedRequest& r) {
+        if (r.protocol != "h2") return echo_path(r);
+        ++refused;
+        ServedResponse resp;
+        if (by_goaway)
+            resp.h2_goaway = http2::ServerResponse::Goaway::http_1_1_required;
+        else
+            resp.h2_reset = http2::h2_error::http_1_1_required;
+        return resp;
+    };
+    return o;
+}
+
+std::size_t served_over(const TestServer& s, std::string_view protocol, std::string_view method) {
+    std::size_t n = 0;
+    for (const auto& r : s.served()) n += r.protocol == protocol && r.method == method;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP_1_1_REQUIRED by RST_STREAM or GOAWAY: a POST goes again over HTTP/1.1, once, h2 not offered again, remembered") {
+    for (const bool by_goaway : {false, true}) {
+        INFO(std::string(by_goaway ? "GOAWAY" : "RST_STREAM"));
+        for_each_backend([&](const tls::Backend& b) {
+            std::atomic<int> refused{0};
+            TestServer server(http11_required_server(b, by_goaway, refused));
+            Client c = make_client(client_json(b.name(), "alpn"));
+            Result r = c.send({.method = "POST", .url = server.url("/pay"), .body = "42"});
+            INFO(r.error.message());
+            REQUIRE(r);
+            CHECK(r.response.body == "http/1.1 POST /pay 42");
+            CHECK(r.response.info.protocol == Protocol::http1_1);
+            CHECK(r.response.info.fallback);
+            // The retry's offer has no h2 (curl #22923 offered it again).
+            CHECK(r.response.info.alpn_offered == std::vector<std::string>{"http/1.1"});
+            CHECK(r.response.info.decision.find("HTTP_1_1_REQUIRED") != std::string::npos);
+            CHECK(refused == 1);
+            CHECK(served_over(server, "http/1.1", "POST") == 1);  // processed once
+            CHECK(server.alpn_seen() == std::vector<std::string>{"h2", "http/1.1"});
+
+            // Remembered: the next request goes straight over the HTTP/1.1 connection.
+            Result r2 = c.send({.method = "GET", .url = server.url("/next")});
+            REQUIRE(r2);
+            CHECK(r2.response.body == "http/1.1 GET /next");
+            CHECK(server.connections() == 2);
+            CHECK(refused == 1);
+            CHECK(c.stats().fallbacks == 1);
+        });
+    }
+}
+
+TEST_CASE("HTTP_1_1_REQUIRED in h2-only: http2:http_1_1_required naming the mode, never not_h2, not retried") {
+    for (const bool by_goaway : {false, true}) {
+        INFO(std::string(by_goaway ? "GOAWAY" : "RST_STREAM"));
+        for_each_backend([&](const tls::Backend& b) {
+            std::atomic<int> refused{0};
+            TestServer server(http11_required_server(b, by_goaway, refused));
+            Client c = make_client(client_json(b.name(), "h2-only"));
+            Result r = c.send({.method = "POST", .url = server.url("/pay"), .body = "42"});
+            REQUIRE_FALSE(r);
+            INFO(r.error.message());
+            CHECK(r.error.code == http2::errc::http_1_1_required);
+            CHECK(error_name(r.error.code) == "http2:http_1_1_required");
+            CHECK(r.error.origin == "http2");
+            CHECK(r.error.library_code == http2::h2_error::http_1_1_required);
+            CHECK(r.error.detail.find("mode h2-only does not speak HTTP/1.1") != std::string::npos);
+            CHECK(refused == 1);
+            CHECK(server.connections() == 1);
+            CHECK(served_over(server, "http/1.1", "POST") == 0);
+        });
+    }
+}
+
+TEST_CASE("HTTP_1_1_REQUIRED with on_http11_required \"fail\": the error, where alpn mode would retry") {
+    for_each_backend([&](const tls::Backend& b) {
+        std::atomic<int> refused{0};
+        TestServer server(http11_required_server(b, false, refused));
+        Client c = make_client(client_json(b.name(), "alpn", R"("on_http11_required": "fail")"));
+        Result r = c.send({.method = "GET", .url = server.url("/x")});
+        REQUIRE_FALSE(r);
+        INFO(r.error.message());
+        CHECK(r.error.code == http2::errc::http_1_1_required);
+        CHECK(r.error.detail.find("on_http11_required \"fail\"") != std::string::npos);
+        CHECK(refused == 1);
+        CHECK(server.connections() == 1);
+        CHECK(c.stats().fallbacks == 0);
     });
 }

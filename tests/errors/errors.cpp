@@ -99,7 +99,7 @@ TEST_CASE("size() is each enum's last enumerator; make_error_code agrees with th
     last(tls::errc::internal, "tls:internal");
     last(negotiate::errc::alpn_on_cleartext, "negotiate:alpn_on_cleartext");
     last(http1::errc::unsolicited_response, "http1:unsolicited_response");
-    last(http2::errc::settings_timeout, "http2:settings_timeout");
+    last(http2::errc::http_1_1_required, "http2:http_1_1_required");
     last(net::errc::response_too_large, "net:response_too_large");
     last(pool::errc::wrong_thread, "pool:wrong_thread");
     last(config::errc::internal, "config:internal");

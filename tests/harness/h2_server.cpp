@@ -283,6 +283,11 @@ void ServerSession::Impl::respond(ServerStream& s) {
         s.resp.headers = {{"content-type", "application/octet-stream"}};
         s.resp.body = s.req.body;
     }
+    if (s.resp.goaway == ServerResponse::Goaway::http_1_1_required) {
+        // Refused with the connection: GOAWAY HTTP_1_1_REQUIRED naming this stream, then the end.
+        (void)goaway(NGHTTP2_HTTP_1_1_REQUIRED, id);
+        return;
+    }
     if (s.resp.reset) {
         nghttp2_submit_rst_stream(session.get(), NGHTTP2_FLAG_NONE, id, *s.resp.reset);
         if (*s.resp.reset == NGHTTP2_REFUSED_STREAM) refuse(s);

@@ -35,6 +35,9 @@ struct ServerResponse {
         // processed. Only when it is the highest stream processed so far (so that the lie is
         // about it alone); otherwise as above_processed.
         disowning_this,
+        // Instead of this response: GOAWAY HTTP_1_1_REQUIRED with last_stream_id = this stream
+        // (a server that wants HTTP/1.1 for everything), then the connection ends.
+        http_1_1_required,
     } goaway = Goaway::none;
 };
 

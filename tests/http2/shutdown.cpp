@@ -114,7 +114,7 @@ TEST_CASE("rst_stream_reported") {
         CHECK(r.streams[1].closed.error.code == http2::errc::refused_stream);
         CHECK(r.streams[1].closed.retryable);
     }
-    SUBCASE("HTTP_1_1_REQUIRED: not_h2") {
+    SUBCASE("HTTP_1_1_REQUIRED: http_1_1_required with the code, never not_h2 (the peer speaks h2)") {
         ServerOptions so;
         so.faults.reset_streams = {{1, h2_error::http_1_1_required}};
         ServerSession server(so);
@@ -122,7 +122,9 @@ TEST_CASE("rst_stream_reported") {
         Record r;
         submit_n(client, 1);
         REQUIRE(pump(client, server, r));
-        CHECK(r.streams[1].closed.error.code == http2::errc::not_h2);
+        CHECK(r.streams[1].closed.error.code == http2::errc::http_1_1_required);
+        CHECK(r.streams[1].closed.error_code == h2_error::http_1_1_required);
+        CHECK(r.streams[1].closed.error.detail == "RST_STREAM HTTP_1_1_REQUIRED from the server");
     }
 }
 

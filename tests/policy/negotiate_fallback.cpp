@@ -176,3 +176,43 @@ TEST_CASE("the transport of an origin's scheme") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("HTTP_1_1_REQUIRED: which modes retry over HTTP/1.1 (may_speak_http1, http11_retry_refusal)") {
+    struct Expect {
+        Mode mode;
+        bool tls, cleartext;  // retried over HTTP/1.1 on an https:// / http:// origin
+    };
+    // alpn and http1 offer http/1.1 and speak it on cleartext; prior-knowledge-alpn offers it
+    // and falls back; h2-only and prior-knowledge never speak it.
+    const Expect table[] = {
+        {Mode::alpn, true, true},
+        {Mode::h2_only, false, false},
+        {Mode::http1, true, true},
+        {Mode::prior_knowledge, false, false},
+        {Mode::prior_knowledge_alpn, true, true},
+    };
+    CHECK(std::size(table) == policy::all_modes.size());
+    for (const Expect& e : table) {
+        INFO(policy::to_string(e.mode));
+        policy::Policy p = policy::Policy::for_mode(e.mode, "openssl");
+        CHECK(negotiate::may_speak_http1(p, Transport::tls) == e.tls);
+        CHECK(negotiate::may_speak_http1(p, Transport::cleartext) == e.cleartext);
+        CHECK(negotiate::http11_retry_refusal(p, Transport::tls).empty() == e.tls);
+        CHECK(negotiate::http11_retry_refusal(p, Transport::cleartext).empty() == e.cleartext);
+        if (!e.tls)
+            CHECK(negotiate::http11_retry_refusal(p, Transport::tls)
+                      .starts_with("mode " + std::string(policy::to_string(e.mode)) +
+                                   " does not speak HTTP/1.1"));
+        // on_http11_required "fail" refuses in every mode, and says so.
+        p.on_http11_required = policy::OnHttp11Required::fail;
+        CHECK(negotiate::http11_retry_refusal(p, Transport::tls) ==
+              "the policy says on_http11_required \"fail\"");
+        CHECK(negotiate::http11_retry_refusal(p, Transport::cleartext) ==
+              "the policy says on_http11_required \"fail\"");
+    }
+    // An explicit fallback makes a mode that assumes h2 retry too.
+    policy::Policy pk = policy::Policy::for_mode(Mode::prior_knowledge, "openssl");
+    pk.fallback = policy::Fallback::http1_1;
+    CHECK(negotiate::may_speak_http1(pk, Transport::tls));
+    CHECK(negotiate::may_speak_http1(pk, Transport::cleartext));
+}

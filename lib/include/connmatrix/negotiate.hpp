@@ -114,4 +114,14 @@ policy::Policy attempt_policy(const policy::Policy& policy, bool http1_forced);
 // waiting for it, and a pool waits for it rather than opening more.
 bool may_speak_h2(const policy::Policy& policy, Transport transport) noexcept;
 
+// Whether `policy` lets a connection speak HTTP/1.1 at all: TLS offers http/1.1, or takes an
+// answer without ALPN as HTTP/1.1, or falls back to it; cleartext is not h2c by prior
+// knowledge, or falls back. h2-only and prior-knowledge cannot (their presets).
+bool may_speak_http1(const policy::Policy& policy, Transport transport) noexcept;
+
+// A request an h2 server refused with HTTP_1_1_REQUIRED goes again over HTTP/1.1: what the
+// policy says of it. Empty: retry (on_http11_required "http/1.1" and may_speak_http1());
+// otherwise why not, in words.
+std::string http11_retry_refusal(const policy::Policy& policy, Transport transport);
+
 }  // namespace connmatrix::negotiate

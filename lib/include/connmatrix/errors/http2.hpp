@@ -18,8 +18,8 @@ enum class errc {
     frame_size,          // a frame of invalid size
     compression,         // HPACK state is broken
     header_invalid,      // a header field is malformed, forbidden, or the list is too large
-    not_h2,              // the peer does not speak HTTP/2 (it answered with HTTP/1.x text, or
-                         // signalled HTTP_1_1_REQUIRED)
+    not_h2,              // the peer does not speak HTTP/2 (it answered our preface with
+                         // HTTP/1.x text, or anything but SETTINGS)
     closed,              // the connection is finished (transport closed, session terminated)
     invalid_state,       // API misuse: unknown stream, bad option, stream ids exhausted, ...
     internal,            // nghttp2 failed internally (out of memory, callback failure)
@@ -27,6 +27,9 @@ enum class errc {
                          // (PING, SETTINGS, empty DATA, CONTINUATION, ...: ClientOptions::h2)
     too_many_resets,     // the server reset more of our streams than ClientOptions::h2 allows
     settings_timeout,    // the server sent no SETTINGS, which must come first (RFC 9113 3.4)
+    http_1_1_required,   // the server speaks h2 but refused this request with HTTP_1_1_REQUIRED
+                         // (RST_STREAM or GOAWAY 0xd), and the policy does not allow HTTP/1.1
+                         // (h2-only, prior-knowledge, on_http11_required "fail")
 };
 
 const ErrorCategory& category() noexcept;
