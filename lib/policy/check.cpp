@@ -79,6 +79,13 @@ private:
         if (o.tls.early_data.value_or(false))
             add(errc::invalid_value, member_path(tl, "early_data"),
                 "early data (0-RTT) is reserved for a later version: it must be false");
+        if (o.tls.pin)
+            for (std::size_t i = 0; i < o.tls.pin->size(); ++i) {
+                std::string why;
+                if (!parse_pin((*o.tls.pin)[i], &why))
+                    add(errc::invalid_value, element_path(member_path(tl, "pin"), i),
+                        quote((*o.tls.pin)[i]) + " is not a public key pin: " + why);
+            }
         if (o.tls.ca_file && o.tls.ca_file->empty())
             add(errc::invalid_value, member_path(tl, "ca_file"),
                 "empty file name: leave ca_file out to use the system trust store");
@@ -173,7 +180,7 @@ private:
         if (o.alpn) tls_fields.push_back("alpn");
         if (o.no_alpn) tls_fields.push_back("no_alpn");
         if (o.tls.verify || o.tls.ca_file || o.tls.min_version || o.tls.sni || o.tls.resumption ||
-            o.tls.early_data)
+            o.tls.early_data || o.tls.pin)
             tls_fields.push_back("tls");
         if (o.timeouts.tls) tls_fields.push_back("timeouts.tls");
         for (const auto& f : tls_fields)

@@ -47,6 +47,7 @@ ojson value_json(const Policy& p, Field f) {
         case Field::tls_sni: return sni_json(p.tls.sni);
         case Field::tls_resumption: return p.tls.resumption;
         case Field::tls_early_data: return p.tls.early_data;
+        case Field::tls_pin: return p.tls.pin;
         case Field::timeouts_connect: return format_duration(p.timeouts.connect);
         case Field::timeouts_tls: return format_duration(p.timeouts.tls);
         case Field::timeouts_request: return format_duration(p.timeouts.request);
@@ -75,6 +76,12 @@ std::string value_text(const Policy& p, Field f) {
             return p.tls.ca_file.empty() ? "(system trust store)" : p.tls.ca_file;
         case Field::tls_sni: return sni_text(p.tls.sni);
         case Field::tls_verify: return p.tls.verify ? "true" : "false (INSECURE)";
+        case Field::tls_pin: {
+            if (p.tls.pin.empty()) return "[] (no pinning)";
+            std::string out = "[";
+            for (std::size_t i = 0; i < p.tls.pin.size(); ++i) out += (i ? ", " : "") + quote(p.tls.pin[i]);
+            return out + "]";
+        }
         case Field::proxy: return p.proxy ? p.proxy->to_string() : "none (direct)";
         default: break;
     }

@@ -239,6 +239,27 @@ private:
             if (auto p = pattern(v[j], element_path(path, j), allow_scheme)) out.push_back(std::move(*p));
     }
 
+    // tls.pin: a list of "sha256//BASE64" strings (curl separates them with ';' in one string).
+    // Their form is checked with the other values (check.cpp), element by element.
+    std::optional<std::vector<std::string>> pins(const json& v, const std::string& path) {
+        if (!v.is_array()) {
+            std::string msg = "expected an array of \"sha256//BASE64\" strings, got " + got(v);
+            if (v.is_string()) msg += " (write [\"sha256//...\"]; several pins are several elements)";
+            add(errc::wrong_type, path, msg);
+            return std::nullopt;
+        }
+        std::vector<std::string> out;
+        bool ok = true;
+        for (std::size_t j = 0; j < v.size(); ++j) {
+            if (const std::string* s = string(v[j], element_path(path, j), "a \"sha256//BASE64\" string"))
+                out.push_back(*s);
+            else
+                ok = false;
+        }
+        if (!ok) return std::nullopt;
+        return out;
+    }
+
     void tls(const json& t, const std::string& path, Overrides::Tls& out) {
         keys(t, Level::tls, path);
         for (auto it = t.begin(); it != t.end(); ++it) {
@@ -251,6 +272,8 @@ private:
                 out.resumption = boolean(v, p);
             } else if (k == "early_data") {
                 out.early_data = boolean(v, p);
+            } else if (k == "pin") {
+                out.pin = pins(v, p);
             } else if (k == "ca_file") {
                 if (const std::string* s = string(v, p, "a file name")) out.ca_file = *s;
             } else if (k == "min_version") {

@@ -23,6 +23,7 @@ std::string_view field_name(Field f) noexcept {
         case Field::tls_sni: return "tls.sni";
         case Field::tls_resumption: return "tls.resumption";
         case Field::tls_early_data: return "tls.early_data";
+        case Field::tls_pin: return "tls.pin";
         case Field::timeouts_connect: return "timeouts.connect";
         case Field::timeouts_tls: return "timeouts.tls";
         case Field::timeouts_request: return "timeouts.request";
@@ -47,6 +48,7 @@ bool field_is_tls_only(Field f) noexcept {
         case Field::tls_sni:
         case Field::tls_resumption:
         case Field::tls_early_data:
+        case Field::tls_pin:
         case Field::timeouts_tls:
             return true;
         default:
@@ -120,6 +122,7 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
     take(p.tls.sni, o.tls.sni, Field::tls_sni);
     take(p.tls.resumption, o.tls.resumption, Field::tls_resumption);
     take(p.tls.early_data, o.tls.early_data, Field::tls_early_data);
+    take(p.tls.pin, o.tls.pin, Field::tls_pin);
     take(p.timeouts.connect, o.timeouts.connect, Field::timeouts_connect);
     take(p.timeouts.tls, o.timeouts.tls, Field::timeouts_tls);
     take(p.timeouts.request, o.timeouts.request, Field::timeouts_request);

@@ -6,6 +6,7 @@
 
 #include "checks.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -527,3 +528,54 @@ TEST_CASE("the config category") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("tls.pin: curl's sha256// pins, per rule and in defaults, each bad one named by its path") {
+    // sha256 of the empty string, and a second well-formed pin.
+    const std::string a = "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    const std::string b = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    auto pins = policy::parse_pin(a);
+    REQUIRE(pins);
+    CHECK((*pins)[0] == 0xe3);
+    CHECK((*pins)[31] == 0x55);
+
+    auto r = load(R"({"defaults": {"tls": {"pin": [")" + a + R"("]}},
+                      "hosts": [{"match": "api.example.com", "tls": {"pin": [")" + a + R"(", ")" + b +
+                  R"("]}},
+                                {"match": "open.example.com", "tls": {"pin": []}}]})");
+    INFO(r.report());
+    REQUIRE(r);
+    policy::Engine e(std::move(*r.config), three);
+    CHECK(e.resolve(*policy::Origin::parse("https://other.example.com")).policy.tls.pin ==
+          std::vector<std::string>{a});
+    auto api = e.resolve(*policy::Origin::parse("https://api.example.com"));
+    CHECK(api.policy.tls.pin == std::vector<std::string>{a, b});
+    CHECK(e.resolve(*policy::Origin::parse("https://open.example.com")).policy.tls.pin.empty());
+    // Provenance: the rule wrote it.
+    const auto prov = std::find_if(api.provenance.begin(), api.provenance.end(),
+                                   [](const policy::Provenance& p) { return p.field == "tls.pin"; });
+    REQUIRE(prov != api.provenance.end());
+    CHECK(prov->kind == policy::Provenance::Kind::rule);
+    CHECK(prov->index == std::optional<std::size_t>(0));
+
+    one_error(rule(R"("tls": {"pin": [")" + a + R"(", "sha1//AAAA"]})"), errc::invalid_value,
+              R"(hosts[0].tls.pin[1]: "sha1//AAAA" is not a public key pin: a pin starts with "sha256//" (curl's form; file names are not taken here))");
+    one_error(defaults(R"("tls": {"pin": ["sha256//AAA*AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]})"),
+              errc::invalid_value,
+              R"(defaults.tls.pin[0]: "sha256//AAA*AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" is not a public key pin: the hash is not base64: '*' at offset 3)");
+    one_error(defaults(R"("tls": {"pin": ["sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuF"]})"),
+              errc::invalid_value,
+              R"(defaults.tls.pin[0]: "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuF" is not a public key pin: the hash is not base64 (RFC 4648, padded with '=' to a multiple of 4 characters))");
+    one_error(defaults(R"("tls": {"pin": ["sha256//AAAA"]})"), errc::invalid_value,
+              R"(defaults.tls.pin[0]: "sha256//AAAA" is not a public key pin: a SHA-256 hash is 32 bytes, this one decodes to 3)");
+    one_error(defaults(R"("tls": {"pin": ["sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV="]})"),
+              errc::invalid_value,
+              R"(defaults.tls.pin[0]: "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV=" is not a public key pin: the hash is not canonical base64 (stray bits before '='))");
+    one_error(defaults(R"("tls": {"pin": ")" + a + R"("})"), errc::wrong_type,
+              R"(defaults.tls.pin: expected an array of "sha256//BASE64" strings, got string "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" (write ["sha256//..."]; several pins are several elements))");
+    one_error(defaults(R"("tls": {"pin": [42]})"), errc::wrong_type,
+              R"(defaults.tls.pin[0]: expected a "sha256//BASE64" string, got number 42)");
+    // Pins are TLS settings: an http:// only rule cannot have them.
+    one_error(R"({"hosts": [{"match": "http://api.example.com", "tls": {"pin": [")" + a + R"("]}}]})",
+              errc::contradiction,
+              R"(hosts[0].tls: TLS settings do not apply: this rule matches only http:// origins ("http://api.example.com"))");
+}

@@ -104,6 +104,11 @@ inline constexpr std::array<Mode, 5> all_modes{Mode::alpn, Mode::h2_only, Mode::
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) noexcept;
 std::string format_duration(std::chrono::milliseconds d);  // the shortest such spelling
 
+// A public key pin as curl's --pinnedpubkey writes it: "sha256//" and the base64 (RFC 4648,
+// padded) of the 32-byte SHA-256 of a certificate's SubjectPublicKeyInfo. nullopt, and *why,
+// when it is not one (another prefix, not base64, not 32 bytes).
+std::optional<std::array<std::uint8_t, 32>> parse_pin(std::string_view s, std::string* why = nullptr);
+
 // ---------------------------------------------------------------------------------------------
 // The resolved values.
 
@@ -134,6 +139,9 @@ struct TlsSettings {
     Sni sni;
     bool resumption = true;        // reuse TLS sessions (tickets) for this origin
     bool early_data = false;       // reserved for later: always false for now
+    // Public key pins, "sha256//BASE64" as written (parse_pin() accepts each): the server's
+    // leaf key must match one, checked even when verify is false. Empty: no pinning.
+    std::vector<std::string> pin;
     friend bool operator==(const TlsSettings&, const TlsSettings&) = default;
 };
 
@@ -196,6 +204,7 @@ struct Overrides {
         std::optional<Sni> sni;
         std::optional<bool> resumption;
         std::optional<bool> early_data;
+        std::optional<std::vector<std::string>> pin;
     } tls;
     struct Timeouts {
         std::optional<std::chrono::milliseconds> connect, tls, request, idle;
