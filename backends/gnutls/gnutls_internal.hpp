@@ -5,6 +5,7 @@
 
 #include "core.hpp"
 
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -36,6 +37,13 @@ using CredentialsHandle = std::unique_ptr<std::remove_pointer_t<gnutls_certifica
                                           Deleter<&gnutls_certificate_free_credentials>>;
 using PriorityHandle =
     std::unique_ptr<std::remove_pointer_t<gnutls_priority_t>, Deleter<&gnutls_priority_deinit>>;
+using PubkeyHandle =
+    std::unique_ptr<std::remove_pointer_t<gnutls_pubkey_t>, Deleter<&gnutls_pubkey_deinit>>;
+// A fresh public key handle, or nullptr when GnuTLS could not allocate one.
+inline gnutls_pubkey_t make_pubkey() noexcept {
+    gnutls_pubkey_t k = nullptr;
+    return gnutls_pubkey_init(&k) == 0 ? k : nullptr;
+}
 
 // A gnutls_datum_t whose bytes GnuTLS allocated (gnutls_session_get_data2, ...). A secret datum
 // is wiped before it is freed (the session ticket encryption key).

@@ -304,6 +304,18 @@ private:
         return i;
     }
 
+    std::vector<std::uint8_t> do_peer_spki_der() const override {
+        unsigned int n = 0;
+        const gnutls_datum_t* chain = gnutls_certificate_get_peers(s(), &n);
+        if (chain == nullptr || n == 0) return {};
+        PubkeyHandle key(make_pubkey());
+        Datum der;
+        if (!key || gnutls_pubkey_import_x509_raw(key.get(), &chain[0], GNUTLS_X509_FMT_DER, 0) < 0 ||
+            gnutls_pubkey_export2(key.get(), GNUTLS_X509_FMT_DER, der.out()) < 0 || der.empty())
+            return {};
+        return {der.get()->data, der.get()->data + der.get()->size};
+    }
+
     Exported do_export_session() const override {
         // TLS 1.3 tickets come after the handshake (processed by read()). Without one, GnuTLS
         // would try to read from the transport inside get_data2 and then hand out a placeholder

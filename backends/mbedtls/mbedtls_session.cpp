@@ -23,6 +23,11 @@
 #include <climits>
 #include <cstring>
 
+// The pin check reads the peer's certificate after the handshake: the library must keep it.
+#if !defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE)
+#error "connmatrix needs mbedTLS built with MBEDTLS_SSL_KEEP_PEER_CERTIFICATE (public key pinning)"
+#endif
+
 namespace connmatrix::tls::mbedtls {
 namespace {
 
@@ -311,6 +316,14 @@ private:
         if (const char* c = mbedtls_ssl_get_ciphersuite(ssl)) i.cipher = c;
         i.resumed = core().resumed_by_session_id();  // mbedTLS 2.28 has no accessor
         return i;
+    }
+
+    // The certificate's own SubjectPublicKeyInfo bytes (pk_raw, a public field in 2.28), kept
+    // because Debian's build has MBEDTLS_SSL_KEEP_PEER_CERTIFICATE (also across resumption).
+    std::vector<std::uint8_t> do_peer_spki_der() const override {
+        const mbedtls_x509_crt* leaf = mbedtls_ssl_get_peer_cert(ssl_.get());
+        if (leaf == nullptr || leaf->pk_raw.p == nullptr) return {};
+        return {leaf->pk_raw.p, leaf->pk_raw.p + leaf->pk_raw.len};
     }
 
     std::shared_ptr<const Engine> engine_;

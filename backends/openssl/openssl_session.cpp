@@ -224,6 +224,21 @@ private:
         return i;
     }
 
+    std::vector<std::uint8_t> do_peer_spki_der() const override {
+        std::vector<std::uint8_t> der;
+        if (X509* leaf = SSL_get0_peer_certificate(ssl_.get())) {
+            X509_PUBKEY* key = X509_get_X509_PUBKEY(leaf);  // owned by the certificate
+            const int len = key != nullptr ? i2d_X509_PUBKEY(key, nullptr) : 0;
+            if (len > 0) {
+                der.resize(static_cast<std::size_t>(len));
+                unsigned char* p = der.data();
+                if (i2d_X509_PUBKEY(key, &p) != len) der.clear();
+            }
+        }
+        clear_error_queue();
+        return der;
+    }
+
     Exported do_export_session() const override {
         SslSessionPtr sess(SSL_get1_session(ssl_.get()));
         if (!sess || SSL_SESSION_is_resumable(sess.get()) != 1) return {};

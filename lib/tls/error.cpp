@@ -22,8 +22,9 @@ constexpr ErrorEntry entries[] = {
     {"unsupported", "not supported by this TLS backend"},
     {"invalid_state", "TLS session used in the wrong state"},
     {"internal", "internal TLS library error"},
+    {"pin_mismatch", "pinned public key mismatch"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::internal));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::pin_mismatch));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every tls::errc here");
 
 constexpr std::string_view libraries[] = {"openssl", "gnutls", "mbedtls"};

@@ -4,6 +4,7 @@
 #include "alpn.hpp"
 #include "core.hpp"
 #include "host.hpp"
+#include "pin.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -154,9 +155,26 @@ Status Session::handshake() {
             e.origin = std::string(core_origin);
             return fail(std::move(e));
         }
+        if (Error e = check_pins()) return fail(std::move(e));
     }
     handshake_done_ = true;
     return Status::ok;
+}
+
+// After the library's own chain and host verification (or without it: a pin stands alone).
+Error Session::check_pins() const {
+    const auto& pins = core_->client().pins;
+    if (pins.empty()) return {};
+    std::vector<std::uint8_t> spki;
+    Error err;
+    const Status s = guarded(
+        [&] {
+            spki = do_peer_spki_der();
+            return Status::ok;
+        },
+        err, backend_);
+    if (s == Status::failed) return err;
+    return pin::check(pins, spki);
 }
 
 Status Session::write(std::span<const std::uint8_t> plaintext) {
@@ -276,14 +294,21 @@ PeerIdentity peer_of(const ClientSessionParams& p, bool verify) {
     return peer;
 }
 
+// What decides whom we trust: the envelope key is bound to it. Pins are part of it, so a
+// session established under one set of pins never resumes a context with other pins.
+std::string trust_label(const ClientConfig& config) {
+    std::string label = std::string("trust|verify=") + (config.verify ? "1" : "0") +
+                        "|ca_file=" + config.ca_file;
+    for (const Pin& p : config.pins) label += "|pin=" + pin::format(p);
+    return label;
+}
+
 }  // namespace
 
 // The envelope key: the backend object's, bound to what decides whom we trust.
 ClientContext::ClientContext(const Backend& backend, const ClientConfig& config)
     : backend_(backend.name()), config_(std::make_shared<const ClientConfig>(config)),
-      key_(envelope::derive_key(backend.key_, std::string("trust|verify=") +
-                                                  (config.verify ? "1" : "0") +
-                                                  "|ca_file=" + config.ca_file)) {}
+      key_(envelope::derive_key(backend.key_, trust_label(config))) {}
 
 ClientContext::~ClientContext() = default;
 

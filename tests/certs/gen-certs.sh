@@ -62,6 +62,12 @@ leaf localhost-rsa rsa "DNS:localhost,IP:127.0.0.1,IP:::1" ca
 leaf other-host ec "DNS:other.example,IP:127.0.0.2" ca
 leaf expired ec "DNS:localhost,IP:127.0.0.1" ca 20200101000000Z 20200201000000Z
 leaf unknown-ca ec "DNS:localhost,IP:127.0.0.1" rogue-ca
+# Each leaf's public key pin (curl's sha256// form without the prefix), computed by openssl for
+# the pinning tests, so they do not check the library against itself.
+for name in localhost-ec localhost-rsa other-host expired unknown-ca; do
+    openssl x509 -in "$name.pem" -pubkey -noout | openssl pkey -pubin -outform der |
+        openssl dgst -sha256 -binary | openssl base64 -A > "$name.pin"
+done
 rm -rf ca-db ca.cnf ./*.srl
 # A stamp so Meson knows the whole set is there.
 date -u +%Y-%m-%dT%H:%M:%SZ > "${stamp:-stamp}"

@@ -6,6 +6,7 @@
 #include "core.hpp"
 #include "envelope.hpp"
 #include "hello.hpp"
+#include "pin.hpp"
 #include "records.hpp"
 
 #include <algorithm>
@@ -287,4 +288,37 @@ TEST_CASE("a configuration is judged by the core, the same on every backend") {
         CHECK(err.code == errc::invalid_config);
         CHECK(err.origin == "tls");
     }
+}
+
+TEST_CASE("the core's SHA-256 and base64, against FIPS 180-4 and RFC 4648 vectors") {
+    auto hex = [](const std::array<std::uint8_t, 32>& h) {
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string s;
+        for (auto b : h) s += {digits[b >> 4], digits[b & 0xf]};
+        return s;
+    };
+    auto sha = [&](std::string_view m) {
+        return hex(tls::pin::sha256({reinterpret_cast<const std::uint8_t*>(m.data()), m.size()}));
+    };
+    CHECK(sha("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(sha("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    // 56 bytes: the length no longer fits the first padding block.
+    CHECK(sha("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    CHECK(sha(std::string(1000000, 'a')) ==
+          "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    auto b64 = [](std::string_view m) {
+        return tls::pin::base64({reinterpret_cast<const std::uint8_t*>(m.data()), m.size()});
+    };
+    CHECK(b64("") == "");
+    CHECK(b64("f") == "Zg==");
+    CHECK(b64("fo") == "Zm8=");
+    CHECK(b64("foo") == "Zm9v");
+    CHECK(b64("foobar") == "Zm9vYmFy");
+    // The check itself: no pins, no check; no key from the library is a mismatch, not a pass.
+    CHECK_FALSE(tls::pin::check({}, {}));
+    const tls::Pin zero{};
+    const Error none = tls::pin::check({zero}, {});
+    CHECK(none.code == errc::pin_mismatch);
+    CHECK(none.detail.find("gave no public key") != std::string::npos);
 }

@@ -59,12 +59,20 @@ struct Capabilities {
 // Configuration. Checked by the core when a context is made: a bad one is errc::invalid_config
 // (or errc::unsupported when valid but beyond this backend's library), never silently changed.
 
+// A pinned public key: the SHA-256 of a certificate's SubjectPublicKeyInfo (DER), as curl's
+// CURLOPT_PINNEDPUBLICKEY "sha256//" form carries it in base64.
+using Pin = std::array<std::uint8_t, 32>;
+
 struct ClientConfig {
     std::vector<std::string> alpn;         // protocols to offer, in order; empty: no extension at all
     bool verify = true;                    // verify chain and host name; off only when asked
     std::string ca_file;                   // PEM bundle; empty: the system trust store
     Version min_version = Version::tls1_2; // TLS 1.0/1.1 are never enabled by default
     Version max_version = Version::tls1_3; // a cap, e.g. to force TLS 1.2 (capped by the library)
+    // The peer leaf's public key must hash to one of these (errc::pin_mismatch otherwise),
+    // checked after the handshake and chain verification, and also when verify is false.
+    // Empty: no pinning.
+    std::vector<Pin> pins;
 };
 
 struct ClientSessionParams {
@@ -203,6 +211,9 @@ protected:
     // Version, cipher and, where the library knows, resumed; the core fills in the rest.
     virtual SessionInfo do_info() const = 0;
     virtual Exported do_export_session() const = 0;
+    // Client, once the handshake completed: the peer leaf certificate's SubjectPublicKeyInfo,
+    // DER, for the core's pin check; empty when the library has none.
+    virtual std::vector<std::uint8_t> do_peer_spki_der() const = 0;
 
     // For the backends' transport hooks (BIO, push/pull, ssl_set_bio callbacks).
     // pull: copy up to n buffered input bytes; returns 0 when none are buffered.
@@ -219,6 +230,7 @@ protected:
 private:
     Status fail(Error err);
     Error explain_handshake_failure(Error err) const;
+    Error check_pins() const;
 
     Role role_;
     std::string backend_;

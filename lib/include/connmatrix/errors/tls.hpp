@@ -27,6 +27,7 @@ enum class errc {
                                     // in a handshake, the peer) asks
     invalid_state,                  // API misuse: write before the handshake, after close, ...
     internal,                       // the library failed in a way that fits nothing above
+    pin_mismatch,                   // the peer's public key matches none of ClientConfig::pins
 };
 
 const ErrorCategory& category() noexcept;
