@@ -31,6 +31,7 @@ std::string context_key(const tls::Backend& backend, const tls::ClientConfig& cf
     key += "|verify=" + std::to_string(cfg.verify) + "|ca=" + cfg.ca_file +
            "|min=" + std::string(tls::to_string(cfg.min_version)) +
            "|max=" + std::string(tls::to_string(cfg.max_version));
+    for (const auto& pin : cfg.pins) key += "|pin=" + std::string(pin.begin(), pin.end());
     return key;
 }
 
@@ -100,6 +101,15 @@ private:
         cfg.verify = p.tls.verify;
         cfg.ca_file = p.tls.ca_file;
         cfg.min_version = to_tls(p.tls.min_version);
+        for (const auto& text : p.tls.pin) {
+            std::string why;
+            auto pin = policy::parse_pin(text, &why);
+            if (!pin) {  // a policy built in code, never checked: say so rather than not pin
+                finish({tls::errc::invalid_config, "tls.pin \"" + text + "\": " + why, 0, "tls"});
+                return;
+            }
+            cfg.pins.push_back(*pin);
+        }
         Error cerr;
         auto ctx = contexts_.get(*target_.backend, cfg, cerr);
         if (!ctx) {

@@ -41,6 +41,7 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
           << "|min=" << policy::to_string(p.tls.min_version)
           << "|sni=" << static_cast<int>(p.tls.sni.kind) << ":" << p.tls.sni.name
           << "|resume=" << p.tls.resumption;
+        for (const auto& pin : p.tls.pin) k << "|pin=" << pin;
     } else {
         k << "|cleartext=" << policy::to_string(p.cleartext);
     }
