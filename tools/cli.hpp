@@ -98,12 +98,16 @@ struct PolicyFlags {
     bool insecure = false;                // -k: tls.verify false everywhere
     std::optional<policy::ProxyEndpoint> proxy;  // --proxy
     std::optional<std::chrono::milliseconds> timeout;  // --timeout: caps connect, tls, request
+    std::optional<std::vector<std::string>> pins;      // --pinnedpubkey: tls.pin everywhere
 };
 
 // --proxy: "http://host:port". exit_usage otherwise.
 policy::ProxyEndpoint require_proxy(const std::string& url);
 // --cacert: the file must be readable. exit_usage otherwise.
 std::string require_ca_file(const std::string& path);
+// --pinnedpubkey: "sha256//A;sha256//B" (curl's form and separator), each a valid pin.
+// exit_usage otherwise (curl's file form is not taken).
+std::vector<std::string> require_pins(const std::string& list);
 
 // The Config with the flags applied, checked with config::check() (exit_config if the result is
 // contradictory, which only a contradictory file can cause).

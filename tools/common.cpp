@@ -211,6 +211,23 @@ std::string require_ca_file(const std::string& path) {
     return ec ? path : abs.string();
 }
 
+std::vector<std::string> require_pins(const std::string& list) {
+    std::vector<std::string> pins;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t end = std::min(list.find(';', start), list.size());
+        const std::string pin = list.substr(start, end - start);
+        std::string why;
+        if (!policy::parse_pin(pin, &why))
+            throw Failure(exit_usage, "--pinnedpubkey \"" + pin + "\": " + why +
+                                          " (only the sha256//BASE64 form is taken, not a key file;"
+                                          " separate several with ';')");
+        pins.push_back(pin);
+        if (end == list.size()) return pins;
+        start = end + 1;
+    }
+}
+
 namespace {
 
 void clear_negotiation(policy::Overrides& o) {
@@ -265,6 +282,10 @@ policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
             if (r.set.timeouts.request && *r.set.timeouts.request > *f.timeout)
                 r.set.timeouts.request = *f.timeout;
         }
+    }
+    if (f.pins) {
+        d.tls.pin = *f.pins;
+        for (auto& r : cfg.hosts) r.set.tls.pin.reset();
     }
     auto problems = config::check(cfg, policy::BuildInfo::compiled_in());
     if (!problems.empty()) {

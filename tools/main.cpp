@@ -30,6 +30,7 @@ const char* const exit_codes_help =
 struct Shared {
     std::string config, backend, mode, cacert, proxy, timeout;
     bool insecure = false;
+    std::string pinnedpubkey;
 };
 
 void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
@@ -50,6 +51,10 @@ void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
     cmd.add_flag("-k,--insecure", s.insecure, "do not verify certificates (loud warning)");
     cmd.add_option("--proxy", s.proxy, "HTTP CONNECT proxy for every host (http://host:port)")
         ->type_name("URL");
+    cmd.add_option("--pinnedpubkey", s.pinnedpubkey,
+                   "the server's public key must match one of these SHA-256 pins, for every host "
+                   "(sha256//BASE64, several separated by ';'; checked even with --insecure)")
+        ->type_name("HASHES");
 }
 
 PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
@@ -59,6 +64,7 @@ PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
     if (!s.cacert.empty()) f.ca_file = require_ca_file(s.cacert);
     f.insecure = s.insecure;
     if (!s.proxy.empty()) f.proxy = require_proxy(s.proxy);
+    if (!s.pinnedpubkey.empty()) f.pins = require_pins(s.pinnedpubkey);
     return f;
 }
 

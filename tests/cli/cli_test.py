@@ -12,6 +12,8 @@ prints what it checked; the first failure prints the command, its exit code and 
 exits 1.
 """
 import argparse
+import base64
+import hashlib
 import json
 import os
 import pathlib
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 
 MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn"]
@@ -157,7 +160,11 @@ def usage_errors(c):
     for args, says in [(["get", "-n", "0"], "--repeat"), (["get", "--timeout", "soon"], "--timeout"),
                        (["get", "-H", "no colon"], "Name: value"),
                        (["get", "--proxy", "socks5://127.0.0.1:1080"], "--proxy"),
-                       (["get", "--cacert", str(c.tmp / "missing.pem")], "--cacert")]:
+                       (["get", "--cacert", str(c.tmp / "missing.pem")], "--cacert"),
+                       (["get", "--pinnedpubkey", "/etc/server-key.pem"], "not a key file"),
+                       (["probe", "--pinnedpubkey", "sha256//AAAA"], "decodes to 3"),
+                       (["get", "--pinnedpubkey",
+                         "sha256//" + "A" * 43 + "=;sha256//" + "A" * 42 + "!="], "not base64")]:
         p = c.run(*args, "https://example.com/")
         c.expect_exit(p, EXIT["usage"], " ".join(args))
         c.one_line_error(p, " ".join(args), says)
@@ -521,6 +528,21 @@ def get_against_servers(c):
     p = c.run("get", "-k", c.url("nginx_h2"))
     c.expect_exit(p, 0, "get -k")
     c.check("WARNING" in p.stderr, "get -k: warns", p)
+    # --pinnedpubkey, against the pin the openssl command computes from what the server sends.
+    hostport = urllib.parse.urlsplit(c.url("nginx_h2")).netloc
+    pem = subprocess.run(["openssl", "s_client", "-connect", hostport, "-servername", "localhost"],
+                         input=b"", capture_output=True, check=False).stdout
+    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout"], input=pem, capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub, capture_output=True,
+                         check=True).stdout
+    pin = "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+    zero = "sha256//" + "A" * 43 + "="
+    p = c.run("get", "--cacert", ca, "--pinnedpubkey", f"{zero};{pin}", c.url("nginx_h2"))
+    c.expect_exit(p, 0, "get --pinnedpubkey with the server's pin among others")
+    p = c.run("get", "-k", "--pinnedpubkey", zero, c.url("nginx_h2"))
+    c.expect_exit(p, EXIT["tls"], "get --pinnedpubkey with a wrong pin, even with -k")
+    c.check(f"expected {zero}, got {pin}" in p.stderr and "[tls:pin_mismatch]" in p.stderr,
+            "wrong pin: tls:pin_mismatch naming both hashes", p)
     # Through the CONNECT proxy.
     p = c.run("get", "-v", "--cacert", ca, "--proxy", c.fixture["CONNECT_PROXY_URL"].rstrip("/"), c.url("nginx_h2"))
     c.expect_exit(p, 0, "get --proxy")
