@@ -3,21 +3,10 @@
 // the defaults'. The expected hash is the openssl command's (tests/certs/gen-certs.sh).
 #include "client_common.hpp"
 
-#include <fstream>
-#include <iterator>
-
 using namespace connmatrix;
 using namespace connmatrix::test;
 
 namespace {
-
-std::string pin_text(std::string_view leaf) {
-    std::ifstream in(cert(std::string(leaf) + ".pin"));
-    REQUIRE_MESSAGE(in, "missing ", leaf, ".pin: the build generates it with the certificates");
-    std::string b64((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!b64.empty() && (b64.back() == '\n' || b64.back() == '\r')) b64.pop_back();
-    return "sha256//" + b64;
-}
 
 // Defaults pinned to `defaults_pin`; a rule for localhost pinned to `rule_pin` when given.
 std::string pinned_json(std::string_view backend, const std::string& defaults_pin,
@@ -40,7 +29,7 @@ TEST_CASE("tls.pin over real sockets: the right pin works, a wrong one is pin_mi
         TestServer server(o);
         const std::string url = server.url("/p");
         REQUIRE(url.find("localhost") != std::string::npos);
-        const std::string right = pin_text("localhost-ec"), wrong = pin_text("localhost-rsa");
+        const std::string right = cert_pin("localhost-ec"), wrong = cert_pin("localhost-rsa");
 
         Client ok = make_client(pinned_json(b->name(), right));
         Result r = ok.send({.method = "GET", .url = url});

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #ifndef CONNMATRIX_TEST_CERT_DIR
 #error "the build must define CONNMATRIX_TEST_CERT_DIR"
@@ -12,6 +14,15 @@ namespace connmatrix::test {
 
 std::string cert_dir() { return CONNMATRIX_TEST_CERT_DIR; }
 std::string cert(std::string_view file) { return cert_dir() + "/" + std::string(file); }
+
+std::string cert_pin(std::string_view leaf) {
+    std::ifstream in(cert(std::string(leaf) + ".pin"));
+    REQUIRE_MESSAGE(in, "missing ", leaf, ".pin: the build generates it with the certificates");
+    std::string b64((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!b64.empty() && (b64.back() == '\n' || b64.back() == '\r')) b64.pop_back();
+    REQUIRE(b64.size() == 44);  // 32 bytes
+    return "sha256//" + b64;
+}
 
 tls::Version max_version_from_env() {
     if (const char* v = std::getenv("CONNMATRIX_TEST_MAX_TLS"))

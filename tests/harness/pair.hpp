@@ -18,6 +18,9 @@ namespace connmatrix::test {
 // The directory the build generated the test certificates into, and a file in it.
 std::string cert_dir();
 std::string cert(std::string_view file);
+// "sha256//BASE64", the public key pin of a leaf (e.g. "localhost-ec"), as the openssl command
+// computed it when the build made the certificates: not by the library under test.
+std::string cert_pin(std::string_view leaf);
 
 // Highest TLS version the suite may use: CONNMATRIX_TEST_MAX_TLS=1.2 reruns a suite with TLS 1.2
 // forced everywhere (as glib-networking does); tls1_3 otherwise.

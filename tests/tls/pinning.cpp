@@ -5,8 +5,6 @@
 
 #include <connmatrix/policy.hpp>
 
-#include <fstream>
-#include <iterator>
 
 using namespace connmatrix;
 using namespace connmatrix::test;
@@ -14,16 +12,6 @@ using tls::errc;
 using tls::Status;
 
 namespace {
-
-// "sha256//..." as openssl computed it for the leaf.
-std::string pin_text(std::string_view leaf) {
-    std::ifstream in(cert(std::string(leaf) + ".pin"));
-    REQUIRE_MESSAGE(in, "missing ", leaf, ".pin: the build generates it with the certificates");
-    std::string b64((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!b64.empty() && (b64.back() == '\n' || b64.back() == '\r')) b64.pop_back();
-    REQUIRE(b64.size() == 44);
-    return "sha256//" + b64;
-}
 
 tls::Pin pin_of(const std::string& text) {
     std::string why;
@@ -70,7 +58,7 @@ TEST_CASE("the right pin is accepted, for an EC and an RSA server key") {
     for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
         for (const char* leaf : leaves) {
             INFO(leaf);
-            const Outcome o = run_handshake(c, pinned({pin_text(leaf)}), s, server_config({"h2"}, leaf));
+            const Outcome o = run_handshake(c, pinned({cert_pin(leaf)}), s, server_config({"h2"}, leaf));
             expect_accepted(o);
             CHECK(o.client_info.verified);
             CHECK(o.client_alpn == std::optional<std::string>("h2"));
@@ -82,13 +70,13 @@ TEST_CASE("a wrong pin fails with tls:pin_mismatch naming the expected and the s
     for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
         for (const char* leaf : leaves) {
             INFO(leaf);
-            const std::string wrong = pin_text(other_leaf(leaf));
+            const std::string wrong = cert_pin(other_leaf(leaf));
             expect_mismatch(run_handshake(c, pinned({wrong}), s, server_config({"h2"}, leaf)), wrong,
-                            pin_text(leaf));
+                            cert_pin(leaf));
             // Two wrong pins: both are named.
             const std::string zero = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
             expect_mismatch(run_handshake(c, pinned({wrong, zero}), s, server_config({"h2"}, leaf)),
-                            wrong + " or " + zero, pin_text(leaf));
+                            wrong + " or " + zero, cert_pin(leaf));
         }
     });
 }
@@ -97,7 +85,7 @@ TEST_CASE("several pins: one matching is enough, wherever it is in the list") {
     for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
         for (const char* leaf : leaves) {
             INFO(leaf);
-            const std::string right = pin_text(leaf), wrong = pin_text(other_leaf(leaf));
+            const std::string right = cert_pin(leaf), wrong = cert_pin(other_leaf(leaf));
             expect_accepted(run_handshake(c, pinned({wrong, right}), s, server_config({"h2"}, leaf)));
             expect_accepted(run_handshake(c, pinned({right, wrong}), s, server_config({"h2"}, leaf)));
         }
@@ -107,10 +95,10 @@ TEST_CASE("several pins: one matching is enough, wherever it is in the list") {
 TEST_CASE("pins are enforced with verification off, and are checked after verification") {
     for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
         // An unknown CA's leaf: verification off lets the chain through, the pin decides.
-        const std::string rogue = pin_text("unknown-ca");
-        expect_mismatch(run_handshake(c, pinned({pin_text("localhost-ec")}, false), s,
+        const std::string rogue = cert_pin("unknown-ca");
+        expect_mismatch(run_handshake(c, pinned({cert_pin("localhost-ec")}, false), s,
                                       server_config({"h2"}, "unknown-ca")),
-                        pin_text("localhost-ec"), rogue);
+                        cert_pin("localhost-ec"), rogue);
         const Outcome ok = run_handshake(c, pinned({rogue}, false), s, server_config({"h2"}, "unknown-ca"));
         expect_accepted(ok);
         CHECK_FALSE(ok.client_info.verified);
@@ -126,8 +114,8 @@ TEST_CASE("a resumed session is pinned too, and never crosses to a context with 
     for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
         Error err;
         auto sctx = s.server_context(server_config({"h2"}), err);
-        auto right = c.client_context(pinned({pin_text("localhost-ec")}), err);
-        auto wrong = c.client_context(pinned({pin_text("localhost-rsa")}), err);
+        auto right = c.client_context(pinned({cert_pin("localhost-ec")}), err);
+        auto wrong = c.client_context(pinned({cert_pin("localhost-rsa")}), err);
         REQUIRE(sctx);
         REQUIRE(right);
         REQUIRE(wrong);
