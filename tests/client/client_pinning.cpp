@@ -52,7 +52,30 @@ TEST_CASE("tls.pin over real sockets: the right pin works, a wrong one is pin_mi
         Result rr = by_rule.send({.method = "GET", .url = url});
         INFO(rr.error.message());
         CHECK(rr);
+        // The same server as 127.0.0.1 (in its certificate too) gets the defaults' wrong pin: the
+        // Client's TLS context cache keeps contexts with other pins apart.
+        std::string by_ip = url;
+        by_ip.replace(by_ip.find("localhost"), 9, "127.0.0.1");
+        Result ri = by_rule.send({.method = "GET", .url = by_ip});
+        CHECK(ri.error.code == tls::errc::pin_mismatch);
         Client rule_wrong = make_client(pinned_json(b->name(), right, wrong));
         CHECK(rule_wrong.send({.method = "GET", .url = url}).error.code == tls::errc::pin_mismatch);
     }
+}
+
+TEST_CASE("a Config built in code with a malformed pin fails the request, never connects unpinned") {
+    const auto& b = registry().default_backend();
+    auto o = tls_server(b, {"h2", "http/1.1"});
+    o.handler = echo_path;
+    TestServer server(o);
+    policy::Config cfg;
+    cfg.defaults.tls.ca_file = cert("ca.pem");
+    cfg.defaults.tls.pin = std::vector<std::string>{"sha256//AAAA"};  // not config::check()ed
+    Client c(std::move(cfg));
+    Result r = c.send({.method = "GET", .url = server.url("/p")});
+    CHECK_FALSE(r);
+    CHECK(r.error.code == tls::errc::invalid_config);
+    CHECK(r.error.detail ==
+          "tls.pin \"sha256//AAAA\": a SHA-256 hash is 32 bytes, this one decodes to 3");
+    CHECK(origin_fits(r.error));
 }
