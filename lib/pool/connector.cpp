@@ -100,6 +100,7 @@ private:
         cfg.verify = p.tls.verify;
         cfg.ca_file = p.tls.ca_file;
         cfg.min_version = to_tls(p.tls.min_version);
+        cfg.max_version = to_tls(p.tls.max_version);
         Error cerr;
         auto ctx = contexts_.get(*target_.backend, cfg, cerr);
         if (!ctx) {
