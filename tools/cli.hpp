@@ -99,7 +99,11 @@ struct PolicyFlags {
     std::optional<policy::ProxyEndpoint> proxy;  // --proxy
     std::optional<std::chrono::milliseconds> timeout;  // --timeout: caps connect, tls, request
     std::optional<std::vector<std::string>> pins;      // --pinnedpubkey: tls.pin everywhere
+    std::optional<policy::TlsVersion> tls_max;  // --tls-max: tls.max_version everywhere
 };
+
+// --tls-max, probe --tls: "1.2" or "1.3" (curl's spelling). exit_usage otherwise.
+policy::TlsVersion require_tls_version(const std::string& text, const char* flag);
 
 // --proxy: "http://host:port". exit_usage otherwise.
 policy::ProxyEndpoint require_proxy(const std::string& url);
@@ -136,6 +140,7 @@ struct ProbeOptions {
     std::string url;
     std::vector<std::string> backends;  // empty: every compiled backend
     std::vector<std::string> modes;     // empty: every mode (and "config" when a file is given)
+    std::vector<std::string> tls_versions;  // --tls: a tls.max_version axis; empty: no axis
     std::string config;
     PolicyFlags flags;                  // backend and mode unused: the cells set them
     bool json = false;

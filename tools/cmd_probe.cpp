@@ -1,5 +1,5 @@
-// connmatrix probe URL: every backend x every mode against one server, each cell on a fresh
-// Client, as a table, JSON (--json), a comparison with an expected matrix (--expect) and JUnit
+// connmatrix probe URL: every backend x every mode (x every TLS version of --tls) against one
+// server, each cell on a fresh Client, as a table, JSON (--json), a comparison with an expected matrix (--expect) and JUnit
 // XML (--junit).
 #include "cli.hpp"
 
@@ -33,12 +33,13 @@ constexpr const char* config_mode = "config";
 // are a public interface (issue 5): scripts and CI pipelines read them.
 const char* const result_fields[] = {"backend", "mode", "alpn_offered", "alpn_selected",
                                      "protocol", "status", "error", "tls_version",
-                                     "handshake_ms"};
+                                     "handshake_ms", "tls_max"};
 
 struct Cell {
     std::string backend;
     std::string mode;                       // a mode name, or "config"
     std::optional<policy::Mode> mode_value;  // nullopt for "config"
+    std::optional<policy::TlsVersion> tls_max_value;  // --tls: the cell's; nullopt: the policy's
 
     // The outcome.
     std::vector<std::string> alpn_offered;
@@ -53,6 +54,7 @@ struct Cell {
     bool fallback = false;                  // h2 was rejected, HTTP/1.1 retried
     std::optional<std::string> tls_version;
     std::optional<double> handshake_ms;
+    std::optional<std::string> tls_max;     // the resolved tls.max_version; nullopt on http://
     double seconds = 0;
 
     // --expect
@@ -70,7 +72,14 @@ struct Cell {
         j["error"] = error ? json(*error) : json(nullptr);
         j["tls_version"] = tls_version ? json(*tls_version) : json(nullptr);
         j["handshake_ms"] = handshake_ms ? json(*handshake_ms) : json(nullptr);
+        j["tls_max"] = tls_max ? json(*tls_max) : json(nullptr);
         return j;
+    }
+
+    // "openssl alpn", or "openssl alpn tls1.2" on a --tls axis: how messages name the cell.
+    std::string name() const {
+        return backend + " " + mode +
+               (tls_max_value ? " tls" + std::string(policy::to_string(*tls_max_value)) : "");
     }
 
     std::string outcome() const {
@@ -99,6 +108,7 @@ void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
     PolicyFlags f;
     f.backend = c.backend;
     f.mode = c.mode_value;
+    f.tls_max = c.tls_max_value;
     policy::Config cfg = apply_flags(base, f);
     ClientOptions copts;
     copts.log = [](LogLevel, std::string_view) {};  // the table says it all
@@ -122,6 +132,7 @@ void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
     // What the cell's policy offers on its first connection. (After a fallback, the retry
     // offers the same without h2: the outcome says so.)
     if (https) c.alpn_offered = rp.policy.alpn;
+    if (https) c.tls_max = std::string(policy::to_string(rp.policy.tls.max_version));
     c.fallback = i.fallback;
     c.handshake_done = https && !i.tls_version.empty();
     if (c.handshake_done) {
@@ -214,6 +225,7 @@ bool run_cells(std::vector<Cell>& cells, const policy::Config& base, const polic
 struct Expected {
     std::string backend, mode;
     json fields;  // only the fields to compare
+    std::optional<std::string> tls_max;  // given: only the cell of that TLS version
 };
 
 std::vector<Expected> load_expect(const std::string& path) {
@@ -240,7 +252,7 @@ std::vector<Expected> load_expect(const std::string& path) {
         if (!r.contains("backend") || !r["backend"].is_string() || !r.contains("mode") ||
             !r["mode"].is_string())
             throw bad(where, "\"backend\" and \"mode\" (strings) say which cell it is");
-        Expected e{r["backend"].get<std::string>(), r["mode"].get<std::string>(), json::object()};
+        Expected e{r["backend"].get<std::string>(), r["mode"].get<std::string>(), json::object(), std::nullopt};
         if (e.mode != config_mode && !policy::parse_mode(e.mode))
             throw bad(where + ".mode", "unknown mode \"" + e.mode + "\"");
         for (const auto& item : r.items()) {
@@ -255,8 +267,11 @@ std::vector<Expected> load_expect(const std::string& path) {
                                                  ")");
             e.fields[key] = item.value();
         }
-        if (!seen.insert({e.backend, e.mode}).second)
-            throw bad(where, "a second entry for " + e.backend + " " + e.mode);
+        if (e.fields.contains("tls_max") && e.fields["tls_max"].is_string())
+            e.tls_max = e.fields["tls_max"].get<std::string>();
+        const std::string id = e.mode + (e.tls_max ? " tls" + *e.tls_max : "");
+        if (!seen.insert({e.backend, id}).second)
+            throw bad(where, "a second entry for " + e.backend + " " + id);
         out.push_back(std::move(e));
     }
     return out;
@@ -271,7 +286,8 @@ std::size_t compare(std::vector<Cell>& cells, const std::vector<Expected>& expec
     std::size_t differing = 0;
     for (const auto& e : expected) {
         auto it = std::find_if(cells.begin(), cells.end(), [&](const Cell& c) {
-            return c.backend == e.backend && c.mode == e.mode;
+            return c.backend == e.backend && c.mode == e.mode &&
+                   (!e.tls_max || c.tls_max == e.tls_max);
         });
         if (it == cells.end()) {
             const bool built = std::find(compiled.begin(), compiled.end(), e.backend) != compiled.end();
@@ -339,7 +355,7 @@ void write_junit(const std::string& path, const std::string& url, const std::vec
     x += "    <properties><property name=\"url\" value=\"" + xml_escape(url) + "\"/></properties>\n";
     for (const auto& c : cells) {
         x += "    <testcase classname=\"connmatrix.probe." + xml_escape(c.backend) + "\" name=\"" +
-             xml_escape(c.backend + " " + c.mode) + "\" time=\"" + secs(c.seconds) + "\">\n";
+             xml_escape(c.name()) + "\" time=\"" + secs(c.seconds) + "\">\n";
         if (!c.differences.empty()) {
             x += "      <failure type=\"expect\" message=\"" +
                  xml_escape(std::to_string(c.differences.size()) + " field(s) differ from the expected matrix") +
@@ -363,9 +379,9 @@ void write_junit(const std::string& path, const std::string& url, const std::vec
 }
 
 void print_table(const std::string& url, const std::vector<Cell>& cells, bool show_effective_mode,
-                 int verbose) {
+                 bool show_tls_max, int verbose) {
     const Style s{colour_enabled(stdout)};
-    std::vector<std::array<std::string, 8>> rows;
+    std::vector<std::vector<std::string>> rows;
     rows.push_back({"backend", "mode", "ALPN offered", "ALPN selected", "protocol", "TLS",
                     "handshake", "outcome"});
     for (const auto& c : cells) {
@@ -378,8 +394,10 @@ void print_table(const std::string& url, const std::vector<Cell>& cells, bool sh
                         c.alpn_offered.empty() ? "none" : join(c.alpn_offered, ","),
                         c.alpn_selected.value_or(c.handshake_done ? "none" : "-"),
                         c.protocol.value_or("-"), c.tls_version.value_or("-"), hs, c.outcome()});
+        if (show_tls_max) rows.back().insert(rows.back().begin() + 2, c.tls_max.value_or("-"));
     }
-    std::array<std::size_t, 8> w{};
+    if (show_tls_max) rows.front().insert(rows.front().begin() + 2, "TLS max");
+    std::vector<std::size_t> w(rows.front().size());
     for (const auto& r : rows)
         for (std::size_t k = 0; k < r.size(); ++k) w[k] = std::max(w[k], r[k].size());
     std::printf("%s\n", s.bold("probe " + url).c_str());
@@ -402,7 +420,7 @@ void print_table(const std::string& url, const std::vector<Cell>& cells, bool sh
         std::printf("\n");
         for (const auto& c : cells)
             if (!c.error_detail.empty())
-                std::printf("%s %s: %s\n", c.backend.c_str(), c.mode.c_str(), c.error_detail.c_str());
+                std::printf("%s: %s\n", c.name().c_str(), c.error_detail.c_str());
     }
     std::fflush(stdout);
 }
@@ -445,15 +463,26 @@ int run_probe(const ProbeOptions& o) {
     base = apply_flags(std::move(base), flags);
     if (flags.insecure) warn_insecure();
 
+    // --tls: a cell per version; without it, one cell with the policy's own tls.max_version.
+    std::vector<policy::TlsVersion> tls_axis;
+    for (const auto& v : o.tls_versions) {
+        const policy::TlsVersion t = require_tls_version(v, "--tls");
+        if (std::find(tls_axis.begin(), tls_axis.end(), t) == tls_axis.end()) tls_axis.push_back(t);
+    }
+    std::vector<std::optional<policy::TlsVersion>> versions(tls_axis.begin(), tls_axis.end());
+    if (versions.empty()) versions.emplace_back();
+
     std::vector<Cell> cells;
     for (const auto& b : backends)
-        for (const auto& [name, mode] : modes) {
-            Cell c;
-            c.backend = b;
-            c.mode = name;
-            c.mode_value = mode;
-            cells.push_back(std::move(c));
-        }
+        for (const auto& [name, mode] : modes)
+            for (const auto& v : versions) {
+                Cell c;
+                c.backend = b;
+                c.mode = name;
+                c.mode_value = mode;
+                c.tls_max_value = v;
+                cells.push_back(std::move(c));
+            }
 
     const bool abandoned = run_cells(cells, base, origin, o.url, o.timeout, o.parallel);
 
@@ -466,7 +495,7 @@ int run_probe(const ProbeOptions& o) {
         std::printf("%s\n", doc.dump(2).c_str());
         std::fflush(stdout);
     } else {
-        print_table(o.url, cells, have_config, o.verbose);
+        print_table(o.url, cells, have_config, !tls_axis.empty(), o.verbose);
     }
     if (!o.junit.empty()) write_junit(o.junit, o.url, cells);
 
@@ -476,7 +505,7 @@ int run_probe(const ProbeOptions& o) {
             std::fprintf(stderr, "connmatrix: %zu cell(s) differ from %s:\n", differing, o.expect.c_str());
             for (const auto& c : cells)
                 if (!c.differences.empty())
-                    std::fprintf(stderr, "  %s %s: %s\n", c.backend.c_str(), c.mode.c_str(),
+                    std::fprintf(stderr, "  %s: %s\n", c.name().c_str(),
                                  join(c.differences, "; ").c_str());
             rc = exit_check_failed;
         }

@@ -122,6 +122,12 @@ policy::Mode require_mode(const std::string& name) {
     throw Failure(exit_usage, "unknown mode \"" + name + "\" (modes: " + join(modes, ", ") + ")");
 }
 
+policy::TlsVersion require_tls_version(const std::string& text, const char* flag) {
+    if (auto v = policy::parse_tls_version(text)) return *v;
+    throw Failure(exit_usage, std::string(flag) + " \"" + text +
+                                  "\" is not a TLS version connmatrix offers: use 1.2 or 1.3");
+}
+
 policy::Origin require_url(const std::string& url) {
     const auto sep = url.find("://");
     if (sep != std::string::npos) {
@@ -263,6 +269,10 @@ policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
     if (f.proxy) {
         d.proxy = std::optional<policy::ProxyEndpoint>(*f.proxy);
         for (auto& r : cfg.hosts) r.set.proxy.reset();  // defaults.no_proxy still applies
+    }
+    if (f.tls_max) {
+        d.tls.max_version = *f.tls_max;
+        for (auto& r : cfg.hosts) r.set.tls.max_version.reset();
     }
     if (f.timeout) {
         // --timeout bounds the whole request; the phases may not take longer than it either.

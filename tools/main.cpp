@@ -28,7 +28,7 @@ const char* const exit_codes_help =
 
 // The flags get and probe share; `with_negotiation`: also --backend and --mode.
 struct Shared {
-    std::string config, backend, mode, cacert, proxy, timeout;
+    std::string config, backend, mode, cacert, proxy, timeout, tls_max;
     bool insecure = false;
     std::string pinnedpubkey;
 };
@@ -43,12 +43,15 @@ void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
             ->type_name("NAME");
         cmd.add_option("--mode", s.mode,
                        "negotiation mode for every host, replacing the configuration's "
-                       "(alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn)")
+                       "(alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn, h2-only-prior-knowledge)")
             ->type_name("MODE");
     }
     cmd.add_option("--cacert", s.cacert, "trust the CA certificates in this PEM file")
         ->type_name("FILE");
     cmd.add_flag("-k,--insecure", s.insecure, "do not verify certificates (loud warning)");
+    cmd.add_option("--tls-max", s.tls_max,
+                   "highest TLS version to offer, for every host: 1.2 or 1.3 (as curl's)")
+        ->type_name("VERSION");
     cmd.add_option("--proxy", s.proxy, "HTTP CONNECT proxy for every host (http://host:port)")
         ->type_name("URL");
     cmd.add_option("--pinnedpubkey", s.pinnedpubkey,
@@ -65,6 +68,7 @@ PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
     f.insecure = s.insecure;
     if (!s.proxy.empty()) f.proxy = require_proxy(s.proxy);
     if (!s.pinnedpubkey.empty()) f.pins = require_pins(s.pinnedpubkey);
+    if (!s.tls_max.empty()) f.tls_max = require_tls_version(s.tls_max, "--tls-max");
     return f;
 }
 
@@ -154,6 +158,12 @@ int main(int argc, char** argv) {
         ->type_name("LIST")
         ->delimiter(',')
         ->allow_extra_args(false);
+    cmd_probe->add_option("--tls", probe.tls_versions,
+                          "add a TLS version axis: a cell per backend x mode x tls.max_version "
+                          "(comma-separated: 1.2,1.3)")
+        ->type_name("LIST")
+        ->delimiter(',')
+        ->allow_extra_args(false);
     add_shared(*cmd_probe, probe_shared, false);
     cmd_probe->add_flag("--json", probe.json, "print the results as JSON");
     cmd_probe->add_option("--expect", probe.expect,
@@ -175,6 +185,7 @@ int main(int argc, char** argv) {
         "  connmatrix probe --backends openssl,gnutls --modes alpn,prior-knowledge-alpn "
         "https://api.example.com/\n"
         "  connmatrix probe --json https://127.0.0.1:8443/ > matrix.json\n"
+        "  connmatrix probe --tls 1.2,1.3 --modes alpn https://127.0.0.1:8443/\n"
         "  connmatrix probe --expect expected.json --junit probe.xml --cacert ca.pem "
         "https://staging.example.com/\n"
         "Each cell is a fresh Client whose defaults set the cell's backend and mode; with\n"

@@ -179,8 +179,8 @@ private:
         if (o.backend) tls_fields.push_back("backend");
         if (o.alpn) tls_fields.push_back("alpn");
         if (o.no_alpn) tls_fields.push_back("no_alpn");
-        if (o.tls.verify || o.tls.ca_file || o.tls.min_version || o.tls.sni || o.tls.resumption ||
-            o.tls.early_data || o.tls.pin)
+        if (o.tls.verify || o.tls.ca_file || o.tls.min_version || o.tls.max_version || o.tls.sni ||
+            o.tls.resumption || o.tls.early_data || o.tls.pin)
             tls_fields.push_back("tls");
         if (o.timeouts.tls) tls_fields.push_back("timeouts.tls");
         for (const auto& f : tls_fields)
@@ -210,6 +210,15 @@ private:
                 "alpn [] (from " + src(Field::alpn) + ") with no_alpn \"fail\" (from " + src(Field::no_alpn) +
                     ") can never connect over TLS: with nothing offered the server selects nothing; "
                     "offer protocols or say what to speak without ALPN");
+        }
+        if (!http_only && p.tls.max_version < p.tls.min_version &&
+            (o.tls.min_version || o.tls.max_version)) {
+            const char* at = o.tls.max_version ? "max_version" : "min_version";
+            add(errc::contradiction, member_path(member_path(path, "tls"), at),
+                "tls.max_version " + quote(to_string(p.tls.max_version)) + " (from " +
+                    src(Field::tls_max_version) + ") is below tls.min_version " +
+                    quote(to_string(p.tls.min_version)) + " (from " + src(Field::tls_min_version) +
+                    "): no TLS version is left to negotiate");
         }
         // (a built-in idle limit is capped by resolution instead)
         if (p.pool.max_idle_per_host > p.pool.max_connections_per_host &&

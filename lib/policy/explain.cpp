@@ -44,6 +44,7 @@ ojson value_json(const Policy& p, Field f) {
         case Field::tls_verify: return p.tls.verify;
         case Field::tls_ca_file: return p.tls.ca_file;
         case Field::tls_min_version: return to_string(p.tls.min_version);
+        case Field::tls_max_version: return to_string(p.tls.max_version);
         case Field::tls_sni: return sni_json(p.tls.sni);
         case Field::tls_resumption: return p.tls.resumption;
         case Field::tls_early_data: return p.tls.early_data;

@@ -260,6 +260,32 @@ private:
         return out;
     }
 
+    // "1.2" or "1.3" (tls.min_version, tls.max_version); a near miss names the fix.
+    std::optional<TlsVersion> tls_version(const json& v, const std::string& p) {
+        if (v.is_number()) {
+            add(errc::wrong_type, p, "expected \"1.2\" or \"1.3\" as a string, got " + got(v));
+            return std::nullopt;
+        }
+        const std::string* s = string(v, p);
+        if (!s) return std::nullopt;
+        if (auto ver = parse_tls_version(*s)) return ver;
+        std::string bare = lower(*s);
+        for (std::string_view prefix : {"tlsv", "tls"})
+            if (bare.rfind(prefix, 0) == 0) {
+                bare.erase(0, prefix.size());
+                break;
+            }
+        std::string msg;
+        if (bare == "1.0" || bare == "1.1")
+            msg = "TLS " + bare + " is not supported (RFC 8996 deprecates it; h2 needs TLS 1.2): use \"1.2\" or \"1.3\"";
+        else if (parse_tls_version(bare))
+            msg = "unknown TLS version " + quote(*s) + ", did you mean " + quote(bare) + "?";
+        else
+            msg = "unknown TLS version " + quote(*s) + " (one of: \"1.2\", \"1.3\")";
+        add(errc::invalid_value, p, msg);
+        return std::nullopt;
+    }
+
     void tls(const json& t, const std::string& path, Overrides::Tls& out) {
         keys(t, Level::tls, path);
         for (auto it = t.begin(); it != t.end(); ++it) {
@@ -277,30 +303,9 @@ private:
             } else if (k == "ca_file") {
                 if (const std::string* s = string(v, p, "a file name")) out.ca_file = *s;
             } else if (k == "min_version") {
-                if (v.is_number()) {
-                    add(errc::wrong_type, p, "expected \"1.2\" or \"1.3\" as a string, got " + got(v));
-                    continue;
-                }
-                const std::string* s = string(v, p);
-                if (!s) continue;
-                if (auto ver = parse_tls_version(*s)) {
-                    out.min_version = ver;
-                    continue;
-                }
-                std::string bare = lower(*s);
-                for (std::string_view prefix : {"tlsv", "tls"})
-                    if (bare.rfind(prefix, 0) == 0) {
-                        bare.erase(0, prefix.size());
-                        break;
-                    }
-                std::string msg;
-                if (bare == "1.0" || bare == "1.1")
-                    msg = "TLS " + bare + " is not supported (RFC 8996 deprecates it; h2 needs TLS 1.2): use \"1.2\" or \"1.3\"";
-                else if (parse_tls_version(bare))
-                    msg = "unknown TLS version " + quote(*s) + ", did you mean " + quote(bare) + "?";
-                else
-                    msg = "unknown TLS version " + quote(*s) + " (one of: \"1.2\", \"1.3\")";
-                add(errc::invalid_value, p, msg);
+                out.min_version = tls_version(v, p);
+            } else if (k == "max_version") {
+                out.max_version = tls_version(v, p);
             } else if (k == "sni") {
                 if (v.is_boolean())
                     out.sni = v.get<bool>() ? Sni{} : Sni{Sni::Kind::none, {}};

@@ -18,6 +18,7 @@ std::string_view to_string(Mode m) noexcept {
         case Mode::http1: return "http1";
         case Mode::prior_knowledge: return "prior-knowledge";
         case Mode::prior_knowledge_alpn: return "prior-knowledge-alpn";
+        case Mode::h2_only_prior_knowledge: return "h2-only-prior-knowledge";
     }
     return "?";
 }
@@ -172,6 +173,8 @@ ModePreset preset(Mode m) {
             return {{}, NoAlpn::h2, Fallback::none, Cleartext::h2c};
         case Mode::prior_knowledge_alpn:
             return {{"h2", "http/1.1"}, NoAlpn::h2, Fallback::http1_1, Cleartext::h2c};
+        case Mode::h2_only_prior_knowledge:
+            return {{"h2"}, NoAlpn::h2, Fallback::none, Cleartext::h2c};
     }
     return {};
 }

@@ -20,6 +20,7 @@ std::string_view field_name(Field f) noexcept {
         case Field::tls_verify: return "tls.verify";
         case Field::tls_ca_file: return "tls.ca_file";
         case Field::tls_min_version: return "tls.min_version";
+        case Field::tls_max_version: return "tls.max_version";
         case Field::tls_sni: return "tls.sni";
         case Field::tls_resumption: return "tls.resumption";
         case Field::tls_early_data: return "tls.early_data";
@@ -45,6 +46,7 @@ bool field_is_tls_only(Field f) noexcept {
         case Field::tls_verify:
         case Field::tls_ca_file:
         case Field::tls_min_version:
+        case Field::tls_max_version:
         case Field::tls_sni:
         case Field::tls_resumption:
         case Field::tls_early_data:
@@ -119,6 +121,7 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
     take(p.tls.verify, o.tls.verify, Field::tls_verify);
     take(p.tls.ca_file, o.tls.ca_file, Field::tls_ca_file);
     take(p.tls.min_version, o.tls.min_version, Field::tls_min_version);
+    take(p.tls.max_version, o.tls.max_version, Field::tls_max_version);
     take(p.tls.sni, o.tls.sni, Field::tls_sni);
     take(p.tls.resumption, o.tls.resumption, Field::tls_resumption);
     take(p.tls.early_data, o.tls.early_data, Field::tls_early_data);

@@ -101,6 +101,7 @@ private:
         cfg.verify = p.tls.verify;
         cfg.ca_file = p.tls.ca_file;
         cfg.min_version = to_tls(p.tls.min_version);
+        cfg.max_version = to_tls(p.tls.max_version);
         for (const auto& text : p.tls.pin) {
             std::string why;
             auto pin = policy::parse_pin(text, &why);

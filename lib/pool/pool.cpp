@@ -39,6 +39,7 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
           << "|no_alpn=" << policy::to_string(p.no_alpn)
           << "|verify=" << p.tls.verify << "|ca=" << p.tls.ca_file
           << "|min=" << policy::to_string(p.tls.min_version)
+          << "|max=" << policy::to_string(p.tls.max_version)
           << "|sni=" << static_cast<int>(p.tls.sni.kind) << ":" << p.tls.sni.name
           << "|resume=" << p.tls.resumption;
         for (const auto& pin : p.tls.pin) k << "|pin=" << pin;

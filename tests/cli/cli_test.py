@@ -26,9 +26,10 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn"]
+MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn",
+         "h2-only-prior-knowledge"]
 RESULT_FIELDS = ["backend", "mode", "alpn_offered", "alpn_selected", "protocol", "status",
-                 "error", "tls_version", "handshake_ms"]
+                 "error", "tls_version", "handshake_ms", "tls_max"]
 EXIT = {"ok": 0, "check_failed": 1, "usage": 2, "config": 3, "net": 4, "tls": 5,
         "protocol": 6, "http": 7, "local_io": 8}
 
@@ -326,6 +327,23 @@ def probe_json(c):
         c.check(r["alpn_offered"] == [] and r["alpn_selected"] is None and r["protocol"] is None and
                 r["status"] is None and r["error"] == "http2:not_h2",
                 f"nginx_h2 {b} prior-knowledge: nginx answers the h2 preface with HTTP/1.1 400", p)
+        r = cell(doc, b, "h2-only-prior-knowledge")
+        c.check(r["alpn_offered"] == ["h2"] and r["alpn_selected"] == "h2" and r["protocol"] == "h2" and
+                r["status"] == 200, f"nginx_h2 {b} h2-only-prior-knowledge: h2 by ALPN", p)
+        c.check(all(x["tls_max"] == "1.3" for x in doc["results"]),
+                "probe --json: tls_max is the policy's (1.3) without --tls", p)
+
+    # --tls 1.2,1.3: a cell per backend x mode x version, each capped at its version.
+    p, doc = c.probe_json("nginx_h2", "--modes", "alpn", "--tls", "1.2,1.3")
+    c.check(len(doc["results"]) == len(c.backends) * 2, "probe --tls 1.2,1.3: two cells per backend x mode", p)
+    for b in c.backends:
+        got = {x["tls_max"]: x for x in doc["results"] if x["backend"] == b}
+        c.check(set(got) == {"1.2", "1.3"}, f"probe --tls: {b} has a 1.2 and a 1.3 cell", p)
+        if "1.2" in got:
+            c.check(got["1.2"]["tls_version"] == "TLSv1.2" and got["1.2"]["status"] == 200,
+                    f"probe --tls: {b} tls_max 1.2 negotiates TLSv1.2", p)
+    p = c.run("probe", "--tls", "1.1", "--cacert", c.fixture["CA_FILE"], c.url("nginx_h2"))
+    c.expect_exit(p, 2, "probe --tls 1.1: a usage error")
 
     p, doc = c.probe_json("h1_noalpn")
     for b in c.backends:
@@ -356,7 +374,7 @@ def probe_json(c):
     p = c.run("probe", "--cacert", c.fixture["CA_FILE"], c.url("nginx_h2"))
     c.expect_exit(p, 0, "probe (table)")
     lines = p.stdout.splitlines()
-    c.check(lines[1].split()[:3] == ["backend", "mode", "ALPN"] and len(lines) == 2 + len(c.backends) * 5,
+    c.check(lines[1].split()[:3] == ["backend", "mode", "ALPN"] and len(lines) == 2 + len(c.backends) * len(MODES),
             "probe: a table with a header and one row per cell", p)
     c.check("\x1b[" not in p.stdout, "probe: no colour when stdout is not a terminal", p)
 

@@ -200,6 +200,34 @@ void old_tls_refused_by_default(const tls::Backend& b) {
     CHECK(server.requests() == 0);
 }
 
+// tls.max_version "1.2" caps the handshake against a server of ours that speaks TLS 1.3; the
+// default (1.3) gets TLS 1.3 wherever the client's library has it (mbedTLS 2.28 does not: 1.2).
+void max_version_caps_the_handshake(const tls::Backend& b) {
+    const tls::Backend* server_backend = nullptr;
+    for (const auto& s : registry().all())
+        if (s->capabilities().tls13 && !server_backend) server_backend = s.get();
+    if (!server_backend) FAIL("no compiled-in backend can serve TLS 1.3 in this build");
+    MESSAGE("client ", b.name(), " against a TLS 1.2-1.3 ", server_backend->name(), " server");
+    TestServer server(tls_server(*server_backend, {"h2", "http/1.1"}));
+    std::string capped_json = client_json(b.name(), "alpn");
+    const std::string tls_object = "\"tls\": {";
+    capped_json.insert(capped_json.find(tls_object) + tls_object.size(), "\"max_version\": \"1.2\", ");
+    Client capped = make_client(capped_json);
+    CHECK(resolved(capped, server.url("/")).tls.max_version == policy::TlsVersion::tls1_2);
+    Result r = get(capped, server);
+    INFO(r.error.message());
+    REQUIRE(r);
+    CHECK(r.response.info.tls_version == "TLSv1.2");
+    CHECK(r.response.info.protocol == Protocol::h2);
+
+    Client open = make_client(client_json(b.name(), "alpn"));
+    CHECK(resolved(open, server.url("/")).tls.max_version == policy::TlsVersion::tls1_3);
+    Result d = get(open, server);
+    INFO(d.error.message());
+    REQUIRE(d);
+    CHECK(d.response.info.tls_version == (b.capabilities().tls13 ? "TLSv1.3" : "TLSv1.2"));
+}
+
 void no_secret_in_any_log_line(const tls::Backend& b) {
     const std::string auth = "Bearer tok-3c0ffee-SECRET-auth";
     const std::string cookie = "session=ck-9f8e7d-SECRET-cookie";
@@ -274,6 +302,9 @@ void no_secret_in_any_log_line(const tls::Backend& b) {
     }                                                                                          \
     TEST_CASE(NAME ": no secret, key, cookie, Authorization value or body in any log line") {  \
         no_secret_in_any_log_line(backend_named(NAME));                                        \
+    }                                                                                          \
+    TEST_CASE(NAME ": tls.max_version 1.2 gets TLS 1.2 from a TLS 1.3 server") {               \
+        max_version_caps_the_handshake(backend_named(NAME));                                   \
     }
 
 #ifdef HYGIENE_OPENSSL

@@ -126,6 +126,8 @@ inline const std::vector<ModeSpec> kModes = {
     {"prior-knowledge", "prior-knowledge", {}, policy::NoAlpn::h2, false, policy::Cleartext::h2c},
     {"prior-knowledge-alpn", "prior-knowledge-alpn", {"h2", "http/1.1"}, policy::NoAlpn::h2, true,
      policy::Cleartext::h2c},
+    {"h2-only-prior-knowledge", "h2-only-prior-knowledge", {"h2"}, policy::NoAlpn::h2, false,
+     policy::Cleartext::h2c},
     // Not a mode: the cleartext axis set to h2c-upgrade (RFC 7540 3.2), on http:// servers only.
     {"alpn", "alpn + cleartext h2c-upgrade", {"h2", "http/1.1"}, policy::NoAlpn::http1_1, false,
      policy::Cleartext::h2c_upgrade, R"("cleartext": "h2c-upgrade")", true},

@@ -214,9 +214,9 @@ TEST_CASE("the real registry: the available list names what Meson compiled in") 
 
 TEST_CASE("modes and other named values") {
     one_error(rule(R"("mode": "prior_knowledge")"), errc::unknown_mode,
-              R"(hosts[0].mode: unknown mode "prior_knowledge", did you mean "prior-knowledge"? (modes: alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn))");
+              R"(hosts[0].mode: unknown mode "prior_knowledge", did you mean "prior-knowledge"? (modes: alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn, h2-only-prior-knowledge))");
     one_error(rule(R"("mode": "turbo")"), errc::unknown_mode,
-              R"(hosts[0].mode: unknown mode "turbo" (modes: alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn))");
+              R"(hosts[0].mode: unknown mode "turbo" (modes: alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn, h2-only-prior-knowledge))");
     one_error(defaults(R"("no_alpn": "http1.1")"), errc::invalid_value,
               R"(defaults.no_alpn: unknown value "http1.1" for no_alpn, did you mean "http/1.1"? (one of: http/1.1, h2, fail))");
     one_error(defaults(R"("cleartext": "h2c_upgrade")"), errc::invalid_value,
@@ -420,7 +420,7 @@ TEST_CASE("all errors at once, in document order, each located") {
     INFO(r.report());
     REQUIRE(r.errors.size() == 7);
     const char* expected[] = {
-        "cfg.json:3:13: defaults.mode: unknown mode \"fast\" (modes: alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn)",
+        "cfg.json:3:13: defaults.mode: unknown mode \"fast\" (modes: alpn, h2-only, http1, prior-knowledge, prior-knowledge-alpn, h2-only-prior-knowledge)",
         "cfg.json:4:30: defaults.timeouts.connect: \"soon\" is not a duration: write numbers with units h, m, s, ms in that order, as in \"250ms\", \"3s\", \"1m30s\"",
         "cfg.json:7:16: hosts[0].match: \"*foo.com\" is not a host pattern: '*' must be a whole label, the first one: write \"*.foo.com\"",
         "cfg.json:8:46: hosts[1].backend: \"wolfssl\" is not compiled into this build (available: openssl, gnutls, mbedtls)",
@@ -525,6 +525,50 @@ TEST_CASE("the config category") {
     config::Diagnostic d{config::make_error_code(errc::bad_duration), "defaults.remember", "\"x\" is not a duration", "f.json", 3, 7};
     CHECK(d.to_string() == "f.json:3:7: defaults.remember: \"x\" is not a duration");
     CHECK(d.to_error().message() == "config: not a duration (config: defaults.remember: \"x\" is not a duration)");
+}
+
+TEST_CASE("tls.max_version: both versions load; bad values and a max below min name their paths") {
+    using policy::TlsVersion;
+    for (auto [text, value] : {std::pair{"1.2", TlsVersion::tls1_2}, std::pair{"1.3", TlsVersion::tls1_3}}) {
+        INFO(text);
+        auto d = load(defaults(std::string(R"("tls": {"max_version": ")") + text + "\"}"));
+        REQUIRE_MESSAGE(d, d.report());
+        CHECK(d.config->defaults.tls.max_version == value);
+        auto r = load(rule(std::string(R"("tls": {"max_version": ")") + text + "\"}"));
+        REQUIRE_MESSAGE(r, r.report());
+        CHECK(r.config->hosts[0].set.tls.max_version == value);
+        CHECK_FALSE(r.config->defaults.tls.max_version);
+    }
+    CHECK(load(defaults(R"("tls": {"min_version": "1.2", "max_version": "1.2"})")));
+    CHECK(load(defaults(R"("tls": {"min_version": "1.3", "max_version": "1.3"})")));
+    one_error(defaults(R"("tls": {"max_version": 1.3})"), errc::wrong_type,
+              R"(defaults.tls.max_version: expected "1.2" or "1.3" as a string, got number 1.3)");
+    one_error(rule(R"("tls": {"max_version": "1.1"})"), errc::invalid_value,
+              R"(hosts[0].tls.max_version: TLS 1.1 is not supported (RFC 8996 deprecates it; h2 needs TLS 1.2): use "1.2" or "1.3")");
+    one_error(rule(R"("tls": {"max_version": "tls1.2"})"), errc::invalid_value,
+              R"(hosts[0].tls.max_version: unknown TLS version "tls1.2", did you mean "1.2"?)");
+    one_error(defaults(R"("tls": {"max_version": "2"})"), errc::invalid_value,
+              R"(defaults.tls.max_version: unknown TLS version "2" (one of: "1.2", "1.3"))");
+    one_error(defaults(R"("tls": {"max_verison": "1.2"})"), errc::unknown_key,
+              R"(defaults.tls.max_verison: unknown key, did you mean "max_version"?)");
+
+    SUBCASE("max below min, in one object") {
+        one_error(defaults(R"("tls": {"min_version": "1.3", "max_version": "1.2"})"), errc::contradiction,
+                  R"(defaults.tls.max_version: tls.max_version "1.2" (from defaults) is below tls.min_version "1.3" (from defaults): no TLS version is left to negotiate)");
+    }
+    SUBCASE("max below min, across defaults and a rule: reported where it is written") {
+        one_error(R"({"defaults": {"tls": {"min_version": "1.3"}},
+                      "hosts": [{"match": "a.example", "tls": {"max_version": "1.2"}}]})",
+                  errc::contradiction,
+                  R"(hosts[0].tls.max_version: tls.max_version "1.2" (from hosts[0]) is below tls.min_version "1.3" (from defaults): no TLS version is left to negotiate)");
+        one_error(R"({"defaults": {"tls": {"max_version": "1.2"}},
+                      "hosts": [{"match": "a.example", "tls": {"min_version": "1.3"}}]})",
+                  errc::contradiction,
+                  R"(hosts[0].tls.min_version: tls.max_version "1.2" (from defaults) is below tls.min_version "1.3" (from hosts[0]): no TLS version is left to negotiate)");
+        // a rule that raises max again resolves the contradiction for its hosts
+        CHECK(load(R"({"defaults": {"tls": {"max_version": "1.2"}},
+                       "hosts": [{"match": "a.example", "tls": {"min_version": "1.3", "max_version": "1.3"}}]})"));
+    }
 }
 
 }  // TEST_SUITE

@@ -104,7 +104,7 @@ TEST_CASE("json: the same, for tools") {
     CHECK(j["rule"] == json{{"index", 1}, {"match", "api.example.com"}, {"description", "the API"}});
     CHECK(j["also_matched"] == json::parse(R"([{"index": 0, "match": "*.example.com"}])"));
     const json& s = j["settings"];
-    CHECK(s.size() == 23);
+    CHECK(s.size() == 24);
     CHECK(s["alpn"]["value"] == json::array({"h2", "http/1.1"}));
     CHECK(s["alpn"]["source"] == "mode prior-knowledge-alpn (from hosts[1])");
     CHECK(s["alpn"]["source_kind"] == "mode_preset");
@@ -168,6 +168,30 @@ TEST_CASE("an Engine with no configuration explains the built-in defaults") {
     REQUIRE(x.resolved);
     CHECK(has_line(x.text(), "config  <built-in>"));
     CHECK(row(x.text(), "mode") == "mode alpn built-in default");
+}
+
+TEST_CASE("tls.max_version: its value and source, next to min_version, in text and json") {
+    auto r = config::load_string(R"({
+      "defaults": {"tls": {"max_version": "1.2"}},
+      "hosts": [{"match": "modern.example", "tls": {"max_version": "1.3", "min_version": "1.3"}}]})",
+                                 "max.json", three);
+    REQUIRE_MESSAGE(r, r.report());
+    policy::Engine e(std::move(*r.config), three);
+    const auto legacy = e.explain("https://legacy.example/");
+    INFO(legacy.text());
+    CHECK(row(legacy.text(), "tls.max_version") == "tls.max_version 1.2 defaults");
+    CHECK(row(legacy.text(), "tls.min_version") == "tls.min_version 1.2 built-in default");
+    // the row follows min_version
+    const std::string t = legacy.text();
+    CHECK(t.find("\ntls.min_version ") < t.find("\ntls.max_version "));
+    CHECK(t.find("\ntls.max_version ") < t.find("\ntls.sni "));
+    const json s = json::parse(e.explain("https://modern.example/").json())["settings"];
+    CHECK(s["tls.max_version"] == json{{"value", "1.3"}, {"source", "hosts[0] (modern.example)"},
+                                       {"source_kind", "rule"}, {"index", 0}, {"used", true}});
+    const json plain = json::parse(e.explain("http://legacy.example/").json())["settings"];
+    CHECK(plain["tls.max_version"]["used"] == false);
+    CHECK(policy::Engine(policy::Config{}, three).resolve(*policy::Origin::parse("https://x.example"))
+              .source_of("tls.max_version")->text == "built-in default");
 }
 
 }  // TEST_SUITE

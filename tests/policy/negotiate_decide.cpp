@@ -97,6 +97,13 @@ const std::vector<Row> table = {
     {Mode::prior_knowledge_alpn,  tls,       none,   speaks_h2_assumed_with_fallback()},
     {Mode::prior_knowledge_alpn,  tls,       spdy,   fails(errc::selected_protocol_not_offered)},
     {Mode::prior_knowledge_alpn,  cleartext, none,   speaks_h2_assumed_with_fallback()},
+    // h2-only-prior-knowledge (curl 8.10+ --http2-prior-knowledge, reqwest http2_prior_knowledge()):
+    // offer [h2] only; h2 when the server selects it or nothing; no fallback
+    {Mode::h2_only_prior_knowledge, tls,     h2,     speaks_h2_confirmed()},
+    {Mode::h2_only_prior_knowledge, tls,     http1,  fails(errc::h2_required_but_http1_selected)},
+    {Mode::h2_only_prior_knowledge, tls,     none,   speaks_h2_assumed()},
+    {Mode::h2_only_prior_knowledge, tls,     spdy,   fails(errc::selected_protocol_not_offered)},
+    {Mode::h2_only_prior_knowledge, cleartext, none, speaks_h2_assumed()},
 };
 // clang-format on
 
@@ -146,8 +153,8 @@ TEST_CASE("every mode x every ALPN outcome x both transports") {
                 }
                 ++covered;
             }
-    CHECK(covered == 5 * 2 * 4);
-    CHECK(table.size() == 5 * 4 + 5);  // every TLS cell and every cleartext cell with no ALPN
+    CHECK(covered == policy::all_modes.size() * 2 * 4);
+    CHECK(table.size() == policy::all_modes.size() * (4 + 1));  // every TLS cell and every cleartext cell with no ALPN
 }
 
 TEST_CASE("the reason says what happened, in words") {

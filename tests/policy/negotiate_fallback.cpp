@@ -72,6 +72,8 @@ const std::vector<Row> table = {
     {Mode::prior_knowledge,      forced,   nothing, http1_no_alpn,      not_offered,  not_offered,          http1_cleartext,          false, false},
     {Mode::prior_knowledge_alpn, fresh,    both,    h2_assumed_may_fall_back, h2_by_alpn, http1_by_alpn,    h2_assumed_may_fall_back, true,  true},
     {Mode::prior_knowledge_alpn, forced,   http1,   http1_no_alpn,      not_offered,  http1_by_alpn,        http1_cleartext,          false, false},
+    {Mode::h2_only_prior_knowledge, fresh, h2,      h2_assumed,         h2_by_alpn,   h2_needed_got_http1,  h2_assumed,               true,  true},
+    {Mode::h2_only_prior_knowledge, forced, nothing, http1_no_alpn,     not_offered,  not_offered,          http1_cleartext,          false, false},
 };
 // clang-format on
 
@@ -190,6 +192,7 @@ TEST_CASE("HTTP_1_1_REQUIRED: which modes retry over HTTP/1.1 (may_speak_http1, 
         {Mode::http1, true, true},
         {Mode::prior_knowledge, false, false},
         {Mode::prior_knowledge_alpn, true, true},
+        {Mode::h2_only_prior_knowledge, false, false},
     };
     CHECK(std::size(table) == policy::all_modes.size());
     for (const Expect& e : table) {

@@ -52,7 +52,14 @@ namespace connmatrix::policy {
 //   prior-knowledge-alpn  offer [h2, http/1.1] (a conformant ClientHello), follow the server
 //                         when it selects, speak h2 when it selects nothing; cleartext h2c;
 //                         fallback http/1.1: works on every kind of server.
-enum class Mode : std::uint8_t { alpn, h2_only, http1, prior_knowledge, prior_knowledge_alpn };
+//   h2-only-prior-knowledge  offer [h2] only; speak h2 whether the server selects h2 or
+//                         nothing (then unconfirmed: an HTTP/1.x answer is http2:not_h2);
+//                         a refusal (no_application_protocol) is that error; cleartext h2c;
+//                         no fallback. What curl 8.10+ --http2-prior-knowledge and reqwest's
+//                         http2_prior_knowledge() do over TLS: h2-only plus prior knowledge.
+enum class Mode : std::uint8_t {
+    alpn, h2_only, http1, prior_knowledge, prior_knowledge_alpn, h2_only_prior_knowledge
+};
 
 // What to speak when the TLS server answers without ALPN.
 enum class NoAlpn : std::uint8_t { http1_1, h2, fail };
@@ -75,7 +82,7 @@ enum class OnHttp11Required : std::uint8_t { http1_1, fail };
 // HTTP/1.1 request with `Upgrade: h2c` (RFC 7540 3.2, deprecated by RFC 9113 but still served).
 enum class Cleartext : std::uint8_t { http1_1, h2c, h2c_upgrade };
 
-// Minimum TLS version. TLS 1.0 and 1.1 are not offered at all (RFC 8996; h2 needs 1.2).
+// A TLS version (tls.min_version, tls.max_version). TLS 1.0 and 1.1 are not offered at all (RFC 8996; h2 needs 1.2).
 enum class TlsVersion : std::uint8_t { tls1_2, tls1_3 };
 
 enum class Scheme : std::uint8_t { http, https };
@@ -96,8 +103,9 @@ std::optional<Cleartext> parse_cleartext(std::string_view s) noexcept;
 std::optional<TlsVersion> parse_tls_version(std::string_view s) noexcept;
 
 // Every mode, in documentation order.
-inline constexpr std::array<Mode, 5> all_modes{Mode::alpn, Mode::h2_only, Mode::http1,
-                                              Mode::prior_knowledge, Mode::prior_knowledge_alpn};
+inline constexpr std::array<Mode, 6> all_modes{Mode::alpn, Mode::h2_only, Mode::http1,
+                                              Mode::prior_knowledge, Mode::prior_knowledge_alpn,
+                                              Mode::h2_only_prior_knowledge};
 
 // Durations as written in configuration files: one or more <digits><unit> groups with units
 // h, m, s, ms in that order, each at most once: "250ms", "3s", "1m", "1h30m", "1s500ms".
@@ -136,6 +144,8 @@ struct TlsSettings {
     bool verify = true;            // verify chain and host name; off only when asked
     std::string ca_file;           // PEM bundle; empty: the system trust store
     TlsVersion min_version = TlsVersion::tls1_2;
+    TlsVersion max_version = TlsVersion::tls1_3;  // a cap: "1.2" forces TLS 1.2 (mbedTLS 2.28
+                                                  // has no TLS 1.3, so "1.3" means 1.2 there)
     Sni sni;
     bool resumption = true;        // reuse TLS sessions (tickets) for this origin
     bool early_data = false;       // reserved for later: always false for now
@@ -201,6 +211,7 @@ struct Overrides {
         std::optional<bool> verify;
         std::optional<std::string> ca_file;
         std::optional<TlsVersion> min_version;
+        std::optional<TlsVersion> max_version;
         std::optional<Sni> sni;
         std::optional<bool> resumption;
         std::optional<bool> early_data;
