@@ -302,17 +302,25 @@ void no_secret_in_any_log_line(const tls::Backend& b) {
     }                                                                                          \
     TEST_CASE(NAME ": no secret, key, cookie, Authorization value or body in any log line") {  \
         no_secret_in_any_log_line(backend_named(NAME));                                        \
-    }                                                                                          \
+    }
+// The server must speak TLS 1.3, which only OpenSSL and GnuTLS do (mbedTLS 2.28 has no TLS
+// 1.3): in an mbedTLS-only build there is no such server, and so no such case.
+#define MAX_VERSION_CASE(NAME)                                                                 \
     TEST_CASE(NAME ": tls.max_version 1.2 gets TLS 1.2 from a TLS 1.3 server") {               \
         max_version_caps_the_handshake(backend_named(NAME));                                   \
     }
 
 #ifdef HYGIENE_OPENSSL
 HYGIENE_CASES("openssl")
+MAX_VERSION_CASE("openssl")
 #endif
 #ifdef HYGIENE_GNUTLS
 HYGIENE_CASES("gnutls")
+MAX_VERSION_CASE("gnutls")
 #endif
 #ifdef HYGIENE_MBEDTLS
 HYGIENE_CASES("mbedtls")
+#if defined(HYGIENE_OPENSSL) || defined(HYGIENE_GNUTLS)
+MAX_VERSION_CASE("mbedtls")
+#endif
 #endif
