@@ -239,19 +239,22 @@ private:
             if (auto p = pattern(v[j], element_path(path, j), allow_scheme)) out.push_back(std::move(*p));
     }
 
-    // tls.pin: a list of "sha256//BASE64" strings (curl separates them with ';' in one string).
-    // Their form is checked with the other values (check.cpp), element by element.
-    std::optional<std::vector<std::string>> pins(const json& v, const std::string& path) {
+    // An array of strings (alpn, tls.pin): every element that is not one is reported, and then
+    // there is no list. `what` names the array in the wrong-type message; `lone` is added to it
+    // when a single string was written instead.
+    std::optional<std::vector<std::string>> strings(const json& v, const std::string& path,
+                                                    std::string_view what, std::string_view element,
+                                                    const std::string& lone) {
         if (!v.is_array()) {
-            std::string msg = "expected an array of \"sha256//BASE64\" strings, got " + got(v);
-            if (v.is_string()) msg += " (write [\"sha256//...\"]; several pins are several elements)";
+            std::string msg = "expected an array of " + std::string(what) + ", got " + got(v);
+            if (v.is_string()) msg += lone;
             add(errc::wrong_type, path, msg);
             return std::nullopt;
         }
         std::vector<std::string> out;
         bool ok = true;
         for (std::size_t j = 0; j < v.size(); ++j) {
-            if (const std::string* s = string(v[j], element_path(path, j), "a \"sha256//BASE64\" string"))
+            if (const std::string* s = string(v[j], element_path(path, j), element))
                 out.push_back(*s);
             else
                 ok = false;
@@ -299,7 +302,10 @@ private:
             } else if (k == "early_data") {
                 out.early_data = boolean(v, p);
             } else if (k == "pin") {
-                out.pin = pins(v, p);
+                // tls.pin: "sha256//BASE64" strings (curl separates them with ';' in one
+                // string); their form is checked with the other values (check.cpp).
+                out.pin = strings(v, p, "\"sha256//BASE64\" strings", "a \"sha256//BASE64\" string",
+                                  " (write [\"sha256//...\"]; several pins are several elements)");
             } else if (k == "ca_file") {
                 if (const std::string* s = string(v, p, "a file name")) out.ca_file = *s;
             } else if (k == "min_version") {
@@ -380,21 +386,10 @@ private:
                         out.backend = *s;
                 }
             } else if (k == "alpn") {
-                if (!v.is_array()) {
-                    std::string msg = "expected an array of protocol names, got " + got(v);
-                    if (v.is_string()) msg += " (write [" + quote(v.get_ref<const std::string&>()) + "])";
-                    add(errc::wrong_type, p, msg);
-                    continue;
-                }
-                std::vector<std::string> names;
-                bool ok = true;
-                for (std::size_t j = 0; j < v.size(); ++j) {
-                    if (const std::string* s = string(v[j], element_path(p, j), "a protocol name"))
-                        names.push_back(*s);
-                    else
-                        ok = false;
-                }
-                if (ok) out.alpn = std::move(names);
+                const std::string lone =
+                    v.is_string() ? " (write [" + quote(v.get_ref<const std::string&>()) + "])" : "";
+                if (auto names = strings(v, p, "protocol names", "a protocol name", lone))
+                    out.alpn = std::move(names);
             } else if (k == "no_alpn") {
                 out.no_alpn = choice<NoAlpn>(v, p, k, &parse_no_alpn, no_alpn_names);
             } else if (k == "fallback") {
