@@ -5,7 +5,6 @@
 #include "http1.hpp"
 #include "http2.hpp"
 
-#include <new>
 #include <optional>
 
 namespace connmatrix::pool {
