@@ -23,8 +23,9 @@ constexpr ErrorEntry entries[] = {
     {"invalid_state", "TLS session used in the wrong state"},
     {"internal", "internal TLS library error"},
     {"pin_mismatch", "pinned public key mismatch"},
+    {"certificate_required", "the server requires a client certificate"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::pin_mismatch));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::certificate_required));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every tls::errc here");
 
 constexpr std::string_view libraries[] = {"openssl", "gnutls", "mbedtls"};

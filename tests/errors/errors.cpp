@@ -96,7 +96,7 @@ TEST_CASE("size() is each enum's last enumerator; make_error_code agrees with th
         CHECK(c.size() == static_cast<int>(e));
         CHECK(error_name(code) == expected);
     };
-    last(tls::errc::pin_mismatch, "tls:pin_mismatch");
+    last(tls::errc::certificate_required, "tls:certificate_required");
     last(negotiate::errc::alpn_on_cleartext, "negotiate:alpn_on_cleartext");
     last(http1::errc::unsolicited_response, "http1:unsolicited_response");
     last(http2::errc::http_1_1_required, "http2:http_1_1_required");

@@ -73,6 +73,17 @@ struct ClientConfig {
     // checked after the handshake and chain verification, and also when verify is false.
     // Empty: no pinning.
     std::vector<Pin> pins;
+    // A client certificate (mutual TLS), sent when the server asks for one: PEM files, the
+    // certificate first then its intermediates; the key RSA or EC, PKCS#8 or traditional,
+    // encrypted when client_key_password is set. Both or neither; checked (readable, parsable,
+    // matching) when the context is made, errc::invalid_config naming the file otherwise.
+    std::string client_cert_file;
+    std::string client_key_file;
+    std::string client_key_password;  // the passphrase itself (the policy reads it from a file
+                                      // or an environment variable); never logged
+    // Appends each session's secrets to this file in the NSS key log format (SSLKEYLOGFILE),
+    // for Wireshark; empty: none. Unwritable: errc::invalid_config when the context is made.
+    std::string keylog_file;
 };
 
 struct ClientSessionParams {
@@ -121,6 +132,10 @@ struct ServerConfig {
     Version min_version = Version::tls1_2;
     Version max_version = Version::tls1_3;
     bool session_tickets = true;           // issue resumption tickets
+    // Client certificates (mutual TLS): non-empty asks every client for a certificate and
+    // verifies it against the CAs in this PEM bundle.
+    std::string client_ca_file;
+    bool require_client_cert = true;       // with client_ca_file: refuse a client without one
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ enum class errc {
     invalid_state,                  // API misuse: write before the handshake, after close, ...
     internal,                       // the library failed in a way that fits nothing above
     pin_mismatch,                   // the peer's public key matches none of ClientConfig::pins
+    certificate_required,           // the server demanded a client certificate: none was configured,
+                                    // or it refused the one sent (the alert's name in the detail)
 };
 
 const ErrorCategory& category() noexcept;
