@@ -143,6 +143,9 @@ TEST_CASE("the hello reader reads every backend's real ClientHello") {
         CHECK_FALSE(ch->alpn_malformed);
         CHECK(ch->alpn == std::vector<std::string>{"h2", "http/1.1"});
         CHECK(ch->server_name == std::optional<std::string>("localhost"));
+        // The random: bytes 6..37 of the message (type 1, length 3, version 2), never all zero.
+        CHECK(std::equal(ch->random.begin(), ch->random.end(), msg.begin() + 6));
+        CHECK(ch->random != std::array<std::uint8_t, 32>{});
         const auto versions = tls::hello::client_versions(*ch);
         CHECK(std::count(versions.begin(), versions.end(), 0x0303) == 1);
         CHECK(std::count(versions.begin(), versions.end(), 0x0304) ==
@@ -175,6 +178,7 @@ TEST_CASE("the hello reader reads every server's real ServerHello") {
         REQUIRE(sh);
         CHECK(sh->type == tls::hello::server_hello);
         CHECK_FALSE(sh->hello_retry_request);
+        CHECK(sh->random != std::array<std::uint8_t, 32>{});
         const bool tls13 = c.capabilities().tls13 && s.capabilities().tls13 &&
                            max_version_from_env() == tls::Version::tls1_3;
         if (tls13) {
