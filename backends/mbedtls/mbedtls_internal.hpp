@@ -73,6 +73,8 @@ struct ClientEngine final : Engine {
     std::vector<std::string> alpn_names;
     std::vector<const char*> alpn_ptrs;
     X509Crt::ptr ca = X509Crt::make();  // the trust anchors `conf` points at
+    X509Crt::ptr own_cert = X509Crt::make();  // the client certificate (mutual TLS), if any
+    PkContext::ptr own_key = PkContext::make();
     ~ClientEngine() override { conf.reset(); }
 };
 
@@ -80,6 +82,7 @@ struct ServerEngine final : Engine {
     X509Crt::ptr cert = X509Crt::make();
     PkContext::ptr key = PkContext::make();
     TicketContext::ptr tickets = TicketContext::make();
+    X509Crt::ptr client_ca = X509Crt::make();  // client certificates are verified against it
     ~ServerEngine() override { conf.reset(); }
 };
 
@@ -117,6 +120,8 @@ void set_selected_alpn(mbedtls_ssl_context* ssl, const char* protocol) noexcept;
 // Before the ClientHello's version is read the record version is 0.0, which peers drop as
 // garbage: stamp the alert we send with `v` (ssl->major_ver / minor_ver).
 void stamp_record_version(mbedtls_ssl_context* ssl, Version v) noexcept;
+// Client: the server sent a CertificateRequest (ssl->client_auth; no accessor in 2.28).
+bool certificate_requested(const mbedtls_ssl_context* ssl) noexcept;
 }  // namespace internals
 
 }  // namespace connmatrix::tls::mbedtls
