@@ -125,7 +125,7 @@ HandshakeResult do_handshake(Pair& p, int max_rounds) {
 
 Outcome run_handshake(const tls::Backend& cb, const tls::ClientConfig& ccfg,
                       const tls::Backend& sb, const tls::ServerConfig& scfg,
-                      const std::string& host) {
+                      const std::string& host, Pair* keep) {
     Outcome o;
     tls::ClientSessionParams params;
     params.host = host;
@@ -149,6 +149,7 @@ Outcome run_handshake(const tls::Backend& cb, const tls::ClientConfig& ccfg,
         o.server_alpn = p.server->alpn();
         o.server_info = p.server->info();
     }
+    if (keep != nullptr) *keep = std::move(p);
     return o;
 }
 

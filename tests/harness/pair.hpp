@@ -83,9 +83,10 @@ struct Outcome {
     std::optional<std::string> client_alpn, server_alpn;
     tls::SessionInfo client_info, server_info;
 };
+// `keep`, when given, receives the pair afterwards, for a test that goes on with it.
 Outcome run_handshake(const tls::Backend& client_backend, const tls::ClientConfig& ccfg,
                       const tls::Backend& server_backend, const tls::ServerConfig& scfg,
-                      const std::string& host = "localhost");
+                      const std::string& host = "localhost", Pair* keep = nullptr);
 
 // Typical server config: the EC localhost leaf, given ALPN preference.
 tls::ServerConfig server_config(std::vector<std::string> alpn = {},
