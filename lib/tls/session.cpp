@@ -306,12 +306,15 @@ PeerIdentity peer_of(const ClientSessionParams& p, bool verify) {
     return peer;
 }
 
-// What decides whom we trust: the envelope key is bound to it. Pins are part of it, so a
-// session established under one set of pins never resumes a context with other pins.
+// What decides whom we trust, and who we are: the envelope key is bound to it. Pins are part
+// of it, so a session established under one set of pins never resumes a context with other
+// pins; so is the client certificate, since a resumed session keeps the client authentication
+// of the one it came from (curl's session cache keys on it too).
 std::string trust_label(const ClientConfig& config) {
     std::string label = std::string("trust|verify=") + (config.verify ? "1" : "0") +
                         "|ca_file=" + config.ca_file;
     for (const Pin& p : config.pins) label += "|pin=" + pin::format(p);
+    label += "|client_cert=" + config.client_cert_file + "|client_key=" + config.client_key_file;
     return label;
 }
 

@@ -255,3 +255,42 @@ TEST_CASE("unusable client certificate settings are tls:invalid_config naming th
         CHECK(has(err.detail, "holds no PEM certificate"));
     }
 }
+
+TEST_CASE("a resumed session keeps its client authentication, and never crosses identities") {
+    for_each_pair([](const tls::Backend& c, const tls::Backend& s) {
+        Error err;
+        auto sctx = s.server_context(asking(false), err);
+        auto ec = c.client_context(with_cert("client-ec"), err);
+        auto anonymous = c.client_context(client_config({"h2"}), err);
+        REQUIRE(sctx);
+        REQUIRE(ec);
+        REQUIRE(anonymous);
+        // A connection that carries data both ways, so TLS 1.3 tickets arrive.
+        auto use = [&](const std::shared_ptr<tls::ClientContext>& cctx,
+                       std::vector<std::uint8_t> resume, Pair& p) {
+            const HandshakeResult r = connect(p, cctx, sctx, std::move(resume));
+            CHECK(r.client == Status::ok);
+            CHECK(r.server == Status::ok);
+            CHECK(send_and_receive(p, Direction::to_client, "ticket, please") == "ticket, please");
+            CHECK(send_and_receive(p, Direction::to_server, "thanks") == "thanks");
+            settle(p);
+        };
+        Pair first;
+        use(ec, {}, first);
+        CHECK(first.server->info().client_certificate);
+        const auto exported = first.client->export_session();
+        REQUIRE_FALSE(exported.empty());
+
+        Pair again;
+        use(ec, exported, again);
+        CHECK(again.client->info().resumed == std::optional<bool>(true));
+        CHECK(again.server->info().client_certificate);
+
+        // Another identity (here: none) never picks up the first one's authentication.
+        Pair other;
+        use(anonymous, exported, other);
+        CHECK_FALSE(other.client->info().resume_ignored.empty());
+        CHECK(other.client->info().resumed != std::optional<bool>(true));
+        CHECK_FALSE(other.server->info().client_certificate);
+    });
+}
