@@ -109,7 +109,7 @@ Error session_error(gnutls_session_t session, int code, Role role, bool handshak
         return verification_error(
             verify_status.value_or(gnutls_session_get_verify_cert_status(session)), code);
     // Server, mutual TLS: the client sent no certificate where one is required.
-    if (role == Role::server &&
+    if (role == Role::server && verify_status &&
         (code == GNUTLS_E_NO_CERTIFICATE_FOUND || code == GNUTLS_E_CERTIFICATE_REQUIRED))
         return library_error(errc::certificate_required, code, "the client sent no certificate");
     if (at_eof && (code == GNUTLS_E_UNEXPECTED_PACKET_LENGTH || code == GNUTLS_E_PULL_ERROR ||

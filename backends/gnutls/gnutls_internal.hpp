@@ -100,7 +100,8 @@ std::unique_ptr<Session> make_server_session(std::shared_ptr<const ServerEngine>
 Error library_error(errc code, int library_code, std::string_view context = {});
 // What a failed gnutls_handshake / gnutls_record_* call means: the alert received, the
 // verification status, truncation at end of stream, or the error code's class.
-// A server verifying client certificates passes the status its verify function saw.
+// A server verifying client certificates (mutual TLS) passes the status its verify function saw
+// (0 before it ran).
 Error session_error(gnutls_session_t session, int code, Role role, bool handshake_done,
                     bool at_eof, std::optional<unsigned> verify_status = std::nullopt);
 

@@ -209,9 +209,9 @@ private:
     // --- the state machine -------------------------------------------------------------------
 
     Status fail(int code, Error& err) {
+        const bool client_certs = role() == Role::server && !core().server().client_ca_file.empty();
         err = session_error(s(), code, role(), handshake_done(), at_eof(),
-                            role() == Role::server ? std::optional<unsigned>(client_status_)
-                                                   : std::nullopt);
+                            client_certs ? std::optional<unsigned>(client_status_) : std::nullopt);
         // GnuTLS sends no alert on its own failures: do it, or the peer waits for nothing. A
         // failed verification says why, as OpenSSL does (gnutls_alert_send_appropriate would
         // only say bad_certificate).
