@@ -2,6 +2,8 @@
 // priority cache built once and shared by every session.
 #include "gnutls_internal.hpp"
 
+#include "identity.hpp"
+
 #include <string>
 
 namespace connmatrix::tls::gnutls {
@@ -74,6 +76,30 @@ Error load_trust(gnutls_certificate_credentials_t cred, const std::string& ca_fi
                              system_bundle + "); set ca_file");
 }
 
+// The client certificate (mutual TLS), sent whenever a server asks (the sessions are made with
+// GNUTLS_FORCE_CLIENT_CERT: whatever CAs the server names). The core read and checked the
+// files; GnuTLS parses the PEM from memory, decrypts the key and checks that it matches.
+Error use_client_identity(gnutls_certificate_credentials_t cred, const ClientConfig& cfg) {
+    Error err;
+    const auto id = detail::load_client_identity(cfg, err);
+    if (!id) return err;  // none configured, or the core's verdict
+    const auto datum = [](const char* p, std::size_t n) {
+        return gnutls_datum_t{reinterpret_cast<unsigned char*>(const_cast<char*>(p)),
+                              static_cast<unsigned>(n)};
+    };
+    const gnutls_datum_t cert = datum(id->cert_pem.data(), id->cert_pem.size());
+    const gnutls_datum_t key = datum(id->key_pem.c_str(), id->key_pem.size());
+    const int r = gnutls_certificate_set_x509_key_mem2(
+        cred, &cert, &key, GNUTLS_X509_FMT_PEM,
+        id->password.empty() ? nullptr : id->password.c_str(), 0);
+    if (r >= 0) return {};
+    using P = detail::ClientIdentity::Problem;
+    const P p = r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH ? P::key_mismatch
+                : id->encrypted                         ? P::wrong_password
+                                                        : P::unusable_key;
+    return library_error(errc::invalid_config, r, id->describe(p));
+}
+
 using ClientContextImpl = ClientContextOf<ClientEngine, make_client_session>;
 using ServerContextImpl = ServerContextOf<ServerEngine, make_server_session>;
 
@@ -108,6 +134,7 @@ private:
         if (Error e = make_credentials(eng->cred)) return fail(err, e);
         if (cfg.verify)
             if (Error e = load_trust(eng->cred.get(), cfg.ca_file)) return fail(err, e);
+        if (Error e = use_client_identity(eng->cred.get(), cfg)) return fail(err, e);
         return std::make_shared<ClientContextImpl>(*this, cfg, std::move(eng));
     }
 
@@ -124,6 +151,16 @@ private:
         if (r < 0)
             return fail(err, library_error(errc::invalid_config, r,
                                            "cert_file " + cfg.cert_file + ", key_file " + cfg.key_file));
+        // Client certificates (mutual TLS): verified against client_ca_file, whose CA names the
+        // CertificateRequest carries.
+        if (!cfg.client_ca_file.empty()) {
+            const int t = gnutls_certificate_set_x509_trust_file(
+                eng->cred.get(), cfg.client_ca_file.c_str(), GNUTLS_X509_FMT_PEM);
+            if (t <= 0)
+                return fail(err, library_error(errc::invalid_config, t,
+                                               "client_ca_file " + cfg.client_ca_file +
+                                                   (t == 0 ? " holds no certificate" : "")));
+        }
         if (cfg.session_tickets) {
             const int k = gnutls_session_ticket_key_generate(eng->ticket_key.out());
             if (k < 0)

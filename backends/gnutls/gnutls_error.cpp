@@ -68,8 +68,7 @@ Error alert_error(gnutls_session_t session, int code) {
                                  std::string(backend_name));
 }
 
-Error verification_error(gnutls_session_t session, int code) {
-    const unsigned status = gnutls_session_get_verify_cert_status(session);
+Error verification_error(unsigned status, int code) {
     errc e = errc::certificate_invalid;
     // Most fundamental first: an unknown issuer says more than the dates of an untrusted chain.
     if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND)) e = errc::certificate_untrusted;
@@ -103,10 +102,16 @@ Error library_error(errc code, int library_code, std::string_view context) {
 }
 
 Error session_error(gnutls_session_t session, int code, Role role, bool handshake_done,
-                    bool at_eof) {
+                    bool at_eof, std::optional<unsigned> verify_status) {
     if (code == GNUTLS_E_FATAL_ALERT_RECEIVED || code == GNUTLS_E_WARNING_ALERT_RECEIVED)
         return alert_error(session, code);
-    if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) return verification_error(session, code);
+    if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+        return verification_error(
+            verify_status.value_or(gnutls_session_get_verify_cert_status(session)), code);
+    // Server, mutual TLS: the client sent no certificate where one is required.
+    if (role == Role::server && verify_status &&
+        (code == GNUTLS_E_NO_CERTIFICATE_FOUND || code == GNUTLS_E_CERTIFICATE_REQUIRED))
+        return library_error(errc::certificate_required, code, "the client sent no certificate");
     if (at_eof && (code == GNUTLS_E_UNEXPECTED_PACKET_LENGTH || code == GNUTLS_E_PULL_ERROR ||
                    code == GNUTLS_E_PREMATURE_TERMINATION))
         return library_error(errc::truncated, code,

@@ -10,6 +10,7 @@
 #include <gnutls/x509.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -99,8 +100,10 @@ std::unique_ptr<Session> make_server_session(std::shared_ptr<const ServerEngine>
 Error library_error(errc code, int library_code, std::string_view context = {});
 // What a failed gnutls_handshake / gnutls_record_* call means: the alert received, the
 // verification status, truncation at end of stream, or the error code's class.
+// A server verifying client certificates (mutual TLS) passes the status its verify function saw
+// (0 before it ran).
 Error session_error(gnutls_session_t session, int code, Role role, bool handshake_done,
-                    bool at_eof);
+                    bool at_eof, std::optional<unsigned> verify_status = std::nullopt);
 
 Version from_library_version(gnutls_protocol_t p) noexcept;
 

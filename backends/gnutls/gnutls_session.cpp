@@ -26,7 +26,11 @@ public:
         : Session(setup), server_(std::move(engine)) {}
 
     Error setup_client(const detail::ClientSetup& setup) {
-        if (Error e = init(GNUTLS_CLIENT, client_->priority.get(), client_->cred.get())) return e;
+        // FORCE_CLIENT_CERT: send our one certificate (mutual TLS) whatever CAs the server names,
+        // as the other backends do, so the server, not the library, judges it.
+        if (Error e = init(GNUTLS_CLIENT | GNUTLS_FORCE_CLIENT_CERT, client_->priority.get(),
+                           client_->cred.get()))
+            return e;
         const PeerIdentity& peer = core().peer();
         if (peer.sni) {
             const int r = gnutls_server_name_set(s(), GNUTLS_NAME_DNS, peer.sni->data(), peer.sni->size());
@@ -63,7 +67,16 @@ public:
         const unsigned flags = GNUTLS_SERVER | (tickets ? unsigned{GNUTLS_NO_AUTO_SEND_TICKET}
                                                         : unsigned{GNUTLS_NO_TICKETS});
         if (Error e = init(flags, server_->priority.get(), server_->cred.get())) return e;
-        gnutls_certificate_server_set_request(s(), GNUTLS_CERT_IGNORE);
+        // Client certificates (mutual TLS): GnuTLS refuses a missing one when required; the
+        // verify function checks one that came (GnuTLS's own would refuse none at all).
+        const ServerConfig& cfg = core().server();
+        if (cfg.client_ca_file.empty()) {
+            gnutls_certificate_server_set_request(s(), GNUTLS_CERT_IGNORE);
+        } else {
+            gnutls_certificate_server_set_request(
+                s(), cfg.require_client_cert ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST);
+            gnutls_session_set_verify_function(s(), &verify_client_cb);
+        }
         if (tickets) {
             const int r = gnutls_session_ticket_enable_server(s(), server_->ticket_key.get());
             if (r < 0) return library_error(errc::internal, r, "gnutls_session_ticket_enable_server");
@@ -190,10 +203,30 @@ private:
         return 0;
     }
 
+    // Server: the client's certificate chain, against client_ca_file, for client authentication.
+    static int verify_client_cb(gnutls_session_t session) {
+        auto* self = static_cast<SessionImpl*>(gnutls_session_get_ptr(session));
+        unsigned n = 0;
+        if (self == nullptr) return GNUTLS_E_INTERNAL_ERROR;
+        if (gnutls_certificate_get_peers(session, &n) == nullptr || n == 0) return 0;  // optional
+        static constexpr char client_auth[] = GNUTLS_KP_TLS_WWW_CLIENT;
+        gnutls_typed_vdata_st purpose{
+            GNUTLS_DT_KEY_PURPOSE_OID,
+            reinterpret_cast<unsigned char*>(const_cast<char*>(client_auth)), 0};
+        unsigned status = 0;
+        const int r = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
+        if (r < 0) return r;
+        self->client_status_ = status;
+        self->client_verified_ = status == 0;
+        return status == 0 ? 0 : GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+    }
+
     // --- the state machine -------------------------------------------------------------------
 
     Status fail(int code, Error& err) {
-        err = session_error(s(), code, role(), handshake_done(), at_eof());
+        const bool client_certs = role() == Role::server && !core().server().client_ca_file.empty();
+        err = session_error(s(), code, role(), handshake_done(), at_eof(),
+                            client_certs ? std::optional<unsigned>(client_status_) : std::nullopt);
         // GnuTLS sends no alert on its own failures: do it, or the peer waits for nothing. A
         // failed verification says why, as OpenSSL does (gnutls_alert_send_appropriate would
         // only say bad_certificate).
@@ -201,6 +234,11 @@ private:
             (void)gnutls_alert_send(s(), GNUTLS_AL_FATAL,
                                     static_cast<gnutls_alert_description_t>(alert::for_error(
                                         static_cast<errc>(err.code.value()), true)));
+        else if (err.code == errc::certificate_required)  // server: GnuTLS 3.7 says decode_error
+            (void)gnutls_alert_send(s(), GNUTLS_AL_FATAL,
+                                    gnutls_protocol_get_version(s()) == GNUTLS_TLS1_3
+                                        ? GNUTLS_A_CERTIFICATE_REQUIRED
+                                        : GNUTLS_A_HANDSHAKE_FAILURE);  // RFC 5246 7.4.6
         else if (!at_eof())
             (void)gnutls_alert_send_appropriate(s(), code);
         return Status::failed;
@@ -316,6 +354,11 @@ private:
         i.version = from_library_version(gnutls_protocol_get_version(s()));
         if (const char* name = gnutls_ciphersuite_get(s())) i.cipher = name;  // IANA name
         i.resumed = gnutls_session_is_resumed(s()) != 0;
+        // Server: verified in this handshake, or in the one a resumed session came from.
+        i.client_certificate = role() == Role::server &&
+                               (client_verified_ ||
+                                (*i.resumed && !core().server().client_ca_file.empty() &&
+                                 gnutls_certificate_get_peers(s(), nullptr) != nullptr));
         return i;
     }
 
@@ -352,6 +395,8 @@ private:
     std::string verify_name_;                       // client: what vdata_ points at
     std::array<gnutls_typed_vdata_st, 2> vdata_{};  // stays put: GnuTLS keeps the pointer
     int warning_alerts_ = 0;                        // received during the handshake
+    unsigned client_status_ = 0;                    // server: the client chain's verification
+    bool client_verified_ = false;                  // server: ... and it passed
     SessionHandle s_;
 };
 

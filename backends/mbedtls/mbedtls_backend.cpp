@@ -7,6 +7,7 @@
 // minimum is always set explicitly (TLS 1.2 unless the config asks for less).
 #include "mbedtls_internal.hpp"
 
+#include "identity.hpp"
 #include "keylog.hpp"
 
 #include <mbedtls/version.h>
@@ -84,6 +85,58 @@ int export_keys_cb(void* keylog, const unsigned char* master, const unsigned cha
     return 0;
 }
 
+// The client certificate (mutual TLS), sent whenever a server asks. The core read and checked
+// the files; mbedTLS parses the PEM from memory (its length counting the terminating NUL).
+Error use_client_identity(ClientEngine& eng, const ClientConfig& cfg) {
+    Error err;
+    const auto id = detail::load_client_identity(cfg, err);
+    if (!id) return err;  // none configured, or the core's verdict
+    using P = detail::ClientIdentity::Problem;
+    const auto bytes = [](const char* p) { return reinterpret_cast<const unsigned char*>(p); };
+    int ret = mbedtls_x509_crt_parse(eng.own_cert.get(), bytes(id->cert_pem.c_str()),
+                                     id->cert_pem.size() + 1);
+    if (ret != 0)
+        return library_error(errc::invalid_config, ret < 0 ? ret : 0,
+                             id->describe(P::unusable_certificate) +
+                                 (ret > 0 ? ": " + std::to_string(ret) +
+                                                " certificate(s) could not be parsed"
+                                          : std::string()));
+    ret = mbedtls_pk_parse_key(eng.own_key.get(), bytes(id->key_pem.c_str()),
+                               id->key_pem.size() + 1,
+                               id->password.empty() ? nullptr : bytes(id->password.c_str()),
+                               id->password.size());
+    if (ret != 0) {
+        const bool wrong = ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH;
+        return library_error(errc::invalid_config, ret,
+                             id->describe(wrong ? P::wrong_password : P::unusable_key));
+    }
+    if ((ret = mbedtls_pk_check_pair(&eng.own_cert->pk, eng.own_key.get())))
+        return library_error(errc::invalid_config, ret, id->describe(P::key_mismatch));
+    if ((ret = mbedtls_ssl_conf_own_cert(eng.conf.get(), eng.own_cert.get(), eng.own_key.get())))
+        return library_error(errc::internal, ret, "mbedtls_ssl_conf_own_cert");
+    return {};
+}
+
+// Client certificates (mutual TLS): verified against client_ca_file, whose CA names the
+// CertificateRequest carries. Optional (VERIFY_OPTIONAL) lets a bad certificate through: the
+// session refuses that itself once the client's Certificate is in.
+Error request_client_certificates(ServerEngine& eng, const ServerConfig& cfg) {
+    mbedtls_ssl_config* conf = eng.conf.get();
+    if (cfg.client_ca_file.empty()) {
+        mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
+        return {};
+    }
+    const int ret = mbedtls_x509_crt_parse_file(eng.client_ca.get(), cfg.client_ca_file.c_str());
+    const std::string what = "client_ca_file " + cfg.client_ca_file;
+    if (ret < 0) return library_error(errc::invalid_config, ret, what);
+    if (!has_certificate(eng.client_ca.get()))
+        return library_error(errc::invalid_config, 0, what + " holds no usable certificate");
+    mbedtls_ssl_conf_ca_chain(conf, eng.client_ca.get(), nullptr);
+    mbedtls_ssl_conf_authmode(conf, cfg.require_client_cert ? MBEDTLS_SSL_VERIFY_REQUIRED
+                                                            : MBEDTLS_SSL_VERIFY_OPTIONAL);
+    return {};
+}
+
 using ClientContextImpl = ClientContextOf<ClientEngine, make_client_session>;
 using ServerContextImpl = ServerContextOf<ServerEngine, make_server_session>;
 
@@ -134,6 +187,7 @@ private:
         mbedtls_ssl_conf_session_tickets(conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
         if ((eng->keylog = setup.keylog))
             mbedtls_ssl_conf_export_keys_ext_cb(conf, export_keys_cb, eng->keylog.get());
+        if ((err = use_client_identity(*eng, cfg))) return nullptr;
         return std::make_shared<ClientContextImpl>(*this, cfg, std::move(eng));
     }
 
@@ -166,7 +220,7 @@ private:
             err = library_error(errc::internal, ret, "mbedtls_ssl_conf_own_cert");
             return nullptr;
         }
-        mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);  // no client certificates
+        if ((err = request_client_certificates(*eng, cfg))) return nullptr;
         // No ALPN list: mbedTLS then ignores the client's extension, and the session answers
         // with the core's decision once the ClientHello is parsed.
         if (cfg.session_tickets) {

@@ -86,6 +86,8 @@ Error session_error(int ret, const FailureContext& ctx) {
                               "the certificate chain could not be verified (mbedTLS takes at most " +
                                   std::to_string(MBEDTLS_X509_MAX_INTERMEDIATE_CA) +
                                   " intermediates)");
+        case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:  // server, mutual TLS
+            return make_error(errc::certificate_required, ret, "the client sent no certificate");
         case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
             return make_error(errc::protocol_version, ret);
         case MBEDTLS_ERR_SSL_CONN_EOF:

@@ -74,6 +74,8 @@ struct ClientEngine final : Engine {
     std::vector<const char*> alpn_ptrs;
     X509Crt::ptr ca = X509Crt::make();  // the trust anchors `conf` points at
     std::shared_ptr<detail::KeyLog> keylog;  // the export callback's target; nullptr: none
+    X509Crt::ptr own_cert = X509Crt::make();  // the client certificate (mutual TLS), if any
+    PkContext::ptr own_key = PkContext::make();
     ~ClientEngine() override { conf.reset(); }
 };
 
@@ -81,6 +83,7 @@ struct ServerEngine final : Engine {
     X509Crt::ptr cert = X509Crt::make();
     PkContext::ptr key = PkContext::make();
     TicketContext::ptr tickets = TicketContext::make();
+    X509Crt::ptr client_ca = X509Crt::make();  // client certificates are verified against it
     ~ServerEngine() override { conf.reset(); }
 };
 
@@ -118,6 +121,8 @@ void set_selected_alpn(mbedtls_ssl_context* ssl, const char* protocol) noexcept;
 // Before the ClientHello's version is read the record version is 0.0, which peers drop as
 // garbage: stamp the alert we send with `v` (ssl->major_ver / minor_ver).
 void stamp_record_version(mbedtls_ssl_context* ssl, Version v) noexcept;
+// Client: the server sent a CertificateRequest (ssl->client_auth; no accessor in 2.28).
+bool certificate_requested(const mbedtls_ssl_context* ssl) noexcept;
 }  // namespace internals
 
 }  // namespace connmatrix::tls::mbedtls

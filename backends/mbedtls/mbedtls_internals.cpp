@@ -38,5 +38,11 @@ void stamp_record_version(mbedtls_ssl_context* ssl, Version v) noexcept {
                                             : MBEDTLS_SSL_MINOR_VERSION_3;
 }
 
+// Missing: whether the server asked for a client certificate (mutual TLS). Set by the
+// CertificateRequest step, read by mbedTLS when it writes the client's Certificate.
+bool certificate_requested(const mbedtls_ssl_context* ssl) noexcept {
+    return ssl->client_auth != 0;
+}
+
 }  // namespace internals
 }  // namespace connmatrix::tls::mbedtls

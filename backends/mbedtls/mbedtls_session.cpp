@@ -167,6 +167,7 @@ private:
         mbedtls_ssl_context* ssl = ssl_.get();
         if (internals::handshake_state(ssl) < MBEDTLS_SSL_SERVER_HELLO) return true;
         if (role() == Role::client) {
+            if (internals::certificate_requested(ssl)) core().note_certificate_request();
             // The ClientHello (and with it the SNI) is out: from now on `hostname` is only what
             // the certificate must match.
             if (switch_hostname_) {
@@ -179,9 +180,26 @@ private:
             }
             return true;
         }
+        if (!client_cert_checked_ &&
+            internals::handshake_state(ssl) > MBEDTLS_SSL_CLIENT_CERTIFICATE) {
+            client_cert_checked_ = true;
+            if (!check_client_certificate(err)) return false;
+        }
         if (alpn_decided_) return true;
         alpn_decided_ = true;
         return answer_alpn(err);
+    }
+
+    // Server, once the client's Certificate is in: VERIFY_OPTIONAL (a certificate requested,
+    // not required) would go on with one that did not verify; refuse it, as REQUIRED does.
+    // None at all is fine here (flags: exactly MBEDTLS_X509_BADCERT_MISSING).
+    bool check_client_certificate(Error& err) {
+        const ServerConfig& cfg = core().server();
+        if (cfg.client_ca_file.empty() || cfg.require_client_cert) return true;
+        const std::uint32_t flags = mbedtls_ssl_get_verify_result(ssl_.get());
+        if ((flags & ~std::uint32_t{MBEDTLS_X509_BADCERT_MISSING}) == 0) return true;
+        err = failure(MBEDTLS_ERR_X509_CERT_VERIFY_FAILED, true);
+        return false;
     }
 
     // The ClientHello has been parsed and the ServerHello not yet written.
@@ -216,7 +234,7 @@ private:
         fc.handshaking = handshaking;
         if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
             fc.verify_flags = mbedtls_ssl_get_verify_result(ssl);
-            fc.expected_identity = core().peer().describe();
+            fc.expected_identity = role() == Role::client ? core().peer().describe() : "the client";
         }
         if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) fc.alert_received = internals::received_alert(ssl);
         return session_error(ret, fc);
@@ -315,6 +333,10 @@ private:
         i.version = parse_version(mbedtls_ssl_get_version(ssl)).value_or(Version::unknown);
         if (const char* c = mbedtls_ssl_get_ciphersuite(ssl)) i.cipher = c;
         i.resumed = core().resumed_by_session_id();  // mbedTLS 2.28 has no accessor
+        // Server: the client's certificate verified against client_ca_file.
+        i.client_certificate = role() == Role::server && !core().server().client_ca_file.empty() &&
+                               mbedtls_ssl_get_peer_cert(ssl) != nullptr &&
+                               mbedtls_ssl_get_verify_result(ssl) == 0;
         return i;
     }
 
@@ -334,6 +356,7 @@ private:
     bool switch_hostname_ = false;   // client: set verify_name_ once the ClientHello is written
     bool versions_checked_ = false;  // server: the core judged the ClientHello's versions
     bool alpn_decided_ = false;      // server: the core's ALPN answer is in
+    bool client_cert_checked_ = false;  // server: a requested client certificate was judged
     // Last: freed first, while everything it points at (engines, selected_) still exists.
     SslContext::ptr ssl_ = SslContext::make();
 };

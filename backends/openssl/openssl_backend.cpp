@@ -2,10 +2,14 @@
 #include "openssl_internal.hpp"
 
 #include "alpn.hpp"
+#include "identity.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/opensslv.h>
+#include <openssl/pem.h>
+
+#include <cstring>
 
 #include <filesystem>
 
@@ -45,6 +49,59 @@ Error common_setup(SSL_CTX* ctx, Version min, Version max) {
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);  // never: truncation is an error
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);  // HTTP/2 forbids it; write never reads
+    return {};
+}
+
+// The key's passphrase, from the core's Secret; 0 (no passphrase) rather than ever prompting.
+int passphrase_cb(char* buf, int size, int /*rwflag*/, void* u) {
+    const auto* pw = static_cast<const detail::Secret*>(u);
+    if (pw == nullptr || pw->empty() || size < 0 || pw->size() > static_cast<std::size_t>(size))
+        return 0;
+    std::memcpy(buf, pw->c_str(), pw->size());
+    return static_cast<int>(pw->size());
+}
+
+// The client certificate (mutual TLS), sent whenever a server asks: the core read and checked
+// the files; OpenSSL parses the PEM from memory.
+Error use_client_identity(SSL_CTX* ctx, const ClientConfig& cfg) {
+    Error err;
+    const auto id = detail::load_client_identity(cfg, err);
+    if (!id) return err;  // none configured, or the core's verdict
+    using P = detail::ClientIdentity::Problem;
+    BioPtr certs(BIO_new_mem_buf(id->cert_pem.data(), static_cast<int>(id->cert_pem.size())));
+    X509Ptr leaf(certs ? PEM_read_bio_X509_AUX(certs.get(), nullptr, nullptr, nullptr) : nullptr);
+    if (!leaf || SSL_CTX_use_certificate(ctx, leaf.get()) != 1)
+        return library_error(errc::invalid_config, id->describe(P::unusable_certificate));
+    while (X509Ptr extra{PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)}) {
+        if (SSL_CTX_add1_chain_cert(ctx, extra.get()) != 1)
+            return library_error(errc::invalid_config, id->describe(P::unusable_certificate));
+    }
+    clear_error_queue();  // the end of the chain: "no start line"
+    BioPtr keys(BIO_new_mem_buf(id->key_pem.c_str(), static_cast<int>(id->key_pem.size())));
+    EvpPkeyPtr key(keys ? PEM_read_bio_PrivateKey(keys.get(), nullptr, passphrase_cb,
+                                                  const_cast<detail::Secret*>(&id->password))
+                        : nullptr);
+    if (!key)
+        return library_error(errc::invalid_config,
+                             id->describe(id->encrypted ? P::wrong_password : P::unusable_key));
+    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+        return library_error(errc::invalid_config, id->describe(P::key_mismatch));
+    return {};
+}
+
+// Client certificates (mutual TLS): ask for one, naming the CAs of client_ca_file, and verify
+// it against them; without one the handshake fails when it is required.
+Error request_client_certificates(SSL_CTX* ctx, const ServerConfig& cfg) {
+    const std::string& file = cfg.client_ca_file;
+    if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) != 1)
+        return library_error(errc::invalid_config, "cannot load client_ca_file " + file);
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(file.c_str());
+    if (names == nullptr)
+        return library_error(errc::invalid_config,
+                             "cannot read the CA names of client_ca_file " + file);
+    SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
+    const int required = cfg.require_client_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | required, nullptr);
     return {};
 }
 
@@ -99,6 +156,7 @@ private:
             if (SSL_CTX_set_alpn_protos(ctx, wire.data(), static_cast<unsigned>(wire.size())) != 0)
                 return fail(err, library_error(errc::invalid_config, "cannot set the ALPN list"));
         }
+        if (Error e = use_client_identity(ctx, cfg)) return fail(err, e);
         // Sessions are exported per connection (SSL_get1_session); no internal client cache.
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         if (setup.keylog) SSL_CTX_set_keylog_callback(ctx, keylog_callback);
@@ -126,6 +184,8 @@ private:
             return fail(err, library_error(errc::invalid_config,
                                            "private key " + cfg.key_file +
                                                " does not match certificate " + cfg.cert_file));
+        if (!cfg.client_ca_file.empty())
+            if (Error e = request_client_certificates(ctx, cfg)) return fail(err, e);
         // OpenSSL calls this only when the client sent the extension; the core answers.
         SSL_CTX_set_alpn_select_cb(ctx, server_alpn_callback, nullptr);
         // Resumption: the session id context ties sessions to this configuration.

@@ -143,6 +143,9 @@ Error session_error(const Failure& f) {
                     with_queue("no ALPN protocol in common: sent no_application_protocol (120)",
                                f.queue_text),
                     code, origin};
+        if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)  // server: mutual TLS
+            return {errc::certificate_required,
+                    with_queue("the client sent no certificate", f.queue_text), code, origin};
         if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
             return {errc::certificate_invalid, f.queue_text, code, origin};
         if (is_version_error(reason)) return {errc::protocol_version, f.queue_text, code, origin};

@@ -221,6 +221,10 @@ private:
             i.version = from_library_version(SSL_version(ssl));
             if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) i.cipher = SSL_CIPHER_get_name(c);
             i.resumed = SSL_session_reused(ssl) == 1;
+            // Server: a client certificate is only accepted once it verified.
+            i.client_certificate = role() == Role::server &&
+                                   SSL_get0_peer_certificate(ssl) != nullptr &&
+                                   SSL_get_verify_result(ssl) == X509_V_OK;
         }
         return i;
     }
@@ -269,7 +273,7 @@ private:
         Failure f;
         f.ssl_error = SSL_get_error(ssl_.get(), ret);  // peeks at the queue: before draining it
         f.in_handshake = in_handshake;
-        if (role() == Role::client && core().peer().verify)
+        if (role() == Role::client ? core().peer().verify : !core().server().client_ca_file.empty())
             f.verify_result = SSL_get_verify_result(ssl_.get());
         drain_error_queue(f);
         return session_error(f);

@@ -50,6 +50,7 @@ errc received(int description) noexcept {
     switch (description) {
         case close_notify: return errc::closed;
         case no_application_protocol: return errc::no_application_protocol;
+        case certificate_required: return errc::certificate_required;
         case protocol_version:
         case inappropriate_fallback: return errc::protocol_version;
         default: return errc::alert_received;
@@ -61,6 +62,20 @@ Error received_error(int description, bool fatal, long library_code, std::string
     std::string what = (fatal ? "received fatal alert: " : "received alert: ") + text(description);
     if (!note.empty()) what += " " + std::string(note);
     return {received(description), std::move(what), library_code, std::move(origin)};
+}
+
+std::optional<int> received_description(const Error& e) noexcept {
+    static constexpr std::string_view prefix = "received fatal alert: ";
+    const std::string_view d = e.detail;
+    if (d.substr(0, prefix.size()) != prefix) return std::nullopt;
+    const std::size_t open = d.find(" (", prefix.size());
+    if (open == std::string_view::npos) return std::nullopt;
+    int value = 0;
+    std::size_t i = open + 2, digits = 0;
+    for (; i < d.size() && d[i] >= '0' && d[i] <= '9' && digits < 3; ++i, ++digits)
+        value = value * 10 + (d[i] - '0');
+    if (digits == 0 || i >= d.size() || d[i] != ')' || value > 255) return std::nullopt;
+    return value;
 }
 
 std::uint8_t for_error(errc e, bool handshaking) noexcept {

@@ -6,6 +6,7 @@
 #include <connmatrix/tls.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,7 @@ inline constexpr std::uint8_t internal_error = 80;
 inline constexpr std::uint8_t inappropriate_fallback = 86;
 inline constexpr std::uint8_t no_renegotiation = 100;
 inline constexpr std::uint8_t unsupported_extension = 110;
+inline constexpr std::uint8_t certificate_required = 116;
 inline constexpr std::uint8_t no_application_protocol = 120;
 
 // "handshake_failure" for 40, "no_application_protocol" for 120, "unknown_alert" otherwise.
@@ -30,7 +32,8 @@ std::string_view name(int description) noexcept;
 // "handshake_failure (40)".
 std::string text(int description);
 
-// What an alert received from the peer means: no_application_protocol (120) has its own code;
+// What an alert received from the peer means: no_application_protocol (120) and
+// certificate_required (116) have their own codes;
 // protocol_version (70) and inappropriate_fallback (86) mean no version in common;
 // close_notify is a clean close; every other alert is alert_received.
 errc received(int description) noexcept;
@@ -39,6 +42,10 @@ errc received(int description) noexcept;
 // library's own code and name as origin, and an optional note appended.
 Error received_error(int description, bool fatal, long library_code, std::string origin,
                      std::string_view note = {});
+
+// The description of the fatal alert an error made by received_error() reports (its detail
+// begins "received fatal alert: name (N)"); nullopt for any other error.
+std::optional<int> received_description(const Error& e) noexcept;
 
 // The alert to send when we fail for reason `e` (libraries that stay silent on some of their
 // own failures: the peer then learns why instead of seeing a bare end of stream).

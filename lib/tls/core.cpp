@@ -104,6 +104,7 @@ bool SessionCore::observe_server_message(std::span<const std::uint8_t> message) 
 
 bool SessionCore::observe_server_message(std::uint8_t type,
                                          std::span<const std::uint8_t> body) noexcept {
+    if (client_ && type == hello::certificate_request) certificate_requested_ = true;
     if (!client_ || (type != hello::server_hello && type != hello::encrypted_extensions))
         return true;
     try {

@@ -81,12 +81,24 @@ public:
     const hello::Message* own_hello() const;
 
     // Client: a decrypted handshake message (type, length, body) the library handed its
-    // backend (TLS 1.3 EncryptedExtensions carry the ALPN answer). Returns false when it
-    // selects an ALPN protocol we never offered: the backend aborts the handshake then.
+    // backend (TLS 1.3 EncryptedExtensions carry the ALPN answer; a CertificateRequest is
+    // noted for certificate_requested()). Returns false when it selects an ALPN protocol we
+    // never offered: the backend aborts the handshake then.
     bool observe_server_message(std::span<const std::uint8_t> message) noexcept;
     bool observe_server_message(std::uint8_t type, std::span<const std::uint8_t> body) noexcept;
     // Client: the selection the server's hello carried, when it was not one we offered.
     const std::optional<std::string>& unoffered_selection() const noexcept { return unoffered_; }
+
+    // --- client certificates (mutual TLS, lib/tls/identity.hpp) ------------------------------
+    // Client: the server sent a CertificateRequest. observe_server_message() notices it; a
+    // backend whose library hands it no server messages asks its library and says so here.
+    void note_certificate_request() noexcept { certificate_requested_ = true; }
+    bool certificate_requested() const noexcept { return certificate_requested_; }
+    // Client: we sent a certificate: the server asked and one is configured (every backend
+    // sends the configured one whatever CAs the server names).
+    bool certificate_sent() const noexcept {
+        return certificate_requested_ && client_ && !client_->client_cert_file.empty();
+    }
 
     // --- decisions every backend takes the same way ------------------------------------------
     // Server: the answer to the client's ALPN offer (nullptr: it sent no ALPN extension). A
@@ -133,6 +145,7 @@ private:
     envelope::Key key_{};
     std::string resume_ignored_;
     std::optional<std::string> unoffered_;
+    bool certificate_requested_ = false;
     Capabilities caps_;
     std::optional<Error> refusal_;
     std::shared_ptr<KeyLog> keylog_;

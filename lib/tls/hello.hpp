@@ -20,6 +20,7 @@ namespace connmatrix::tls::hello {
 inline constexpr std::uint8_t client_hello = 1;
 inline constexpr std::uint8_t server_hello = 2;
 inline constexpr std::uint8_t encrypted_extensions = 8;
+inline constexpr std::uint8_t certificate_request = 13;  // not parsed: its arrival is what counts
 
 inline constexpr std::uint16_t ext_server_name = 0;
 inline constexpr std::uint16_t ext_alpn = 16;

@@ -4,6 +4,7 @@
 #include "alpn.hpp"
 #include "core.hpp"
 #include "host.hpp"
+#include "identity.hpp"
 #include "keylog.hpp"
 #include "pin.hpp"
 
@@ -38,6 +39,14 @@ Status guarded(F&& hook, Error& err, const std::string& backend) {
         err = {errc::internal, std::string("unexpected exception: ") + e.what(), 0, backend};
     }
     return Status::failed;
+}
+
+// Client: a fatal alert after the server asked for our certificate is most likely its verdict
+// on it (or on its absence): name that (identity.hpp). In TLS 1.3 it comes with the first read.
+Error certificate_verdict(const detail::SessionCore& core, Error err) {
+    if (core.role() != Role::client || !core.certificate_requested()) return err;
+    if (auto refused = detail::certificate_refusal(core.client(), err)) return *refused;
+    return err;
 }
 
 }  // namespace
@@ -140,7 +149,8 @@ Status Session::handshake() {
     if (handshake_done_) return Status::ok;
     Error err;
     const Status s = guarded([&] { return do_handshake(err); }, err, backend_);
-    if (s == Status::failed) return fail(explain_handshake_failure(std::move(err)));
+    if (s == Status::failed)
+        return fail(certificate_verdict(*core_, explain_handshake_failure(std::move(err))));
     if (s != Status::ok) {
         // A transport that ended mid-handshake can never complete it.
         if (s == Status::want_input && at_eof())
@@ -207,6 +217,7 @@ Status Session::read(std::vector<std::uint8_t>& plaintext) {
                0, std::string(core_origin)};
     }
     const bool got = plaintext.size() > before;
+    if (s == Status::failed) err = certificate_verdict(*core_, std::move(err));
     switch (s) {
         case Status::failed:
             if (!got) return fail(std::move(err));
@@ -241,6 +252,7 @@ SessionInfo Session::info() const {
         i.verified = handshake_done_ && core_->peer().verify;
         i.server_name = core_->peer().sni;
         i.resume_ignored = core_->resume_ignored();
+        i.client_certificate = handshake_done_ && core_->certificate_sent();
     } else {
         const hello::Message* ch = core_->peer_hello();
         i.server_name = ch != nullptr ? ch->server_name : std::nullopt;
@@ -295,12 +307,15 @@ PeerIdentity peer_of(const ClientSessionParams& p, bool verify) {
     return peer;
 }
 
-// What decides whom we trust: the envelope key is bound to it. Pins are part of it, so a
-// session established under one set of pins never resumes a context with other pins.
+// What decides whom we trust, and who we are: the envelope key is bound to it. Pins are part
+// of it, so a session established under one set of pins never resumes a context with other
+// pins; so is the client certificate, since a resumed session keeps the client authentication
+// of the one it came from (curl's session cache keys on it too).
 std::string trust_label(const ClientConfig& config) {
     std::string label = std::string("trust|verify=") + (config.verify ? "1" : "0") +
                         "|ca_file=" + config.ca_file;
     for (const Pin& p : config.pins) label += "|pin=" + pin::format(p);
+    label += "|client_cert=" + config.client_cert_file + "|client_key=" + config.client_key_file;
     return label;
 }
 

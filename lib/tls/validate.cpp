@@ -2,6 +2,7 @@
 // server_context before the backend sees the configuration.
 #include "alpn.hpp"
 #include "core.hpp"
+#include "identity.hpp"
 
 namespace connmatrix::tls {
 namespace {
@@ -53,6 +54,15 @@ Error check_alpn_list(const std::vector<std::string>& names, const Capabilities&
 
 Error check_client_config(const ClientConfig& cfg, const Capabilities& caps) {
     if (Error e = check_alpn_list(cfg.alpn, caps, "ALPN offer")) return e;
+    // A client certificate is its chain and its key: one without the other cannot be sent.
+    if (cfg.client_key_file.empty() && !cfg.client_cert_file.empty())
+        return bad(errc::invalid_config,
+                   "client_cert_file " + cfg.client_cert_file + " is set without client_key_file");
+    if (cfg.client_cert_file.empty() && !cfg.client_key_file.empty())
+        return bad(errc::invalid_config,
+                   "client_key_file " + cfg.client_key_file + " is set without client_cert_file");
+    if (!cfg.client_key_password.empty() && cfg.client_key_file.empty())
+        return bad(errc::invalid_config, "client_key_password is set without client_key_file");
     return check_versions(cfg.min_version, cfg.max_version, caps);
 }
 
@@ -60,6 +70,10 @@ Error check_server_config(const ServerConfig& cfg, const Capabilities& caps) {
     if (cfg.cert_file.empty() || cfg.key_file.empty())
         return bad(errc::invalid_config, "a server needs cert_file and key_file");
     if (Error e = check_alpn_list(cfg.alpn, caps, "server ALPN list")) return e;
+    // Client certificates: the bundle to verify them against must hold a CA.
+    if (!cfg.client_ca_file.empty())
+        if (Error e = detail::check_certificate_file(cfg.client_ca_file, "client_ca_file"))
+            return e;
     return check_versions(cfg.min_version, cfg.max_version, caps);
 }
 

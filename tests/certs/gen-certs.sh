@@ -22,8 +22,11 @@ make_ca() { # name cn
 }
 make_ca ca "connmatrix test CA"
 make_ca rogue-ca "connmatrix rogue CA"
+# The CA servers verify client certificates (mutual TLS) against.
+make_ca client-ca "connmatrix client CA"
 
-# leaf name keytype san ca [startdate enddate]
+# leaf name keytype san ca [startdate enddate]; $eku is the extendedKeyUsage.
+eku=serverAuth
 leaf() {
     name=$1 keytype=$2 san=$3 ca=$4
     "${keytype}_key" "$name.key"
@@ -31,7 +34,7 @@ leaf() {
     cat > "$name.ext" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
+extendedKeyUsage=$eku
 subjectAltName=$san
 EXT
     if [ $# -ge 6 ]; then
@@ -62,6 +65,20 @@ leaf localhost-rsa rsa "DNS:localhost,IP:127.0.0.1,IP:::1" ca
 leaf other-host ec "DNS:other.example,IP:127.0.0.2" ca
 leaf expired ec "DNS:localhost,IP:127.0.0.1" ca 20200101000000Z 20200201000000Z
 leaf unknown-ca ec "DNS:localhost,IP:127.0.0.1" rogue-ca
+# Client certificates (mutual TLS): EC and RSA from the client CA, one from the rogue CA.
+eku=clientAuth
+leaf client-ec ec "DNS:client.example" client-ca
+leaf client-rsa rsa "DNS:client.example" client-ca
+leaf client-rogue ec "DNS:client.example" rogue-ca
+eku=serverAuth
+# The same keys encrypted: PKCS#8 (PBES2 with 3DES and HMAC-SHA1, the one PBES2 form mbedTLS
+# 2.28 decrypts) and traditional PEM (Proc-Type: 4,ENCRYPTED, AES-256-CBC); passphrases beside.
+printf '%s' "connmatrix pkcs8 passphrase" > client-ec-enc.pass
+openssl pkcs8 -topk8 -in client-ec.key -v2 des3 -v2prf hmacWithSHA1 \
+    -passout file:client-ec-enc.pass -out client-ec-enc.key
+printf '%s' "connmatrix traditional passphrase" > client-rsa-trad.pass
+openssl pkey -in client-rsa.key -traditional -aes256 -passout file:client-rsa-trad.pass \
+    -out client-rsa-trad.key
 # Each leaf's public key pin (curl's sha256// form without the prefix), computed by openssl for
 # the pinning tests, so they do not check the library against itself.
 for name in localhost-ec localhost-rsa other-host expired unknown-ca; do

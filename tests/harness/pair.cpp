@@ -123,9 +123,25 @@ HandshakeResult do_handshake(Pair& p, int max_rounds) {
     return r;
 }
 
+HandshakeResult connect(Pair& p, const std::shared_ptr<tls::ClientContext>& client_ctx,
+                        const std::shared_ptr<tls::ServerContext>& server_ctx,
+                        std::vector<std::uint8_t> resume, const std::string& host) {
+    Error err;
+    p.client_ctx = client_ctx;
+    p.server_ctx = server_ctx;
+    p.server = server_ctx->new_session(err);
+    REQUIRE_MESSAGE(p.server, err.message());
+    tls::ClientSessionParams params;
+    params.host = host;
+    params.resume = std::move(resume);
+    p.client = client_ctx->new_session(params, err);
+    REQUIRE_MESSAGE(p.client, err.message());
+    return do_handshake(p);
+}
+
 Outcome run_handshake(const tls::Backend& cb, const tls::ClientConfig& ccfg,
                       const tls::Backend& sb, const tls::ServerConfig& scfg,
-                      const std::string& host) {
+                      const std::string& host, Pair* keep) {
     Outcome o;
     tls::ClientSessionParams params;
     params.host = host;
@@ -149,6 +165,7 @@ Outcome run_handshake(const tls::Backend& cb, const tls::ClientConfig& ccfg,
         o.server_alpn = p.server->alpn();
         o.server_info = p.server->info();
     }
+    if (keep != nullptr) *keep = std::move(p);
     return o;
 }
 

@@ -66,6 +66,13 @@ struct HandshakeResult {
 // consequence, or `max_rounds` pass (stuck = true).
 HandshakeResult do_handshake(Pair& p, int max_rounds = 100);
 
+// New sessions of two existing contexts joined in `p` (which keeps the contexts alive), the
+// client given `resume` (an export_session()), and their handshake. Both sessions are REQUIREd.
+HandshakeResult connect(Pair& p, const std::shared_ptr<tls::ClientContext>& client_ctx,
+                        const std::shared_ptr<tls::ServerContext>& server_ctx,
+                        std::vector<std::uint8_t> resume = {},
+                        const std::string& host = "localhost");
+
 // Sends `data` from one side and reads it on the other (bounded). Returns what arrived.
 std::string send_and_receive(Pair& p, Direction dir, std::string_view data, int max_rounds = 100);
 
@@ -83,9 +90,10 @@ struct Outcome {
     std::optional<std::string> client_alpn, server_alpn;
     tls::SessionInfo client_info, server_info;
 };
+// `keep`, when given, receives the pair afterwards, for a test that goes on with it.
 Outcome run_handshake(const tls::Backend& client_backend, const tls::ClientConfig& ccfg,
                       const tls::Backend& server_backend, const tls::ServerConfig& scfg,
-                      const std::string& host = "localhost");
+                      const std::string& host = "localhost", Pair* keep = nullptr);
 
 // Typical server config: the EC localhost leaf, given ALPN preference.
 tls::ServerConfig server_config(std::vector<std::string> alpn = {},

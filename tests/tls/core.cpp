@@ -1,12 +1,15 @@
 // tls_core: the pieces every backend shares, tested on their own: the hello reader (on the real
 // hellos of every backend, and on broken ones), the record observer, the resumption envelope
 // and its MAC, the configuration checks (the same verdict from every backend), the key log's
-// line format and writer.
+// line format and writer, the client identity reader and the reading of a server's verdict on a
+// client certificate.
 #include "common.hpp"
 
+#include "alert.hpp"
 #include "core.hpp"
 #include "envelope.hpp"
 #include "hello.hpp"
+#include "identity.hpp"
 #include "keylog.hpp"
 #include "pin.hpp"
 #include "records.hpp"
@@ -479,4 +482,77 @@ TEST_CASE("a session logs only secrets of its own handshake, through the core's 
     tls::detail::SessionCore silent(quiet);
     CHECK_FALSE(silent.keylog_enabled());
     CHECK_FALSE(silent.log_secret("CLIENT_RANDOM", *ours, secret));
+TEST_CASE("the core reads a client identity: the certificates, the one key, whether encrypted") {
+    Error err;
+    tls::ClientConfig cfg;
+    CHECK_FALSE(tls::detail::load_client_identity(cfg, err));
+    CHECK_FALSE(err);  // none configured
+
+    cfg.client_cert_file = cert("client-ec.pem");
+    cfg.client_key_file = cert("client-ec.key");
+    auto id = tls::detail::load_client_identity(cfg, err);
+    REQUIRE_MESSAGE(id, err.message());
+    CHECK(id->cert_pem.rfind("-----BEGIN CERTIFICATE-----", 0) == 0);
+    CHECK(id->key_pem.view().rfind("-----BEGIN PRIVATE KEY-----", 0) == 0);
+    CHECK(id->key_pem.view().find("-----END PRIVATE KEY-----") != std::string_view::npos);
+    CHECK_FALSE(id->encrypted);
+    CHECK(id->password.empty());
+    CHECK(id->describe(tls::detail::ClientIdentity::Problem::key_mismatch) ==
+          "client_key_file " + cfg.client_key_file + " does not match client_cert_file " +
+              cfg.client_cert_file);
+
+    for (const char* key : {"client-ec-enc.key", "client-rsa-trad.key"}) {
+        INFO(key);
+        cfg.client_key_file = cert(key);
+        cfg.client_key_password.clear();
+        CHECK_FALSE(tls::detail::load_client_identity(cfg, err));
+        CHECK(err.code == errc::invalid_config);
+        CHECK(err.detail == "client_key_file " + cert(key) +
+                                " is encrypted: set client_key_password to its passphrase");
+        cfg.client_key_password = "pass";
+        id = tls::detail::load_client_identity(cfg, err);
+        REQUIRE(id);
+        CHECK(id->encrypted);
+        CHECK(id->password.view() == "pass");
+    }
+
+    // A secret moves without leaving a copy behind.
+    tls::detail::Secret a("bytes"), b;
+    b = std::move(a);
+    CHECK(a.empty());
+    CHECK(a.view().empty());
+    CHECK(b.view() == "bytes");
+    CHECK(b.c_str()[b.size()] == '\0');
+}
+
+TEST_CASE("a server's alert after it asked for a certificate is its verdict on it") {
+    using tls::alert::received_description;
+    const Error required = tls::alert::received_error(116, true, 7, "openssl", "(more)");
+    CHECK(required.code == errc::certificate_required);
+    CHECK(received_description(required) == std::optional<int>(116));
+    CHECK(received_description(tls::alert::received_error(40, true, 0, "gnutls")) ==
+          std::optional<int>(40));
+    CHECK_FALSE(received_description(tls::alert::received_error(40, false, 0, "gnutls")));
+    CHECK_FALSE(received_description(Error{errc::handshake_failed, "received fatal alert: x"}));
+
+    tls::ClientConfig none;
+    const auto r = tls::detail::certificate_refusal(none, required);
+    REQUIRE(r);
+    CHECK(r->code == errc::certificate_required);
+    CHECK(r->detail ==
+          "the server requires a client certificate and none is configured "
+          "(client_cert_file): received fatal alert: certificate_required (116) (more)");
+    CHECK(r->library_code == 7);
+    CHECK(r->origin == "openssl");
+    tls::ClientConfig some;
+    some.client_cert_file = "me.pem";
+    const auto u = tls::detail::certificate_refusal(
+        some, tls::alert::received_error(48, true, 0, "mbedtls"));
+    REQUIRE(u);
+    CHECK(u->detail == "the server refused the client certificate me.pem: received fatal alert: "
+                       "unknown_ca (48)");
+    // Alerts about anything else are left alone.
+    const Error no_overlap = tls::alert::received_error(120, true, 0, "x");
+    CHECK_FALSE(tls::detail::certificate_refusal(some, no_overlap));
+    CHECK_FALSE(tls::detail::certificate_refusal(some, Error{errc::truncated, "closed"}));
 }

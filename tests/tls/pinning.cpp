@@ -119,21 +119,8 @@ TEST_CASE("a resumed session is pinned too, and never crosses to a context with 
         REQUIRE(sctx);
         REQUIRE(right);
         REQUIRE(wrong);
-        auto connect = [&](const std::shared_ptr<tls::ClientContext>& cctx,
-                           std::vector<std::uint8_t> resume, Pair& p) {
-            p.client_ctx = cctx;
-            p.server_ctx = sctx;
-            p.server = sctx->new_session(err);
-            tls::ClientSessionParams params;
-            params.host = "localhost";
-            params.resume = std::move(resume);
-            p.client = cctx->new_session(params, err);
-            REQUIRE(p.client);
-            REQUIRE(p.server);
-            return do_handshake(p);
-        };
         Pair first;
-        REQUIRE(connect(right, {}, first).client == Status::ok);
+        REQUIRE(connect(first, right, sctx).client == Status::ok);
         CHECK(send_and_receive(first, Direction::to_client, "ticket, please") == "ticket, please");
         CHECK(send_and_receive(first, Direction::to_server, "thanks") == "thanks");
         settle(first);
@@ -141,7 +128,7 @@ TEST_CASE("a resumed session is pinned too, and never crosses to a context with 
         REQUIRE_FALSE(exported.empty());
 
         Pair again;
-        const HandshakeResult r = connect(right, exported, again);
+        const HandshakeResult r = connect(again, right, sctx, exported);
         CHECK(r.client == Status::ok);
         CHECK(again.client->error().code == std::error_code{});
         CHECK(again.client->info().resumed == std::optional<bool>(true));
@@ -149,7 +136,7 @@ TEST_CASE("a resumed session is pinned too, and never crosses to a context with 
         // The envelope is bound to the pins: another context's session is ignored, the full
         // handshake sees the key and fails on it.
         Pair other;
-        const HandshakeResult w = connect(wrong, exported, other);
+        const HandshakeResult w = connect(other, wrong, sctx, exported);
         CHECK(w.client == Status::failed);
         CHECK(other.client->error().code == errc::pin_mismatch);
         CHECK_FALSE(other.client->info().resume_ignored.empty());

@@ -160,6 +160,10 @@ struct SessionInfo {
     std::optional<std::string> alpn;       // the selected protocol; nullopt: no ALPN extension
     std::optional<std::string> server_name;  // client: SNI sent; server: SNI received
     std::string resume_ignored;            // client: why the resume data given was not used
+    // Client authentication (mutual TLS) happened. Client: the server asked and we sent our
+    // certificate. Server: the client presented a certificate that verified against
+    // client_ca_file.
+    bool client_certificate = false;
 };
 
 namespace detail {
