@@ -146,6 +146,7 @@ private:
         if (bad || !t.client_cert) return;
         for (const auto& [v, name] : names) {
             if (!*v || v == &t.client_key_password_env) continue;
+            if (v == &t.client_key && *t.client_key == *t.client_cert) continue;  // one file
             std::ifstream in(**v, std::ios::binary);
             if (!in || in.peek() == std::ifstream::traits_type::eof())
                 add(errc::file_unreadable, member_path(tl, name),
