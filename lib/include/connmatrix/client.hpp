@@ -138,6 +138,13 @@ struct ClientOptions {
     unsigned max_connect_failures = 3;
     std::chrono::milliseconds reconnect_backoff{100};
     Http2Limits h2;
+    // Key logging, for Wireshark: every TLS connection's secrets are appended to this file in
+    // the NSS key log format, on every backend. Empty: the file named by $SSLKEYLOGFILE (as
+    // curl and browsers read it) unless keylog_from_environment is false. The Client logs a
+    // warning once when it is on, and fails to start when the file cannot be opened for
+    // appending. Whoever can read the file can decrypt the traffic: for debugging only.
+    std::string keylog_file;
+    bool keylog_from_environment = true;
 };
 
 class Client {
