@@ -5,7 +5,8 @@ codes, stdout and stderr.
     cli_test.py GROUP --connmatrix PATH --source-root DIR --backends openssl,gnutls --default-backend openssl
 
 GROUP is one of: usage_errors, check_config, explain, version (no network), and probe_json,
-probe_expect, probe_junit, probe_timeout, get_against_servers, probe_agrees_with_interop (also
+probe_expect, probe_junit, probe_timeout, get_against_servers, mutual_tls (starts its own
+openssl s_server and nginx that require a client certificate), probe_agrees_with_interop (also
 needs --interop-expect PATH), which need the interop servers: run them under
 tests/interop/with-servers.sh (it sets $CONNMATRIX_FIXTURE_DIR). Every check
 prints what it checked; the first failure prints the command, its exit code and output, and
@@ -566,6 +567,120 @@ def get_against_servers(c):
     c.expect_exit(p, 0, "get --proxy")
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, what, seconds=10):
+    import socket
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def mutual_tls(c):
+    """Client certificates and key logging against real servers that require a certificate:
+    openssl s_server -Verify and nginx ssl_verify_client, each started here on a free port."""
+    certs = pathlib.Path(os.environ["CONNMATRIX_CERT_DIR"])
+    ca, client_ca = str(certs / "ca.pem"), str(certs / "client-ca.pem")
+    www = c.tmp / "www"
+    www.mkdir()
+    (www / "hello.txt").write_text("hello from a server that checked our certificate\n")
+    procs = []
+    try:
+        s_port = free_port()
+        s_server = subprocess.Popen(
+            ["openssl", "s_server", "-quiet", "-accept", f"127.0.0.1:{s_port}", "-naccept", "1000",
+             "-cert", str(certs / "localhost-ec.pem"), "-key", str(certs / "localhost-ec.key"),
+             "-Verify", "1", "-CAfile", client_ca, "-verify_return_error", "-WWW"],
+            cwd=www, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(s_server)
+        n_port = free_port()
+        ndir = c.tmp / "nginx"
+        (ndir / "tmp").mkdir(parents=True)
+        user = "user root;" if os.geteuid() == 0 else ""
+        (ndir / "nginx.conf").write_text(f"""{user}
+worker_processes 1; daemon off; master_process off; pid {ndir}/nginx.pid; error_log stderr notice;
+events {{ worker_connections 64; }}
+http {{
+  access_log off; client_body_temp_path {ndir}/tmp/body; proxy_temp_path {ndir}/tmp/proxy;
+  fastcgi_temp_path {ndir}/tmp/fastcgi; uwsgi_temp_path {ndir}/tmp/uwsgi; scgi_temp_path {ndir}/tmp/scgi;
+  types {{ text/plain txt; }}
+  server {{
+    listen 127.0.0.1:{n_port} ssl http2; root {www};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate {certs / "localhost-ec.pem"}; ssl_certificate_key {certs / "localhost-ec.key"};
+    ssl_client_certificate {client_ca}; ssl_verify_client on;
+  }}
+}}
+""")
+        nginx = subprocess.Popen(["nginx", "-p", str(ndir), "-c", str(ndir / "nginx.conf")],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(nginx)
+        c.check(wait_listening(s_port, s_server, "s_server"), "openssl s_server -Verify 1 listens")
+        c.check(wait_listening(n_port, nginx, "nginx"), "nginx with ssl_verify_client on listens")
+        body = (www / "hello.txt").read_text()
+        servers = [("s_server", f"https://127.0.0.1:{s_port}/hello.txt"),
+                   ("nginx", f"https://127.0.0.1:{n_port}/hello.txt")]
+        ec = ["--cert", str(certs / "client-ec.pem"), "--key", str(certs / "client-ec.key")]
+        rsa_enc = ["--cert", str(certs / "client-rsa.pem"), "--key", str(certs / "client-rsa-enc.key"),
+                   "--key-pass-file", str(certs / "client-rsa-enc.pass")]
+        rogue = ["--cert", str(certs / "client-rogue.pem"), "--key", str(certs / "client-rogue.key")]
+        for backend in c.backends:
+            for name, url in servers:
+                what = f"{name}, {backend}"
+                p = c.run("get", "-v", "--cacert", ca, "--backend", backend, *ec, url)
+                c.expect_exit(p, 0, f"{what}: get --cert --key")
+                c.check(p.stdout == body, f"{what}: the body", p)
+                p = c.run("get", "--cacert", ca, "--backend", backend, *rsa_enc, url)
+                c.expect_exit(p, 0, f"{what}: an encrypted RSA key, passphrase from a file")
+                p = c.run("get", "--cacert", ca, "--backend", backend, url)
+                c.expect_exit(p, EXIT["tls"], f"{what}: no certificate")
+                c.one_line_error(p, f"{what}: no certificate", "tls:certificate_required")
+                p = c.run("get", "--cacert", ca, "--backend", backend, *rogue, url)
+                c.expect_exit(p, EXIT["tls"], f"{what}: a certificate from a CA the server does not trust")
+                c.one_line_error(p, f"{what}: refused certificate", "tls:certificate_required")
+            # SSLKEYLOGFILE, as curl reads it: lines for this connection, and a warning.
+            keylog = c.tmp / f"keys-{backend}.log"
+            p = c.run("get", "--cacert", ca, "--backend", backend, *ec, servers[1][1],
+                      env={"SSLKEYLOGFILE": str(keylog), "CONNMATRIX_LOG": "warn"})
+            c.expect_exit(p, 0, f"{backend}: get with SSLKEYLOGFILE")
+            c.check("key logging is on" in p.stderr, f"{backend}: key logging warns", p)
+            lines = keylog.read_text().splitlines() if keylog.exists() else []
+            labels = {l.split(" ")[0] for l in lines}
+            c.check(bool(labels) and labels <= {"CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                                                "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                                                "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"},
+                    f"{backend}: the key log has NSS labels ({sorted(labels)})", p)
+            c.check(all(re.fullmatch(r"[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]{64,96}", l) for l in lines),
+                    f"{backend}: each key log line is LABEL CLIENT_RANDOM SECRET in hex", p)
+        p = c.run("get", "--cacert", ca, *ec, "--key-pass-env", "CONNMATRIX_NO_SUCH_VAR", servers[0][1])
+        c.expect_exit(p, EXIT["config"], "--key-pass-env naming an unset variable")
+        c.one_line_error(p, "unset passphrase variable", "CONNMATRIX_NO_SUCH_VAR")
+        p = c.run("get", "--cacert", ca, "--cert", str(certs / "client-ec.pem"), "--key",
+                  str(certs / "client-rsa.key"), servers[0][1])
+        c.expect_exit(p, EXIT["tls"], "a key that belongs to another certificate")
+        c.check("client-rsa.key" in p.stderr and "tls:invalid_config" in p.stderr,
+                "mismatched key: tls:invalid_config naming the key file", p)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def probe_agrees_with_interop(c):
     """Issue 5: `probe --json` on every interop server agrees with the interop test matrix.
 
@@ -656,7 +771,7 @@ def probe_agrees_with_interop(c):
 
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
                                   probe_expect, probe_junit, probe_timeout, get_against_servers,
-                                  probe_agrees_with_interop]}
+                                  probe_agrees_with_interop, mutual_tls]}
 
 
 def main():
