@@ -641,6 +641,7 @@ http {{
                 p = c.run("get", "-v", "--cacert", ca, "--backend", backend, *ec, url)
                 c.expect_exit(p, 0, f"{what}: get --cert --key")
                 c.check(p.stdout == body, f"{what}: the body", p)
+                c.check("* client certificate: presented" in p.stderr, f"{what}: -v says it was presented", p)
                 p = c.run("get", "--cacert", ca, "--backend", backend, *rsa_enc, url)
                 c.expect_exit(p, 0, f"{what}: an encrypted RSA key, passphrase from a file")
                 p = c.run("get", "--cacert", ca, "--backend", backend, url)

@@ -58,6 +58,7 @@ struct ConnectionInfo {
     std::string cipher;
     std::optional<bool> resumed;               // TLS session resumed; nullopt: unknown
     bool verified = false;                     // certificate chain and host name verified
+    bool client_certificate = false;           // we presented tls.client_cert (the server asked)
     std::string mode;                          // the policy mode, e.g. "prior-knowledge-alpn"
     std::string rule;                          // the rule that decided, e.g. "hosts[1] (*.example.com)"
     std::string decision;                      // why this protocol, in words
