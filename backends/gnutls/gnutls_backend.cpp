@@ -97,7 +97,9 @@ private:
         return std::string("GnuTLS ") + (v ? v : "unknown");
     }
 
+    // The key log is written per session (gnutls_session.cpp), through the core.
     std::shared_ptr<ClientContext> do_client_context(const ClientConfig& cfg,
+                                                     const detail::ClientContextSetup& /*setup*/,
                                                      Error& err) const override {
         if (lib_->rc < 0) return fail(err, library_error(errc::internal, lib_->rc, "gnutls_global_init"));
         auto eng = std::make_shared<ClientEngine>();

@@ -87,6 +87,7 @@ private:
         gnutls_transport_set_push_function(s(), &push_cb);
         gnutls_transport_set_pull_function(s(), &pull_cb);
         gnutls_transport_set_pull_timeout_function(s(), &pull_timeout_cb);
+        gnutls_session_set_keylog_function(s(), &keylog_cb);
         // Time is the I/O driver's business: GnuTLS must not fail a slow handshake on its own.
         gnutls_handshake_set_timeout(s(), GNUTLS_INDEFINITE_TIMEOUT);
         if ((r = gnutls_priority_set(s(), priority)) < 0)
@@ -135,6 +136,20 @@ private:
     static int pull_timeout_cb(gnutls_transport_ptr_t p, unsigned int) {
         auto* self = static_cast<SessionImpl*>(p);
         return self->input_size() > 0 || self->input_eof() ? 1 : 0;
+    }
+
+    // GnuTLS's default keylog function appends to the file $SSLKEYLOGFILE names, on its own:
+    // this one replaces it on every session, client and server, so secrets go only to the
+    // configured key log (never twice, and nowhere without one).
+    static int keylog_cb(gnutls_session_t session, const char* label,
+                         const gnutls_datum_t* secret) {
+        auto* self = static_cast<SessionImpl*>(gnutls_session_get_ptr(session));
+        if (!self || !label || !secret || !self->core().keylog_enabled()) return 0;
+        gnutls_datum_t client{}, server{};
+        gnutls_session_get_random(session, &client, &server);
+        (void)self->core().log_secret(label, {client.data, client.size},
+                                      {secret->data, secret->size});
+        return 0;  // non-zero would abort the handshake
     }
 
     // Before GnuTLS parses a hello: the core judges it. Client: an ALPN selection we never

@@ -7,10 +7,17 @@
 // minimum is always set explicitly (TLS 1.2 unless the config asks for less).
 #include "mbedtls_internal.hpp"
 
+#include "keylog.hpp"
+
 #include <mbedtls/version.h>
 
 #include <array>
 #include <string_view>
+
+// The key log takes the master secret from the export callback.
+#if !defined(MBEDTLS_SSL_EXPORT_KEYS)
+#error "connmatrix needs mbedTLS built with MBEDTLS_SSL_EXPORT_KEYS (the key log)"
+#endif
 
 namespace connmatrix::tls::mbedtls {
 namespace {
@@ -65,6 +72,18 @@ Error load_trust(ClientEngine& eng, const std::string& file) {
                              " nor " + system_ca_dir + " gave a certificate (set ca_file)");
 }
 
+// The export callback is per configuration and knows no session, but hands over the handshake's
+// client random: a TLS 1.2 CLIENT_RANDOM line with the 48-byte master secret, straight to the
+// context's key log (which formats it).
+int export_keys_cb(void* keylog, const unsigned char* master, const unsigned char* /*key_block*/,
+                   std::size_t /*maclen*/, std::size_t /*keylen*/, std::size_t /*ivlen*/,
+                   const unsigned char client_random[32], const unsigned char* /*server_random*/,
+                   mbedtls_tls_prf_types /*prf*/) {
+    (void)static_cast<detail::KeyLog*>(keylog)->log_secret(
+        keylog::client_random_label, {client_random, keylog::random_size}, {master, 48});
+    return 0;
+}
+
 using ClientContextImpl = ClientContextOf<ClientEngine, make_client_session>;
 using ServerContextImpl = ServerContextOf<ServerEngine, make_server_session>;
 
@@ -88,6 +107,7 @@ private:
     }
 
     std::shared_ptr<ClientContext> do_client_context(const ClientConfig& cfg,
+                                                     const detail::ClientContextSetup& setup,
                                                      Error& err) const override {
         auto eng = std::make_shared<ClientEngine>();
         if ((err = common_setup(*eng, MBEDTLS_SSL_IS_CLIENT, cfg.min_version, cfg.max_version,
@@ -112,6 +132,8 @@ private:
             }
         }
         mbedtls_ssl_conf_session_tickets(conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+        if ((eng->keylog = setup.keylog))
+            mbedtls_ssl_conf_export_keys_ext_cb(conf, export_keys_cb, eng->keylog.get());
         return std::make_shared<ClientContextImpl>(*this, cfg, std::move(eng));
     }
 

@@ -73,6 +73,7 @@ struct ClientEngine final : Engine {
     std::vector<std::string> alpn_names;
     std::vector<const char*> alpn_ptrs;
     X509Crt::ptr ca = X509Crt::make();  // the trust anchors `conf` points at
+    std::shared_ptr<detail::KeyLog> keylog;  // the export callback's target; nullptr: none
     ~ClientEngine() override { conf.reset(); }
 };
 

@@ -72,6 +72,7 @@ private:
     std::string do_library_version() const override { return OpenSSL_version(OPENSSL_VERSION); }
 
     std::shared_ptr<ClientContext> do_client_context(const ClientConfig& cfg,
+                                                     const detail::ClientContextSetup& setup,
                                                      Error& err) const override {
         if ((err = init_error_)) return nullptr;
         clear_error_queue();
@@ -100,6 +101,7 @@ private:
         }
         // Sessions are exported per connection (SSL_get1_session); no internal client cache.
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        if (setup.keylog) SSL_CTX_set_keylog_callback(ctx, keylog_callback);
         clear_error_queue();
         return std::make_shared<ClientContextImpl>(*this, cfg, std::move(eng));
     }

@@ -51,6 +51,8 @@ std::unique_ptr<Session> make_server_session(std::shared_ptr<const ServerEngine>
 // The SSL_CTX's ALPN select callback: the session's core decides.
 int server_alpn_callback(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                          const unsigned char* in, unsigned int inlen, void* arg);
+// The SSL_CTX's keylog callback (set only when the context has a key log): the core writes.
+void keylog_callback(const SSL* ssl, const char* line);
 // The BIO method the backend builds once.
 Error make_runtime(Runtime& rt);
 

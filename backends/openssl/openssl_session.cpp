@@ -115,6 +115,7 @@ public:
     void observe(const void* msg, std::size_t len) noexcept {
         (void)core().observe_server_message({static_cast<const std::uint8_t*>(msg), len});
     }
+    void log_keys(const char* line) noexcept { (void)core().log_line(line); }
 
     int select_alpn(const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                     unsigned int inlen) noexcept {
@@ -349,6 +350,11 @@ int server_alpn_callback(SSL* ssl, const unsigned char** out, unsigned char* out
     auto* s = static_cast<SessionImpl*>(SSL_get_app_data(ssl));
     if (s == nullptr) return SSL_TLSEXT_ERR_ALERT_FATAL;
     return s->select_alpn(out, outlen, in, inlen);
+}
+
+void keylog_callback(const SSL* ssl, const char* line) {
+    if (auto* s = static_cast<SessionImpl*>(SSL_get_app_data(ssl)); s != nullptr && line != nullptr)
+        s->log_keys(line);
 }
 
 std::unique_ptr<Session> make_client_session(std::shared_ptr<const ClientEngine> engine,

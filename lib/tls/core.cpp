@@ -2,6 +2,7 @@
 #include "core.hpp"
 
 #include "alpn.hpp"
+#include "keylog.hpp"
 
 #include <algorithm>
 
@@ -46,7 +47,7 @@ namespace detail {
 
 SessionCore::SessionCore(ClientSetup& s)
     : backend_(s.backend), client_(s.config), peer_(s.peer), key_(s.key),
-      resume_ignored_(s.resume_ignored) {}
+      resume_ignored_(s.resume_ignored), keylog_(s.keylog) {}
 
 SessionCore::SessionCore(ServerSetup& s)
     : backend_(s.backend), server_(s.config), caps_(s.caps) {}
@@ -185,6 +186,33 @@ std::optional<bool> SessionCore::resumed_by_session_id() const {
         return false;
     }
     return ch->session_id == sh->session_id;
+}
+
+std::optional<std::array<std::uint8_t, 32>> SessionCore::client_random() const noexcept {
+    try {
+        if (const hello::Message* ch = server_ ? peer_hello() : own_hello()) return ch->random;
+    } catch (...) {  // out of memory: unknown
+    }
+    return std::nullopt;
+}
+
+bool SessionCore::log_secret(std::string_view label, std::span<const std::uint8_t> random,
+                             std::span<const std::uint8_t> secret) noexcept {
+    if (!keylog_) return false;
+    // A line Wireshark cannot match to this connection is worse than none.
+    if (const auto ours = client_random())
+        if (!std::equal(random.begin(), random.end(), ours->begin(), ours->end())) return false;
+    return keylog_->log_secret(label, random, secret);
+}
+
+bool SessionCore::log_line(std::string_view line) noexcept {
+    if (!keylog_) return false;
+    try {
+        const auto entry = keylog::parse_line(line);
+        return entry && log_secret(entry->label, entry->client_random, entry->secret);
+    } catch (...) {  // out of memory: the line is lost, the handshake goes on
+        return false;
+    }
 }
 
 }  // namespace detail

@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace connmatrix::tls {
@@ -40,6 +42,15 @@ struct ClientSetup {
     // The library's own session bytes from a vetted envelope, or empty: a full handshake.
     std::vector<std::uint8_t> resume;
     std::string resume_ignored;  // why given resume data was not used
+    std::shared_ptr<KeyLog> keylog;  // the context's key log; nullptr: none
+};
+
+// What the core prepares for a client context before the backend builds it (once per context).
+struct ClientContextSetup {
+    // ClientConfig::keylog_file, open; nullptr: none. A backend whose library takes its key
+    // export callback per configuration (mbedTLS 2.28) hands this to it; the others log through
+    // SessionCore::log_secret.
+    std::shared_ptr<KeyLog> keylog;
 };
 
 struct ServerSetup {
@@ -94,6 +105,20 @@ public:
     // server given a ticket with an empty session id).
     std::optional<bool> resumed_by_session_id() const;
 
+    // --- key log (ClientConfig::keylog_file) ----------------------------------------------
+    bool keylog_enabled() const noexcept { return keylog_ != nullptr; }
+    // The random of this handshake's ClientHello (ours for a client, the peer's for a server),
+    // read from the hello that went by; nullopt before it did.
+    std::optional<std::array<std::uint8_t, 32>> client_random() const noexcept;
+    // Appends one secret the library exported (label as NSS spells it, e.g. CLIENT_RANDOM or
+    // CLIENT_TRAFFIC_SECRET_0) to the key log. False, and nothing written, without a key log,
+    // when the random is not this handshake's ClientHello's, or the line is not well formed.
+    bool log_secret(std::string_view label, std::span<const std::uint8_t> random,
+                    std::span<const std::uint8_t> secret) noexcept;
+    // The same for a ready-made "LABEL <random hex> <secret hex>" line (OpenSSL's callback):
+    // parsed and checked by the core, then written in the core's format.
+    bool log_line(std::string_view line) noexcept;
+
     // The session's resume bookkeeping, for info() and export.
     const std::string& resume_ignored() const noexcept { return resume_ignored_; }
     const envelope::Key& key() const noexcept { return key_; }
@@ -110,6 +135,7 @@ private:
     std::optional<std::string> unoffered_;
     Capabilities caps_;
     std::optional<Error> refusal_;
+    std::shared_ptr<KeyLog> keylog_;
     mutable std::optional<hello::Message> peer_hello_, own_hello_;
     mutable bool peer_parsed_ = false, own_parsed_ = false;
 };

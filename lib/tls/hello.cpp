@@ -95,6 +95,12 @@ void read_server_name(Reader ext, Message& m) {
     }
 }
 
+// The 32-byte random (left zero when the message is too short: the parse then fails).
+void read_random(Reader& r, Message& m) {
+    const auto b = r.bytes(m.random.size());
+    if (b.size() == m.random.size()) std::copy(b.begin(), b.end(), m.random.begin());
+}
+
 void session_id(Reader& r, Message& m) {
     Reader id = r.vec(1);
     auto b = id.bytes(id.left());
@@ -140,16 +146,15 @@ std::optional<Message> parse_body(std::uint8_t type, std::span<const std::uint8_
     switch (type) {
         case client_hello:
             m.legacy_version = static_cast<std::uint16_t>(r.u16());
-            r.bytes(32);    // random
+            read_random(r, m);
             session_id(r, m);
             r.vec(2);       // cipher_suites
             r.vec(1);       // legacy_compression_methods
             break;
         case server_hello: {
             m.legacy_version = static_cast<std::uint16_t>(r.u16());
-            auto random = r.bytes(32);
-            m.hello_retry_request =
-                r.ok() && std::equal(random.begin(), random.end(), hrr_random.begin());
+            read_random(r, m);
+            m.hello_retry_request = r.ok() && m.random == hrr_random;
             session_id(r, m);  // legacy_session_id_echo
             r.bytes(2 + 1);    // cipher_suite, legacy_compression_method
             break;

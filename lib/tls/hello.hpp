@@ -8,6 +8,7 @@
 // ClientHello (1), ServerHello (2, including a HelloRetryRequest) and EncryptedExtensions (8).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -28,6 +29,7 @@ inline constexpr std::uint16_t ext_supported_versions = 43;
 struct Message {
     std::uint8_t type = 0;
     std::uint16_t legacy_version = 0;  // ClientHello, ServerHello; 0 for EncryptedExtensions
+    std::array<std::uint8_t, 32> random{};  // ClientHello, ServerHello; zero otherwise
     bool hello_retry_request = false;  // a ServerHello carrying RFC 8446's HRR random
     std::vector<std::uint8_t> session_id;  // legacy_session_id (ClientHello, ServerHello)
     // ALPN (RFC 7301): a ClientHello's offer, or the one protocol a ServerHello or

@@ -4,6 +4,7 @@
 #include "alpn.hpp"
 #include "core.hpp"
 #include "host.hpp"
+#include "keylog.hpp"
 #include "pin.hpp"
 
 #include <algorithm>
@@ -320,6 +321,7 @@ std::unique_ptr<Session> ClientContext::new_session(const ClientSessionParams& p
             setup.config = config_;
             setup.key = key_;
             setup.peer = peer_of(params, config_->verify);
+            setup.keylog = keylog_;
             if (setup.peer.verify && setup.peer.host.empty()) {
                 err = {errc::invalid_config,
                        "certificate verification needs the host (or address) we connect to: "
@@ -366,7 +368,11 @@ std::string Backend::library_version() const { return do_library_version(); }
 
 std::shared_ptr<ClientContext> Backend::client_context(const ClientConfig& cfg, Error& err) const {
     if ((err = check_client_config(cfg, caps_))) return nullptr;
-    return guarded_make([&] { return do_client_context(cfg, err); }, err, name_);
+    detail::ClientContextSetup setup;
+    if (setup.keylog = detail::open_keylog(cfg, err); err) return nullptr;
+    auto ctx = guarded_make([&] { return do_client_context(cfg, setup, err); }, err, name_);
+    if (ctx) ctx->keylog_ = std::move(setup.keylog);  // for its sessions' ClientSetup
+    return ctx;
 }
 
 std::shared_ptr<ServerContext> Backend::server_context(const ServerConfig& cfg, Error& err) const {

@@ -43,7 +43,7 @@ void message(std::span<const std::uint8_t> data) {
     check(m);
     if (m && data.size() >= 4) {
         const auto b = hello::parse_body(data[0], data.subspan(4));
-        if (!b || b->alpn != m->alpn || b->server_name != m->server_name)
+        if (!b || b->alpn != m->alpn || b->server_name != m->server_name || b->random != m->random)
             invariant_broken("parse and parse_body disagree");
     }
 }

@@ -4,6 +4,10 @@
 #include "checks.hpp"
 #include "pair.hpp"
 
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
 namespace connmatrix::test {
 
 inline const tls::Registry& registry() {
@@ -22,5 +26,23 @@ void for_each_pair(F&& body) {
 }
 
 inline std::vector<std::uint8_t> bytes(std::string_view s) { return {s.begin(), s.end()}; }
+
+// A fresh directory for a test's files, removed with everything in it afterwards.
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        std::string t =
+            (std::filesystem::temp_directory_path() / "connmatrix-test-XXXXXX").string();
+        REQUIRE(::mkdtemp(t.data()) != nullptr);
+        path = t;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace connmatrix::test

@@ -1,16 +1,22 @@
 // tls_core: the pieces every backend shares, tested on their own: the hello reader (on the real
 // hellos of every backend, and on broken ones), the record observer, the resumption envelope
-// and its MAC, the configuration checks (the same verdict from every backend).
+// and its MAC, the configuration checks (the same verdict from every backend), the key log's
+// line format and writer.
 #include "common.hpp"
 
 #include "core.hpp"
 #include "envelope.hpp"
 #include "hello.hpp"
+#include "keylog.hpp"
 #include "pin.hpp"
 #include "records.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
+#include <thread>
 
 using namespace connmatrix;
 using namespace connmatrix::test;
@@ -143,6 +149,9 @@ TEST_CASE("the hello reader reads every backend's real ClientHello") {
         CHECK_FALSE(ch->alpn_malformed);
         CHECK(ch->alpn == std::vector<std::string>{"h2", "http/1.1"});
         CHECK(ch->server_name == std::optional<std::string>("localhost"));
+        // The random: bytes 6..37 of the message (type 1, length 3, version 2), never all zero.
+        CHECK(std::equal(ch->random.begin(), ch->random.end(), msg.begin() + 6));
+        CHECK(ch->random != std::array<std::uint8_t, 32>{});
         const auto versions = tls::hello::client_versions(*ch);
         CHECK(std::count(versions.begin(), versions.end(), 0x0303) == 1);
         CHECK(std::count(versions.begin(), versions.end(), 0x0304) ==
@@ -175,6 +184,7 @@ TEST_CASE("the hello reader reads every server's real ServerHello") {
         REQUIRE(sh);
         CHECK(sh->type == tls::hello::server_hello);
         CHECK_FALSE(sh->hello_retry_request);
+        CHECK(sh->random != std::array<std::uint8_t, 32>{});
         const bool tls13 = c.capabilities().tls13 && s.capabilities().tls13 &&
                            max_version_from_env() == tls::Version::tls1_3;
         if (tls13) {
@@ -321,4 +331,152 @@ TEST_CASE("the core's SHA-256 and base64, against FIPS 180-4 and RFC 4648 vector
     const Error none = tls::pin::check({zero}, {});
     CHECK(none.code == errc::pin_mismatch);
     CHECK(none.detail.find("gave no public key") != std::string::npos);
+}
+
+TEST_CASE("the key log line: one format, and lines from a library are checked, not trusted") {
+    namespace kl = tls::keylog;
+    std::array<std::uint8_t, 32> random{};
+    std::iota(random.begin(), random.end(), std::uint8_t{0xe0});
+    const std::vector<std::uint8_t> secret = {0x00, 0x01, 0xab, 0xff};
+    const std::string random_hex =
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+    CHECK(kl::format_line("CLIENT_RANDOM", random, secret) ==
+          "CLIENT_RANDOM " + random_hex + " 0001abff\n");
+    // What cannot be a line is no line.
+    CHECK(kl::format_line("", random, secret).empty());
+    CHECK(kl::format_line("client_random", random, secret).empty());
+    CHECK(kl::format_line("A B", random, secret).empty());
+    CHECK(kl::format_line("A\nB", random, secret).empty());
+    CHECK(kl::format_line("LABEL", std::span(random).first(31), secret).empty());
+    CHECK(kl::format_line("LABEL", random, {}).empty());
+    CHECK(kl::format_line("LABEL", random, std::vector<std::uint8_t>(65, 1)).empty());
+    CHECK(kl::format_line("LABEL", random, std::vector<std::uint8_t>(64, 1)).size() ==
+          5 + 1 + 64 + 1 + 128 + 1);
+    CHECK(kl::valid_label("SERVER_TRAFFIC_SECRET_0"));
+    CHECK_FALSE(kl::valid_label(std::string(65, 'A')));
+
+    // OpenSSL's ready-made lines: read back to the same fields, upper-case hex too.
+    for (const std::string& line : {"CLIENT_RANDOM " + random_hex + " 0001abff",
+                                    "CLIENT_RANDOM " + random_hex + " 0001ABFF\n"}) {
+        INFO(line);
+        const auto e = kl::parse_line(line);
+        REQUIRE(e);
+        CHECK(e->label == "CLIENT_RANDOM");
+        CHECK(e->client_random == random);
+        CHECK(e->secret == secret);
+    }
+    for (const std::string& bad : {
+             std::string(),
+             "CLIENT_RANDOM " + random_hex,                          // no secret
+             "CLIENT_RANDOM " + random_hex + " 0001abff extra",      // a fourth field
+             "CLIENT_RANDOM " + random_hex + " 0001abff ",           // a trailing space
+             "CLIENT_RANDOM  " + random_hex + " 0001abff",           // a doubled space
+             "CLIENT_RANDOM " + random_hex.substr(2) + " 0001abff",  // a short random
+             "CLIENT_RANDOM " + random_hex + " 0001abf",             // an odd secret
+             "CLIENT_RANDOM " + random_hex + " 0001abfg",            // not hex
+             "client_random " + random_hex + " 0001abff",            // not a label
+             "CLIENT_RANDOM " + random_hex + " " + std::string(130, '1'),  // too long a secret
+             "CLIENT_RANDOM " + random_hex + " 0001abff\n\n"}) {
+        INFO(bad);
+        CHECK_FALSE(kl::parse_line(bad));
+    }
+}
+
+TEST_CASE("the key log writer: whole lines from many threads, errors naming the file") {
+    const TempDir tmp;
+    const std::filesystem::path dir = tmp.path;
+    const std::string path = tmp.file("keys.log");
+    Error err;
+    auto log = tls::detail::KeyLog::open(path, err);
+    REQUIRE_MESSAGE(log, err.detail);
+    CHECK(log->path() == path);
+    // A line the format refuses is not written.
+    CHECK_FALSE(log->log_secret("bad label", std::array<std::uint8_t, 32>{},
+                                std::vector<std::uint8_t>{1}));
+    constexpr int threads = 8, per_thread = 250;
+    std::vector<std::thread> pool;
+    std::atomic<int> failed_writes{0};
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&log, &failed_writes, t] {
+            std::array<std::uint8_t, 32> random{};
+            random.fill(static_cast<std::uint8_t>(t));
+            const std::vector<std::uint8_t> secret(48, static_cast<std::uint8_t>(0x10 + t));
+            for (int i = 0; i < per_thread; ++i)
+                if (!log->log_secret("CLIENT_RANDOM", random, secret)) ++failed_writes;
+        });
+    for (auto& th : pool) th.join();
+    CHECK(failed_writes == 0);
+    log.reset();  // closes it
+    std::ifstream in(path);
+    std::vector<int> seen(threads, 0);
+    int lines = 0;
+    for (std::string line; std::getline(in, line); ++lines) {
+        const auto e = tls::keylog::parse_line(line);
+        REQUIRE_MESSAGE(e, "torn line: ", line);
+        const int t = e->client_random[0];
+        REQUIRE(t < threads);
+        CHECK(e->secret == std::vector<std::uint8_t>(48, static_cast<std::uint8_t>(0x10 + t)));
+        ++seen[static_cast<std::size_t>(t)];
+    }
+    CHECK(lines == threads * per_thread);
+    CHECK(std::all_of(seen.begin(), seen.end(), [](int n) { return n == per_thread; }));
+
+    for (const std::string& bad : {dir.string(), (dir / "missing" / "keys.log").string()}) {
+        INFO(bad);
+        Error e;
+        CHECK(tls::detail::KeyLog::open(bad, e) == nullptr);
+        CHECK(e.code == errc::invalid_config);
+        CHECK(e.origin == "tls");
+        CHECK(e.detail.rfind("key log file " + bad + ": ", 0) == 0);
+    }
+    // None configured: nothing opened, no error.
+    Error none;
+    CHECK(tls::detail::open_keylog(tls::ClientConfig{}, none) == nullptr);
+    CHECK_FALSE(none);
+}
+
+TEST_CASE("a session logs only secrets of its own handshake, through the core's format") {
+    const TempDir tmp;
+    const std::filesystem::path dir = tmp.path;
+    const std::string path = tmp.file("keys.log");
+    tls::detail::ClientSetup setup;
+    setup.backend = "test";
+    setup.config = std::make_shared<const tls::ClientConfig>();
+    Error err;
+    setup.keylog = tls::detail::KeyLog::open(path, err);
+    REQUIRE(setup.keylog);
+    tls::detail::SessionCore core(setup);
+    CHECK(core.keylog_enabled());
+    CHECK(core.client_random() == std::nullopt);  // no ClientHello went out yet
+
+    const auto records = client_hello_of(*registry().all().front(), {"h2"});
+    core.output.consume(records);
+    const auto ours = core.client_random();
+    REQUIRE(ours);
+    CHECK(std::equal(ours->begin(), ours->end(), records.begin() + 11));
+    std::array<std::uint8_t, 32> other = *ours;
+    other[31] ^= 1;
+    const std::vector<std::uint8_t> secret(32, 0x5a);
+    CHECK(core.log_secret("CLIENT_TRAFFIC_SECRET_0", *ours, secret));
+    CHECK_FALSE(core.log_secret("CLIENT_TRAFFIC_SECRET_0", other, secret));  // not our handshake
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string random_hex;
+    for (const auto b : *ours) random_hex += {digits[b >> 4], digits[b & 0xf]};
+    // A library's line is re-read and written in the core's format (lowercase hex).
+    CHECK(core.log_line("SERVER_TRAFFIC_SECRET_0 " + random_hex + " ABCD"));
+    CHECK_FALSE(core.log_line("SERVER_TRAFFIC_SECRET_0 " + random_hex));
+
+    std::ifstream in(path);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string secret_hex;
+    for (int i = 0; i < 32; ++i) secret_hex += "5a";
+    CHECK(text == "CLIENT_TRAFFIC_SECRET_0 " + random_hex + " " + secret_hex + "\n" +
+                      "SERVER_TRAFFIC_SECRET_0 " + random_hex + " abcd\n");
+
+    // Without a key log nothing is logged, and no file is needed.
+    tls::detail::ClientSetup quiet;
+    quiet.config = setup.config;
+    tls::detail::SessionCore silent(quiet);
+    CHECK_FALSE(silent.keylog_enabled());
+    CHECK_FALSE(silent.log_secret("CLIENT_RANDOM", *ours, secret));
 }

@@ -165,7 +165,9 @@ struct SessionInfo {
 namespace detail {
 struct ClientSetup;  // what the core hands a backend to build a client session (lib/tls/core.hpp)
 struct ServerSetup;
+struct ClientContextSetup;  // what the core prepared for a client context (lib/tls/core.hpp)
 class SessionCore;   // the core's per-session state, for the backends' hooks
+class KeyLog;        // an open ClientConfig::keylog_file (lib/tls/keylog.hpp)
 }  // namespace detail
 
 class Session {
@@ -282,11 +284,13 @@ protected:
     ClientContext(const Backend& backend, const ClientConfig& config);
 
 private:
+    friend class Backend;
     virtual std::unique_ptr<Session> do_new_session(detail::ClientSetup& setup, Error& err) = 0;
 
     std::string backend_;
     std::shared_ptr<const ClientConfig> config_;
     std::array<std::uint8_t, 16> key_;  // the backend's envelope key, bound to our trust settings
+    std::shared_ptr<detail::KeyLog> keylog_;  // shared by our sessions; nullptr: no key log
 };
 
 class ServerContext {
@@ -327,9 +331,9 @@ protected:
 private:
     friend class ClientContext;
     virtual std::string do_library_version() const = 0;
-    // Called with a configuration the core has checked.
-    virtual std::shared_ptr<ClientContext> do_client_context(const ClientConfig& cfg,
-                                                             Error& err) const = 0;
+    // Called with a configuration the core has checked, and what the core opened for it.
+    virtual std::shared_ptr<ClientContext> do_client_context(
+        const ClientConfig& cfg, const detail::ClientContextSetup& setup, Error& err) const = 0;
     virtual std::shared_ptr<ServerContext> do_server_context(const ServerConfig& cfg,
                                                              Error& err) const = 0;
 
