@@ -156,6 +156,7 @@ struct ProbeOptions {
     unsigned parallel = 4;
     std::chrono::milliseconds timeout{5000};  // per cell
     int verbose = 0;
+    bool resumption = false;  // a second connection per cell: did the TLS session resume?
 };
 int run_probe(const ProbeOptions& o);
 

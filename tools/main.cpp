@@ -192,7 +192,12 @@ int main(int argc, char** argv) {
     cmd_probe->add_option("--timeout", probe_timeout,
                           "per cell, for the whole exchange (default 5s)")
         ->type_name("TIME");
-    cmd_probe->add_flag("-v,--verbose", probe.verbose, "after the table, every error in full");
+    cmd_probe->add_flag("-v,--verbose", probe.verbose,
+                        "after the table, every error in full, each server certificate's expiry "
+                        "and each h2 server's SETTINGS");
+    cmd_probe->add_flag("--resumption", probe.resumption,
+                        "make a second connection per cell and report whether the TLS session "
+                        "resumed (a `resumed` column; `resumed` in --json)");
     cmd_probe->footer(std::string(
         "Examples:\n"
         "  connmatrix probe https://127.0.0.1:8443/\n"

@@ -315,6 +315,10 @@ private:
         i.version = parse_version(mbedtls_ssl_get_version(ssl)).value_or(Version::unknown);
         if (const char* c = mbedtls_ssl_get_ciphersuite(ssl)) i.cipher = c;
         i.resumed = core().resumed_by_session_id();  // mbedTLS 2.28 has no accessor
+        if (const mbedtls_x509_crt* leaf = mbedtls_ssl_get_peer_cert(ssl)) {
+            const mbedtls_x509_time& t = leaf->valid_to;
+            i.peer_expires = utc_time(t.year, t.mon, t.day, t.hour, t.min, t.sec);
+        }
         return i;
     }
 

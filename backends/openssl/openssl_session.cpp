@@ -8,6 +8,7 @@
 
 #include <array>
 #include <climits>
+#include <ctime>
 
 namespace connmatrix::tls::openssl {
 namespace {
@@ -221,6 +222,12 @@ private:
             i.version = from_library_version(SSL_version(ssl));
             if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) i.cipher = SSL_CIPHER_get_name(c);
             i.resumed = SSL_session_reused(ssl) == 1;
+            std::tm t{};
+            if (X509* leaf = SSL_get0_peer_certificate(ssl);
+                leaf != nullptr && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &t) == 1)
+                i.peer_expires = utc_time(t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour,
+                                          t.tm_min, t.tm_sec);
+            clear_error_queue();
         }
         return i;
     }

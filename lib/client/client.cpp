@@ -381,6 +381,20 @@ Error Client::warm(std::string_view url, unsigned n) {
     return fut.get();
 }
 
+void Client::close_idle_connections() {
+    if (impl_->on_io_thread()) {  // from a callback: the pool is ours right now
+        impl_->pool->close_idle();
+        return;
+    }
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    if (impl_->post_if_open([p = impl_->pool.get(), done] {
+            p->close_idle();
+            done->set_value();
+        }))
+        fut.get();
+}
+
 void Client::close() { impl_->shutdown(std::nullopt); }
 
 void Client::close(std::chrono::milliseconds deadline) {

@@ -179,6 +179,7 @@ private:
         info_.cipher = ti.cipher;
         info_.resumed = ti.resumed;
         info_.verified = ti.verified;
+        info_.certificate_expires = ti.peer_expires;
         tls_session_ = s.export_session();
         if (log_.on(LogLevel::debug))
             log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) + " " + info_.tls_version +

@@ -223,6 +223,10 @@ private:
                     started(*ex);
                     ex->response.status = h->status;
                     ex->response.headers = std::move(h->headers);
+                    const auto s = session_.remote_settings();
+                    ex->response.info.h2_settings = H2Settings{
+                        s.max_concurrent_streams, s.initial_window_size, s.max_frame_size,
+                        s.max_header_list_size};
                     reserve_body(*ex, max_body_);
                 }
             } else if (auto* d = std::get_if<http2::Data>(&ev)) {

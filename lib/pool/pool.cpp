@@ -474,6 +474,14 @@ void Pool::changed(Connection& c) {
 }
 
 // Keep at most max_idle_per_host idle connections to a host.
+void Pool::close_idle() {
+    std::vector<std::shared_ptr<Connection>> idle;
+    for (auto& [key, host] : hosts_)
+        for (auto& c : host->connections)
+            if (c->idle()) idle.push_back(c);
+    for (auto& c : idle) c->shutdown();  // reports closed() later, through the usual path
+}
+
 bool Pool::keep_idle(Connection& c) {
     Host* host = host_of(c);
     if (!host) return false;

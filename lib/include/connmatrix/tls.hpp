@@ -160,6 +160,8 @@ struct SessionInfo {
     std::optional<std::string> alpn;       // the selected protocol; nullopt: no ALPN extension
     std::optional<std::string> server_name;  // client: SNI sent; server: SNI received
     std::string resume_ignored;            // client: why the resume data given was not used
+    // The peer's leaf certificate's notAfter; nullopt when it showed none (or it is unknown).
+    std::optional<std::chrono::system_clock::time_point> peer_expires;
 };
 
 namespace detail {
