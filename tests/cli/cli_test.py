@@ -30,7 +30,8 @@ import xml.etree.ElementTree as ET
 MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn",
          "h2-only-prior-knowledge"]
 RESULT_FIELDS = ["backend", "mode", "alpn_offered", "alpn_selected", "protocol", "status",
-                 "error", "tls_version", "handshake_ms", "tls_max"]
+                 "error", "tls_version", "handshake_ms", "tls_max", "resumed", "certificate_expires",
+                 "h2_settings"]
 EXIT = {"ok": 0, "check_failed": 1, "usage": 2, "config": 3, "net": 4, "tls": 5,
         "protocol": 6, "http": 7, "local_io": 8}
 
@@ -316,6 +317,31 @@ def probe_json(c):
     for r in doc["results"]:
         c.check(list(r) == RESULT_FIELDS, f"probe --json: {r['backend']} {r['mode']}: exactly the fields "
                                           + ", ".join(RESULT_FIELDS), p)
+    # The leaf's notAfter as the openssl command reads it, the h2 SETTINGS nginx sends.
+    pem = pathlib.Path(c.fixture["CA_FILE"]).parent / "localhost-ec.pem"
+    end = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(pem)], capture_output=True,
+                         text=True, check=True).stdout.strip().split("=", 1)[1]
+    want_expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.strptime(end, "%b %d %H:%M:%S %Y GMT"))
+    for r in doc["results"]:
+        if r["tls_version"]:
+            c.check(r["certificate_expires"] == want_expiry,
+                    f"probe --json: {r['backend']} {r['mode']}: certificate_expires {want_expiry}", p)
+        c.check(r["resumed"] is None, f"probe --json: {r['backend']} {r['mode']}: resumed null without --resumption", p)
+        c.check((r["h2_settings"] is not None) == (r["protocol"] == "h2"),
+                f"probe --json: {r['backend']} {r['mode']}: h2_settings exactly on h2 cells", p)
+        if r["h2_settings"]:
+            c.check(r["h2_settings"]["max_concurrent_streams"] == 128 and
+                    r["h2_settings"]["initial_window_size"] == 65536,
+                    f"probe --json: {r['backend']} {r['mode']}: nginx's SETTINGS (128 streams, 64 KiB window)", p)
+    p, res = c.probe_json("nginx_h2", "--resumption", "--modes", "alpn,http1", "--tls", "1.2,1.3")
+    for r in res["results"]:
+        c.check(r["resumed"] is True,
+                f"probe --resumption: {r['backend']} {r['mode']} tls{r['tls_max']}: the second connection resumed", p)
+    p = c.run("probe", "-v", "--resumption", "--modes", "alpn", "--cacert", c.fixture["CA_FILE"], c.url("nginx_h2"))
+    c.expect_exit(p, 0, "probe -v --resumption")
+    c.check("resumed" in p.stdout.splitlines()[1] and f"certificate expires {want_expiry}" in p.stdout and
+            "h2 SETTINGS max_concurrent_streams 128" in p.stdout,
+            "probe -v --resumption: a resumed column, the expiry and the SETTINGS", p)
     for b in c.backends:
         r = cell(doc, b, "alpn")
         c.check(r["alpn_offered"] == ["h2", "http/1.1"] and r["alpn_selected"] == "h2" and
