@@ -100,6 +100,7 @@ struct PolicyFlags {
     std::optional<std::chrono::milliseconds> timeout;  // --timeout: caps connect, tls, request
     std::optional<std::vector<std::string>> pins;      // --pinnedpubkey: tls.pin everywhere
     std::optional<policy::TlsVersion> tls_max;  // --tls-max: tls.max_version everywhere
+    std::optional<policy::ClientIdentity> client;  // --cert/--key/--key-pass-*: everywhere
 };
 
 // --tls-max, probe --tls: "1.2" or "1.3" (curl's spelling). exit_usage otherwise.
@@ -112,6 +113,12 @@ std::string require_ca_file(const std::string& path);
 // --pinnedpubkey: "sha256//A;sha256//B" (curl's form and separator), each a valid pin.
 // exit_usage otherwise (curl's file form is not taken).
 std::vector<std::string> require_pins(const std::string& list);
+// --cert, --key (default: the --cert file), --key-pass-file, --key-pass-env; nullopt when none
+// is given. Without --cert the others are a usage error.
+std::optional<policy::ClientIdentity> require_client_identity(const std::string& cert,
+                                                               const std::string& key,
+                                                               const std::string& pass_file,
+                                                               const std::string& pass_env);
 
 // The Config with the flags applied, checked with config::check() (exit_config if the result is
 // contradictory, which only a contradictory file can cause).
@@ -149,6 +156,7 @@ struct ProbeOptions {
     unsigned parallel = 4;
     std::chrono::milliseconds timeout{5000};  // per cell
     int verbose = 0;
+    bool resumption = false;  // a second connection per cell: did the TLS session resume?
 };
 int run_probe(const ProbeOptions& o);
 

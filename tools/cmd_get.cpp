@@ -84,6 +84,7 @@ public:
                 line("TLS: " + i.tls_version + ", " + i.cipher + ", certificate " +
                      (i.verified ? "verified" : "NOT verified") + ", resumed: " +
                      (i.resumed ? (*i.resumed ? "yes" : "no") : "unknown"));
+                if (i.client_certificate) line("client certificate: presented (the server asked)");
             }
         }
         if (!i.decision.empty())

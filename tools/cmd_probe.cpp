@@ -33,7 +33,8 @@ constexpr const char* config_mode = "config";
 // are a public interface (issue 5): scripts and CI pipelines read them.
 const char* const result_fields[] = {"backend", "mode", "alpn_offered", "alpn_selected",
                                      "protocol", "status", "error", "tls_version",
-                                     "handshake_ms", "tls_max"};
+                                     "handshake_ms", "tls_max", "resumed",
+                                     "certificate_expires", "h2_settings"};
 
 struct Cell {
     std::string backend;
@@ -55,6 +56,12 @@ struct Cell {
     std::optional<std::string> tls_version;
     std::optional<double> handshake_ms;
     std::optional<std::string> tls_max;     // the resolved tls.max_version; nullopt on http://
+    // --resumption: whether a second connection resumed the first one's TLS session (nullopt:
+    // not asked, cleartext, or the second request failed: resume_error says why).
+    std::optional<bool> resumed;
+    std::string resume_error;
+    std::optional<std::string> certificate_expires;  // "2036-11-28T10:00:00Z"
+    std::optional<H2Settings> h2_settings;
     double seconds = 0;
 
     // --expect
@@ -73,6 +80,15 @@ struct Cell {
         j["tls_version"] = tls_version ? json(*tls_version) : json(nullptr);
         j["handshake_ms"] = handshake_ms ? json(*handshake_ms) : json(nullptr);
         j["tls_max"] = tls_max ? json(*tls_max) : json(nullptr);
+        j["resumed"] = resumed ? json(*resumed) : json(nullptr);
+        j["certificate_expires"] = certificate_expires ? json(*certificate_expires) : json(nullptr);
+        if (h2_settings)
+            j["h2_settings"] = {{"max_concurrent_streams", h2_settings->max_concurrent_streams},
+                                {"initial_window_size", h2_settings->initial_window_size},
+                                {"max_frame_size", h2_settings->max_frame_size},
+                                {"max_header_list_size", h2_settings->max_header_list_size}};
+        else
+            j["h2_settings"] = nullptr;
         return j;
     }
 
@@ -99,11 +115,21 @@ std::string short_text(const std::error_code& code) {
     return text;
 }
 
+// "2036-11-28T10:00:00Z".
+std::string iso_utc(std::chrono::system_clock::time_point t) {
+    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
 double round1(double v) { return static_cast<double>(static_cast<long long>(v * 10.0 + 0.5)) / 10.0; }
 
 // One cell: a fresh Client from the base configuration with the cell's backend and mode forced.
 void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
-              const std::string& url, std::chrono::milliseconds timeout) {
+              const std::string& url, std::chrono::milliseconds timeout, bool resumption) {
     const auto started = Clock::now();
     PolicyFlags f;
     f.backend = c.backend;
@@ -122,7 +148,18 @@ void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
         // The whole exchange, from submission; the policy's connect and tls timeouts are capped
         // at the same value by apply_flags().
         req.timeout = timeout;
-        r = client.send(std::move(req));
+        r = client.send(req);
+        if (resumption && r && origin.scheme == policy::Scheme::https) {
+            // A second connection: the first goes, its TLS session stays with the Client.
+            client.close_idle_connections();
+            Result again = client.send(std::move(req));
+            if (again && !again.response.info.reused)
+                c.resumed = again.response.info.resumed.value_or(false);
+            else if (!again)
+                c.resume_error = again.error.message();
+            else
+                c.resume_error = "the second request reused the first connection";
+        }
         client.close();
     }
     c.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -141,6 +178,8 @@ void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
     }
     if (https && i.timings.tls.count() > 0)
         c.handshake_ms = round1(static_cast<double>(i.timings.tls.count()) / 1000.0);
+    if (i.certificate_expires) c.certificate_expires = iso_utc(*i.certificate_expires);
+    c.h2_settings = i.h2_settings;
     if (r) {
         c.protocol = std::string(to_string(i.protocol));
         c.status = r.response.status;
@@ -155,7 +194,8 @@ void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
 // a stuck library call: the Client's own timeouts should have ended it) is reported as a
 // watchdog timeout and abandoned, so the table always completes. Returns true if any was.
 bool run_cells(std::vector<Cell>& cells, const policy::Config& base, const policy::Origin& origin,
-               const std::string& url, std::chrono::milliseconds timeout, unsigned parallel) {
+               const std::string& url, std::chrono::milliseconds timeout, unsigned parallel,
+               bool resumption) {
     struct State {
         std::mutex mu;
         std::condition_variable cv;
@@ -167,7 +207,7 @@ bool run_cells(std::vector<Cell>& cells, const policy::Config& base, const polic
     st->done.assign(cells.size(), 0);
     st->abandoned.assign(cells.size(), 0);
 
-    const auto limit = timeout + std::chrono::seconds(3);
+    const auto limit = timeout * (resumption ? 2 : 1) + std::chrono::seconds(3);
     std::map<std::size_t, std::pair<std::thread, Clock::time_point>> running;
     std::size_t next = 0;
     bool any_abandoned = false;
@@ -176,9 +216,9 @@ bool run_cells(std::vector<Cell>& cells, const policy::Config& base, const polic
         while (running.size() < parallel && next < cells.size()) {
             const std::size_t k = next++;
             Cell work = cells[k];
-            std::thread t([st, k, work, &base, origin, url, timeout]() mutable {
+            std::thread t([st, k, work, &base, origin, url, timeout, resumption]() mutable {
                 try {
-                    run_cell(work, base, origin, url, timeout);
+                    run_cell(work, base, origin, url, timeout, resumption);
                 } catch (const std::exception& e) {
                     work.error = "internal";
                     work.error_text = e.what();
@@ -379,7 +419,7 @@ void write_junit(const std::string& path, const std::string& url, const std::vec
 }
 
 void print_table(const std::string& url, const std::vector<Cell>& cells, bool show_effective_mode,
-                 bool show_tls_max, int verbose) {
+                 bool show_tls_max, bool show_resumed, int verbose) {
     const Style s{colour_enabled(stdout)};
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"backend", "mode", "ALPN offered", "ALPN selected", "protocol", "TLS",
@@ -394,8 +434,12 @@ void print_table(const std::string& url, const std::vector<Cell>& cells, bool sh
                         c.alpn_offered.empty() ? "none" : join(c.alpn_offered, ","),
                         c.alpn_selected.value_or(c.handshake_done ? "none" : "-"),
                         c.protocol.value_or("-"), c.tls_version.value_or("-"), hs, c.outcome()});
+        if (show_resumed)
+            rows.back().insert(rows.back().end() - 1,
+                               c.resumed ? (*c.resumed ? "yes" : "no") : c.resume_error.empty() ? "-" : "error");
         if (show_tls_max) rows.back().insert(rows.back().begin() + 2, c.tls_max.value_or("-"));
     }
+    if (show_resumed) rows.front().insert(rows.front().end() - 1, "resumed");
     if (show_tls_max) rows.front().insert(rows.front().begin() + 2, "TLS max");
     std::vector<std::size_t> w(rows.front().size());
     for (const auto& r : rows)
@@ -418,9 +462,23 @@ void print_table(const std::string& url, const std::vector<Cell>& cells, bool sh
     }
     if (verbose > 0) {
         std::printf("\n");
-        for (const auto& c : cells)
+        for (const auto& c : cells) {
             if (!c.error_detail.empty())
                 std::printf("%s: %s\n", c.name().c_str(), c.error_detail.c_str());
+            if (!c.resume_error.empty())
+                std::printf("%s: second connection: %s\n", c.name().c_str(), c.resume_error.c_str());
+            if (c.certificate_expires)
+                std::printf("%s: certificate expires %s\n", c.name().c_str(),
+                            c.certificate_expires->c_str());
+            if (const auto& h = c.h2_settings)
+                std::printf("%s: h2 SETTINGS max_concurrent_streams %u, initial_window_size %u, "
+                            "max_frame_size %u, max_header_list_size %s\n",
+                            c.name().c_str(), h->max_concurrent_streams, h->initial_window_size,
+                            h->max_frame_size,
+                            h->max_header_list_size == 0xffffffffu
+                                ? "unlimited"
+                                : std::to_string(h->max_header_list_size).c_str());
+        }
     }
     std::fflush(stdout);
 }
@@ -484,7 +542,8 @@ int run_probe(const ProbeOptions& o) {
                 cells.push_back(std::move(c));
             }
 
-    const bool abandoned = run_cells(cells, base, origin, o.url, o.timeout, o.parallel);
+    const bool abandoned =
+        run_cells(cells, base, origin, o.url, o.timeout, o.parallel, o.resumption);
 
     const std::size_t differing = expected.empty() ? 0 : compare(cells, expected);
     if (o.json) {
@@ -495,7 +554,7 @@ int run_probe(const ProbeOptions& o) {
         std::printf("%s\n", doc.dump(2).c_str());
         std::fflush(stdout);
     } else {
-        print_table(o.url, cells, have_config, !tls_axis.empty(), o.verbose);
+        print_table(o.url, cells, have_config, !tls_axis.empty(), o.resumption, o.verbose);
     }
     if (!o.junit.empty()) write_junit(o.junit, o.url, cells);
 

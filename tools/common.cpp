@@ -217,6 +217,23 @@ std::string require_ca_file(const std::string& path) {
     return ec ? path : abs.string();
 }
 
+std::optional<policy::ClientIdentity> require_client_identity(const std::string& cert,
+                                                               const std::string& key,
+                                                               const std::string& pass_file,
+                                                               const std::string& pass_env) {
+    if (cert.empty()) {
+        const char* stray = !key.empty()         ? "--key"
+                            : !pass_file.empty() ? "--key-pass-file"
+                            : !pass_env.empty()  ? "--key-pass-env"
+                                                 : nullptr;
+        if (stray) throw Failure(exit_usage, std::string(stray) + " needs --cert FILE");
+        return std::nullopt;
+    }
+    if (!pass_file.empty() && !pass_env.empty())
+        throw Failure(exit_usage, "--key-pass-file and --key-pass-env: give one passphrase source");
+    return policy::ClientIdentity{cert, key.empty() ? cert : key, pass_file, pass_env};
+}
+
 std::vector<std::string> require_pins(const std::string& list) {
     std::vector<std::string> pins;
     std::size_t start = 0;
@@ -296,6 +313,19 @@ policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
     if (f.pins) {
         d.tls.pin = *f.pins;
         for (auto& r : cfg.hosts) r.set.tls.pin.reset();
+    }
+    if (f.client) {
+        auto set = [&](policy::Overrides::Tls& t, const policy::ClientIdentity* id) {
+            auto opt = [](const std::string& s) {
+                return s.empty() ? std::nullopt : std::optional<std::string>(s);
+            };
+            t.client_cert = id ? opt(id->cert) : std::nullopt;
+            t.client_key = id ? opt(id->key) : std::nullopt;
+            t.client_key_password_file = id ? opt(id->key_password_file) : std::nullopt;
+            t.client_key_password_env = id ? opt(id->key_password_env) : std::nullopt;
+        };
+        set(d.tls, &*f.client);
+        for (auto& r : cfg.hosts) set(r.set.tls, nullptr);
     }
     auto problems = config::check(cfg, policy::BuildInfo::compiled_in());
     if (!problems.empty()) {

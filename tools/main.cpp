@@ -31,6 +31,7 @@ struct Shared {
     std::string config, backend, mode, cacert, proxy, timeout, tls_max;
     bool insecure = false;
     std::string pinnedpubkey;
+    std::string cert, key, key_pass_file, key_pass_env;
 };
 
 void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
@@ -58,6 +59,18 @@ void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
                    "the server's public key must match one of these SHA-256 pins, for every host "
                    "(sha256//BASE64, several separated by ';'; checked even with --insecure)")
         ->type_name("HASHES");
+    cmd.add_option("-E,--cert", s.cert,
+                   "client certificate (PEM) for mutual TLS, for every host (as curl's)")
+        ->type_name("FILE");
+    cmd.add_option("--key", s.key, "the client certificate's private key (PEM; default: the "
+                                   "--cert file)")
+        ->type_name("FILE");
+    cmd.add_option("--key-pass-file", s.key_pass_file,
+                   "file whose first line is the passphrase of an encrypted --key")
+        ->type_name("FILE");
+    cmd.add_option("--key-pass-env", s.key_pass_env,
+                   "environment variable holding the passphrase of an encrypted --key")
+        ->type_name("NAME");
 }
 
 PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
@@ -69,6 +82,7 @@ PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
     if (!s.proxy.empty()) f.proxy = require_proxy(s.proxy);
     if (!s.pinnedpubkey.empty()) f.pins = require_pins(s.pinnedpubkey);
     if (!s.tls_max.empty()) f.tls_max = require_tls_version(s.tls_max, "--tls-max");
+    f.client = require_client_identity(s.cert, s.key, s.key_pass_file, s.key_pass_env);
     return f;
 }
 
@@ -178,7 +192,12 @@ int main(int argc, char** argv) {
     cmd_probe->add_option("--timeout", probe_timeout,
                           "per cell, for the whole exchange (default 5s)")
         ->type_name("TIME");
-    cmd_probe->add_flag("-v,--verbose", probe.verbose, "after the table, every error in full");
+    cmd_probe->add_flag("-v,--verbose", probe.verbose,
+                        "after the table, every error in full, each server certificate's expiry "
+                        "and each h2 server's SETTINGS");
+    cmd_probe->add_flag("--resumption", probe.resumption,
+                        "make a second connection per cell and report whether the TLS session "
+                        "resumed (a `resumed` column; `resumed` in --json)");
     cmd_probe->footer(std::string(
         "Examples:\n"
         "  connmatrix probe https://127.0.0.1:8443/\n"

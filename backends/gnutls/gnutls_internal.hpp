@@ -38,6 +38,8 @@ using CredentialsHandle = std::unique_ptr<std::remove_pointer_t<gnutls_certifica
                                           Deleter<&gnutls_certificate_free_credentials>>;
 using PriorityHandle =
     std::unique_ptr<std::remove_pointer_t<gnutls_priority_t>, Deleter<&gnutls_priority_deinit>>;
+using CrtHandle =
+    std::unique_ptr<std::remove_pointer_t<gnutls_x509_crt_t>, Deleter<&gnutls_x509_crt_deinit>>;
 using PubkeyHandle =
     std::unique_ptr<std::remove_pointer_t<gnutls_pubkey_t>, Deleter<&gnutls_pubkey_deinit>>;
 // A fresh public key handle, or nullptr when GnuTLS could not allocate one.

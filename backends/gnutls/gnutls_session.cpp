@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <ctime>
 
 namespace connmatrix::tls::gnutls {
 namespace {
@@ -359,6 +361,17 @@ private:
                                (client_verified_ ||
                                 (*i.resumed && !core().server().client_ca_file.empty() &&
                                  gnutls_certificate_get_peers(s(), nullptr) != nullptr));
+        unsigned int n = 0;
+        const gnutls_datum_t* chain = gnutls_certificate_get_peers(s(), &n);
+        gnutls_x509_crt_t raw = nullptr;
+        if (chain != nullptr && n > 0 && gnutls_x509_crt_init(&raw) == 0) {
+            CrtHandle leaf(raw);
+            if (gnutls_x509_crt_import(leaf.get(), &chain[0], GNUTLS_X509_FMT_DER) == 0) {
+                const std::time_t t = gnutls_x509_crt_get_expiration_time(leaf.get());
+                if (t != static_cast<std::time_t>(-1))
+                    i.peer_expires = std::chrono::system_clock::from_time_t(t);
+            }
+        }
         return i;
     }
 

@@ -337,6 +337,10 @@ private:
         i.client_certificate = role() == Role::server && !core().server().client_ca_file.empty() &&
                                mbedtls_ssl_get_peer_cert(ssl) != nullptr &&
                                mbedtls_ssl_get_verify_result(ssl) == 0;
+        if (const mbedtls_x509_crt* leaf = mbedtls_ssl_get_peer_cert(ssl)) {
+            const mbedtls_x509_time& t = leaf->valid_to;
+            i.peer_expires = utc_time(t.year, t.mon, t.day, t.hour, t.min, t.sec);
+        }
         return i;
     }
 

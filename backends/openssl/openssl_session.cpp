@@ -8,6 +8,7 @@
 
 #include <array>
 #include <climits>
+#include <ctime>
 
 namespace connmatrix::tls::openssl {
 namespace {
@@ -225,6 +226,12 @@ private:
             i.client_certificate = role() == Role::server &&
                                    SSL_get0_peer_certificate(ssl) != nullptr &&
                                    SSL_get_verify_result(ssl) == X509_V_OK;
+            std::tm t{};
+            if (X509* leaf = SSL_get0_peer_certificate(ssl);
+                leaf != nullptr && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &t) == 1)
+                i.peer_expires = utc_time(t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour,
+                                          t.tm_min, t.tm_sec);
+            clear_error_queue();
         }
         return i;
     }

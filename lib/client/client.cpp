@@ -6,13 +6,18 @@
 
 #include <asio.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 namespace connmatrix {
@@ -67,6 +72,23 @@ pool::Logger make_logger(const ClientOptions& o) {
                      static_cast<int>(msg.size()), msg.data());
     };
     return log;
+}
+
+// Settles where secrets are logged, and proves the file can be appended to, at startup rather
+// than at the first connection.
+Error settle_keylog(ClientOptions& o) {
+    const bool from_env = o.keylog_file.empty();
+    if (from_env && o.keylog_from_environment)
+        if (const char* env = std::getenv("SSLKEYLOGFILE"); env && *env) o.keylog_file = env;
+    if (o.keylog_file.empty()) return {};
+    const int fd = ::open(o.keylog_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return {tls::errc::invalid_config,
+                "key log file \"" + o.keylog_file + "\"" + (from_env ? " (SSLKEYLOGFILE)" : "") +
+                    ": cannot open it for appending: " + std::generic_category().message(errno),
+                0, "tls"};
+    ::close(fd);
+    return {};
 }
 
 // "/path?query" of a URL (fragment dropped), "/" when empty.
@@ -158,9 +180,12 @@ struct Client::Impl {
         }
         policy::ResolvedPolicy rp = engine.resolve(origin);
         warn_if_unverified(rp);
-        // Where each value came from is for explain(); the pool never reads it, and it is
-        // about half of a cached resolution (some 1.2 KB per origin).
-        rp.provenance = {};
+        // Where each value came from is for explain(), and about half of a cached resolution
+        // (some 1.2 KB per origin); the pool reads one: where a client certificate came from,
+        // for its errors.
+        std::erase_if(rp.provenance, [](const policy::Provenance& p) {
+            return p.field != "tls.client_cert" || p.kind == policy::Provenance::Kind::builtin;
+        });
         pool::Route r;
         r.policy = std::make_shared<const policy::ResolvedPolicy>(std::move(rp));
         r.key = pool::pool_key(*r.policy);
@@ -173,6 +198,11 @@ struct Client::Impl {
     Impl(policy::Config cfg, ClientOptions o)
         : registry(tls::Registry::compiled_in()), engine(std::move(cfg), build_info(registry)),
           options(std::move(o)), log(make_logger(options)), work(asio::make_work_guard(io)) {
+        if (Error e = settle_keylog(options)) throw std::system_error(e.code, e.message());
+        if (!options.keylog_file.empty() && log.on(LogLevel::warn))
+            log(LogLevel::warn, "TLS key logging is on: the secrets of every connection go to \"" +
+                                    options.keylog_file +
+                                    "\"; whoever reads that file can decrypt the traffic");
         pool = std::make_unique<pool::Pool>(io, log, options);
         thread = std::thread([this] { io.run(); });
         io_thread_id = thread.get_id();
@@ -284,6 +314,7 @@ std::optional<Client> Client::from_file(const std::string& path, Error& err,
         err = loaded.error();
         return std::nullopt;
     }
+    if ((err = settle_keylog(options))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 
@@ -294,6 +325,7 @@ std::optional<Client> Client::from_json(std::string_view json, Error& err,
         err = loaded.error();
         return std::nullopt;
     }
+    if ((err = settle_keylog(options))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 
@@ -303,6 +335,7 @@ std::optional<Client> Client::from_environment(Error& err, ClientOptions options
         err = loaded.error();
         return std::nullopt;
     }
+    if ((err = settle_keylog(options))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 
@@ -349,6 +382,20 @@ Error Client::warm(std::string_view url, unsigned n) {
         }))
         return {pool::errc::client_closed, "the client is closed", 0, "pool"};
     return fut.get();
+}
+
+void Client::close_idle_connections() {
+    if (impl_->on_io_thread()) {  // from a callback: the pool is ours right now
+        impl_->pool->close_idle();
+        return;
+    }
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    if (impl_->post_if_open([p = impl_->pool.get(), done] {
+            p->close_idle();
+            done->set_value();
+        }))
+        fut.get();
 }
 
 void Client::close() { impl_->shutdown(std::nullopt); }

@@ -935,6 +935,20 @@ std::uint32_t ClientSession::remote_max_concurrent_streams() const noexcept {
                                                NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
+ClientSession::RemoteSettings ClientSession::remote_settings() const noexcept {
+    RemoteSettings r;
+    nghttp2_session* s = impl_->session.get();
+    if (!s) return r;
+    r.max_concurrent_streams =
+        nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    r.initial_window_size =
+        nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
+    r.max_frame_size = nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_FRAME_SIZE);
+    r.max_header_list_size =
+        nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE);
+    return r;
+}
+
 bool ClientSession::goaway_received() const noexcept {
     return impl_->goaway_recv;
 }

@@ -241,6 +241,14 @@ public:
     bool can_submit() const noexcept;
     std::size_t active_streams() const noexcept;  // submitted, not yet closed
     std::uint32_t remote_max_concurrent_streams() const noexcept;
+    // The server's SETTINGS as the session knows them (RFC 9113 defaults until they arrive).
+    struct RemoteSettings {
+        std::uint32_t max_concurrent_streams = 0;
+        std::uint32_t initial_window_size = 0;
+        std::uint32_t max_frame_size = 0;
+        std::uint32_t max_header_list_size = 0;  // 0xffffffff: the server set no limit
+    };
+    RemoteSettings remote_settings() const noexcept;
     bool goaway_received() const noexcept;
     std::optional<std::int32_t> goaway_last_stream_id() const noexcept;
     // What the server's first bytes looked like (need_more until it sent some).

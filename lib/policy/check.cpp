@@ -2,6 +2,8 @@
 #include "internal.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <fstream>
 #include <map>
 
 namespace connmatrix::config {
@@ -86,6 +88,7 @@ private:
                     add(errc::invalid_value, element_path(member_path(tl, "pin"), i),
                         quote((*o.tls.pin)[i]) + " is not a public key pin: " + why);
             }
+        identity(o.tls, tl);
         if (o.tls.ca_file && o.tls.ca_file->empty())
             add(errc::invalid_value, member_path(tl, "ca_file"),
                 "empty file name: leave ca_file out to use the system trust store");
@@ -103,6 +106,59 @@ private:
         }
         if (o.proxy && *o.proxy && ((*o.proxy)->host.empty() || (*o.proxy)->port == 0))
             add(errc::bad_proxy, member_path(path, "proxy"), "a proxy needs a host and a port");
+    }
+
+    // tls.client_cert and its companions, as one object writes them: a whole identity or none,
+    // files that can be read, a passphrase source that is there. What the files hold (PEM, a
+    // key matching the certificate, the passphrase opening it) the TLS core checks when it
+    // builds the context.
+    void identity(const Overrides::Tls& t, const std::string& tl) {
+        const std::pair<const std::optional<std::string>*, const char*> names[] = {
+            {&t.client_cert, "client_cert"}, {&t.client_key, "client_key"},
+            {&t.client_key_password_file, "client_key_password_file"},
+            {&t.client_key_password_env, "client_key_password_env"}};
+        bool bad = false;
+        for (const auto& [v, name] : names)
+            if (*v && (*v)->empty()) {
+                add(errc::invalid_value, member_path(tl, name),
+                    "empty: leave it out (a client certificate needs a file name)");
+                bad = true;
+            }
+        if (t.client_cert.has_value() != t.client_key.has_value()) {
+            const bool cert = t.client_cert.has_value();
+            add(errc::missing_key, member_path(tl, cert ? "client_key" : "client_cert"),
+                std::string("missing: ") + (cert ? "client_cert" : "client_key") + " is set here, " +
+                    "and a client certificate and its key are written together");
+            return;
+        }
+        if ((t.client_key_password_file || t.client_key_password_env) && !t.client_key) {
+            add(errc::contradiction,
+                member_path(tl, t.client_key_password_file ? "client_key_password_file"
+                                                           : "client_key_password_env"),
+                "a passphrase for no key: set client_cert and client_key in the same object");
+            return;
+        }
+        if (t.client_key_password_file && t.client_key_password_env) {
+            add(errc::contradiction, member_path(tl, "client_key_password_env"),
+                "client_key_password_file is set too: the passphrase comes from one of them");
+            return;
+        }
+        if (bad || !t.client_cert) return;
+        for (const auto& [v, name] : names) {
+            if (!*v || v == &t.client_key_password_env) continue;
+            if (v == &t.client_key && *t.client_key == *t.client_cert) continue;  // one file
+            std::ifstream in(**v, std::ios::binary);
+            if (!in || in.peek() == std::ifstream::traits_type::eof())
+                add(errc::file_unreadable, member_path(tl, name),
+                    "cannot read " + quote(**v) + ": " +
+                        (in ? std::string("the file is empty") : std::generic_category().message(errno)));
+        }
+        if (t.client_key_password_env) {
+            std::string why;
+            const ClientIdentity id{*t.client_cert, *t.client_key, {}, *t.client_key_password_env};
+            if (!read_key_password(id, &why))
+                add(errc::invalid_value, member_path(tl, "client_key_password_env"), why);
+        }
     }
 
     void backend(const std::string& name, const std::string& path) {
@@ -180,7 +236,8 @@ private:
         if (o.alpn) tls_fields.push_back("alpn");
         if (o.no_alpn) tls_fields.push_back("no_alpn");
         if (o.tls.verify || o.tls.ca_file || o.tls.min_version || o.tls.max_version || o.tls.sni ||
-            o.tls.resumption || o.tls.early_data || o.tls.pin)
+            o.tls.resumption || o.tls.early_data || o.tls.pin || o.tls.client_cert ||
+            o.tls.client_key || o.tls.client_key_password_file || o.tls.client_key_password_env)
             tls_fields.push_back("tls");
         if (o.timeouts.tls) tls_fields.push_back("timeouts.tls");
         for (const auto& f : tls_fields)

@@ -49,6 +49,17 @@ ojson value_json(const Policy& p, Field f) {
         case Field::tls_resumption: return p.tls.resumption;
         case Field::tls_early_data: return p.tls.early_data;
         case Field::tls_pin: return p.tls.pin;
+        case Field::tls_client_cert: {
+            if (p.tls.client.empty()) return nullptr;
+            ojson id = ojson::object();
+            id["cert"] = p.tls.client.cert;
+            id["key"] = p.tls.client.key;
+            if (!p.tls.client.key_password_file.empty())
+                id["key_password_file"] = p.tls.client.key_password_file;
+            if (!p.tls.client.key_password_env.empty())
+                id["key_password_env"] = p.tls.client.key_password_env;
+            return id;
+        }
         case Field::timeouts_connect: return format_duration(p.timeouts.connect);
         case Field::timeouts_tls: return format_duration(p.timeouts.tls);
         case Field::timeouts_request: return format_duration(p.timeouts.request);
@@ -82,6 +93,14 @@ std::string value_text(const Policy& p, Field f) {
             std::string out = "[";
             for (std::size_t i = 0; i < p.tls.pin.size(); ++i) out += (i ? ", " : "") + quote(p.tls.pin[i]);
             return out + "]";
+        }
+        case Field::tls_client_cert: {
+            const ClientIdentity& id = p.tls.client;
+            if (id.empty()) return "none (no client certificate)";
+            std::string out = id.cert + " (key " + id.key;
+            if (!id.key_password_file.empty()) out += ", passphrase from " + id.key_password_file;
+            if (!id.key_password_env.empty()) out += ", passphrase from $" + id.key_password_env;
+            return out + ")";
         }
         case Field::proxy: return p.proxy ? p.proxy->to_string() : "none (direct)";
         default: break;

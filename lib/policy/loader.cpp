@@ -308,6 +308,14 @@ private:
                                   " (write [\"sha256//...\"]; several pins are several elements)");
             } else if (k == "ca_file") {
                 if (const std::string* s = string(v, p, "a file name")) out.ca_file = *s;
+            } else if (k == "client_cert" || k == "client_key" || k == "client_key_password_file") {
+                if (const std::string* s = string(v, p, "a file name"))
+                    (k == "client_cert" ? out.client_cert
+                     : k == "client_key" ? out.client_key
+                                         : out.client_key_password_file) = *s;
+            } else if (k == "client_key_password_env") {
+                if (const std::string* s = string(v, p, "an environment variable's name"))
+                    out.client_key_password_env = *s;
             } else if (k == "min_version") {
                 out.min_version = tls_version(v, p);
             } else if (k == "max_version") {
@@ -447,9 +455,11 @@ bool path_related(const std::string& a, const std::string& b) {
 }
 
 void resolve_relative_paths(Overrides& o, const std::filesystem::path& dir) {
-    if (o.tls.ca_file && !o.tls.ca_file->empty()) {
-        std::filesystem::path p(*o.tls.ca_file);
-        if (p.is_relative()) o.tls.ca_file = (dir / p).lexically_normal().string();
+    for (auto* file : {&o.tls.ca_file, &o.tls.client_cert, &o.tls.client_key,
+                       &o.tls.client_key_password_file}) {
+        if (!*file || (*file)->empty()) continue;
+        std::filesystem::path p(**file);
+        if (p.is_relative()) *file = (dir / p).lexically_normal().string();
     }
 }
 

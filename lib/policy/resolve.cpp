@@ -25,6 +25,7 @@ std::string_view field_name(Field f) noexcept {
         case Field::tls_resumption: return "tls.resumption";
         case Field::tls_early_data: return "tls.early_data";
         case Field::tls_pin: return "tls.pin";
+        case Field::tls_client_cert: return "tls.client_cert";
         case Field::timeouts_connect: return "timeouts.connect";
         case Field::timeouts_tls: return "timeouts.tls";
         case Field::timeouts_request: return "timeouts.request";
@@ -51,6 +52,7 @@ bool field_is_tls_only(Field f) noexcept {
         case Field::tls_resumption:
         case Field::tls_early_data:
         case Field::tls_pin:
+        case Field::tls_client_cert:
         case Field::timeouts_tls:
             return true;
         default:
@@ -126,6 +128,14 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
     take(p.tls.resumption, o.tls.resumption, Field::tls_resumption);
     take(p.tls.early_data, o.tls.early_data, Field::tls_early_data);
     take(p.tls.pin, o.tls.pin, Field::tls_pin);
+    // The identity is one value: a layer that names a certificate names its key and passphrase
+    // source too (check.cpp), and nothing of an outer layer's identity is left mixed in.
+    if (o.tls.client_cert) {
+        p.tls.client = {*o.tls.client_cert, o.tls.client_key.value_or(""),
+                        o.tls.client_key_password_file.value_or(""),
+                        o.tls.client_key_password_env.value_or("")};
+        mark(t, Field::tls_client_cert, kind, index, label);
+    }
     take(p.timeouts.connect, o.timeouts.connect, Field::timeouts_connect);
     take(p.timeouts.tls, o.timeouts.tls, Field::timeouts_tls);
     take(p.timeouts.request, o.timeouts.request, Field::timeouts_request);

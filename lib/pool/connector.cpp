@@ -3,6 +3,7 @@
 #include <connmatrix/errors/config.hpp>
 #include <connmatrix/negotiate.hpp>
 
+#include <functional>
 #include <optional>
 
 namespace connmatrix::pool {
@@ -32,7 +33,16 @@ std::string context_key(const tls::Backend& backend, const tls::ClientConfig& cf
            "|min=" + std::string(tls::to_string(cfg.min_version)) +
            "|max=" + std::string(tls::to_string(cfg.max_version));
     for (const auto& pin : cfg.pins) key += "|pin=" + std::string(pin.begin(), pin.end());
+    // The client identity: its files, and the passphrase (a changed variable is another key).
+    key += "|cert=" + cfg.client_cert_file + "|key=" + cfg.client_key_file + "|pass=" +
+           std::to_string(std::hash<std::string>{}(cfg.client_key_password));
     return key;
+}
+
+// "tls.client_cert (hosts[1] (*.bank.example))": where the identity came from, for errors.
+std::string identity_source(const policy::ResolvedPolicy& rp) {
+    const policy::Provenance* src = rp.source_of("tls.client_cert");
+    return "tls.client_cert" + (src ? " from " + src->text : std::string());
 }
 
 // One attempt: Transport::connect, then (https) the TLS session and Transport::handshake.
@@ -111,9 +121,23 @@ private:
             }
             cfg.pins.push_back(*pin);
         }
+        if (const policy::ClientIdentity& id = p.tls.client; !id.empty()) {
+            cfg.client_cert_file = id.cert;
+            cfg.client_key_file = id.key;
+            std::string why;
+            auto pass = policy::read_key_password(id, &why);
+            if (!pass) {
+                finish({tls::errc::invalid_config, identity_source(rp) + ": " + why, 0, "tls"});
+                return;
+            }
+            cfg.client_key_password = std::move(*pass);
+        }
+        cfg.keylog_file = contexts_.keylog_file();
         Error cerr;
         auto ctx = contexts_.get(*target_.backend, cfg, cerr);
         if (!ctx) {
+            if (!cfg.client_cert_file.empty() && cerr.code == tls::errc::invalid_config)
+                cerr.detail += " (" + identity_source(rp) + ")";
             finish(cerr);
             return;
         }
@@ -155,6 +179,8 @@ private:
         info_.cipher = ti.cipher;
         info_.resumed = ti.resumed;
         info_.verified = ti.verified;
+        info_.certificate_expires = ti.peer_expires;
+        info_.client_certificate = ti.client_certificate;
         tls_session_ = s.export_session();
         if (log_.on(LogLevel::debug))
             log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) + " " + info_.tls_version +
@@ -206,7 +232,8 @@ std::shared_ptr<tls::ClientContext> TlsContexts::get(const tls::Backend& backend
     return ctx;
 }
 
-Connector::Connector(asio::io_context& io, Logger log) : io_(io), log_(std::move(log)) {}
+Connector::Connector(asio::io_context& io, Logger log, std::string keylog_file)
+    : io_(io), log_(std::move(log)), contexts_(TlsContexts::default_capacity, std::move(keylog_file)) {}
 
 std::shared_ptr<ConnectAttempt> Connector::connect(ConnectTarget target, Done done) {
     auto a = std::make_shared<Attempt>(io_, log_, contexts_, std::move(target), std::move(done));

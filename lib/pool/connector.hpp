@@ -28,16 +28,20 @@ namespace connmatrix::pool {
 class TlsContexts {
 public:
     static constexpr std::size_t default_capacity = 16;
-    explicit TlsContexts(std::size_t capacity = default_capacity) : contexts_(capacity) {}
+    explicit TlsContexts(std::size_t capacity = default_capacity, std::string keylog_file = {})
+        : contexts_(capacity), keylog_file_(std::move(keylog_file)) {}
 
     // The cached context for `cfg`, or a new one; nullptr and err set when the backend
     // cannot honour the configuration.
     std::shared_ptr<tls::ClientContext> get(const tls::Backend& backend,
                                             const tls::ClientConfig& cfg, Error& err);
     std::size_t size() const noexcept { return contexts_.size(); }
+    // Where every context's sessions log their secrets (ClientOptions::keylog_file); "": none.
+    const std::string& keylog_file() const noexcept { return keylog_file_; }
 
 private:
     Lru<std::shared_ptr<tls::ClientContext>> contexts_;
+    std::string keylog_file_;
 };
 
 // What to connect to, for one attempt.
@@ -70,7 +74,7 @@ class Connector {
 public:
     using Done = std::function<void(Connected)>;
 
-    Connector(asio::io_context& io, Logger log);
+    Connector(asio::io_context& io, Logger log, std::string keylog_file = {});
 
     // Starts an attempt. `done` runs exactly once, later, on the I/O thread (never inside this
     // call), unless the attempt is cancelled first.

@@ -10,6 +10,8 @@
 #include "body.hpp"
 #include "http2.hpp"
 
+#include <connmatrix/errors/tls.hpp>
+
 #include <algorithm>
 #include <map>
 
@@ -223,6 +225,10 @@ private:
                     started(*ex);
                     ex->response.status = h->status;
                     ex->response.headers = std::move(h->headers);
+                    const auto s = session_.remote_settings();
+                    ex->response.info.h2_settings = H2Settings{
+                        s.max_concurrent_streams, s.initial_window_size, s.max_frame_size,
+                        s.max_header_list_size};
                     reserve_body(*ex, max_body_);
                 }
             } else if (auto* d = std::get_if<http2::Data>(&ev)) {
@@ -305,6 +311,14 @@ private:
                                      c.error.message() +
                                      "); not retried because it is not idempotent and was processed",
                                  0, "pool"});
+            return;
+        }
+        // The server refused our client certificate (or its absence) at the TLS level: in TLS
+        // 1.3 that verdict comes after our first flight, request included, but the server's
+        // TLS stack judged the Certificate before any request reached HTTP. Nothing was
+        // processed, and another connection would hear the same: the request ends with it.
+        if (closed_error_.code == tls::errc::certificate_required) {
+            owner_.complete(ex, closed_error_);
             return;
         }
         // The connection ended under a request that got no answer at all: an idempotent one

@@ -43,6 +43,9 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
           << "|sni=" << static_cast<int>(p.tls.sni.kind) << ":" << p.tls.sni.name
           << "|resume=" << p.tls.resumption;
         for (const auto& pin : p.tls.pin) k << "|pin=" << pin;
+        if (!p.tls.client.empty())
+            k << "|cert=" << p.tls.client.cert << "|key=" << p.tls.client.key
+              << "|pass=" << p.tls.client.key_password_file << ":" << p.tls.client.key_password_env;
     } else {
         k << "|cleartext=" << policy::to_string(p.cleartext);
     }
@@ -59,7 +62,7 @@ Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
     : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
       max_interim_(options.max_interim_responses),
       max_connect_failures_(std::max(1u, options.max_connect_failures)),
-      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_) {}
+      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_, options.keylog_file) {}
 
 Pool::~Pool() = default;
 
@@ -471,6 +474,14 @@ void Pool::changed(Connection& c) {
 }
 
 // Keep at most max_idle_per_host idle connections to a host.
+void Pool::close_idle() {
+    std::vector<std::shared_ptr<Connection>> idle;
+    for (auto& [key, host] : hosts_)
+        for (auto& c : host->connections)
+            if (c->idle()) idle.push_back(c);
+    for (auto& c : idle) c->shutdown();  // reports closed() later, through the usual path
+}
+
 bool Pool::keep_idle(Connection& c) {
     Host* host = host_of(c);
     if (!host) return false;

@@ -89,6 +89,9 @@ public:
     // Now: closes every connection and connect, and ends every request in flight or waiting
     // with client_closed (`why` says when); then close_all's `done`, if one is waiting.
     void abort_all(const std::string& why);
+    // Closes (gracefully) every connection that carries no request now; hosts keep what they
+    // learnt (TLS sessions, remembered fallbacks).
+    void close_idle();
     Client::Stats stats() const;
     // ConnectionEvents
     void finish(Connection& c, const ExchangePtr& ex, Error err) override;

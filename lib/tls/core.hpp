@@ -10,6 +10,7 @@
 #include <connmatrix/tls.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -198,6 +199,11 @@ std::string join_protocols(const std::vector<std::string>& names);
 // Wire values of versions (0x0303 for TLS 1.2) and back.
 std::uint16_t wire_version(Version v) noexcept;
 Version from_wire_version(std::uint16_t v) noexcept;
+
+// A UTC calendar time (month 1-12) as a time point, for certificate times; nullopt when the
+// fields are out of range.
+std::optional<std::chrono::system_clock::time_point> utc_time(int year, int month, int day,
+                                                              int hour, int minute, int second);
 
 // The error a backend reports when its library failed to allocate.
 Error out_of_memory(std::string_view origin);

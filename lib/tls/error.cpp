@@ -1,3 +1,5 @@
+#include "core.hpp"
+
 #include <connmatrix/tls.hpp>
 
 #include <iterator>
@@ -38,6 +40,17 @@ const ErrorCategory& category() noexcept {
 }
 
 std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+
+std::optional<std::chrono::system_clock::time_point> utc_time(int year, int month, int day,
+                                                              int hour, int minute, int second) {
+    using namespace std::chrono;
+    const year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                             std::chrono::day{static_cast<unsigned>(day)}};
+    if (month < 1 || day < 1 || !ymd.ok() || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
+        second < 0 || second > 60)
+        return std::nullopt;
+    return sys_days{ymd} + hours{hour} + minutes{minute} + seconds{second};
+}
 
 std::string_view to_string(Version v) noexcept {
     switch (v) {

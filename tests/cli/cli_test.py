@@ -5,7 +5,8 @@ codes, stdout and stderr.
     cli_test.py GROUP --connmatrix PATH --source-root DIR --backends openssl,gnutls --default-backend openssl
 
 GROUP is one of: usage_errors, check_config, explain, version (no network), and probe_json,
-probe_expect, probe_junit, probe_timeout, get_against_servers, probe_agrees_with_interop (also
+probe_expect, probe_junit, probe_timeout, get_against_servers, mutual_tls (starts its own
+openssl s_server and nginx that require a client certificate), probe_agrees_with_interop (also
 needs --interop-expect PATH), which need the interop servers: run them under
 tests/interop/with-servers.sh (it sets $CONNMATRIX_FIXTURE_DIR). Every check
 prints what it checked; the first failure prints the command, its exit code and output, and
@@ -29,7 +30,8 @@ import xml.etree.ElementTree as ET
 MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn",
          "h2-only-prior-knowledge"]
 RESULT_FIELDS = ["backend", "mode", "alpn_offered", "alpn_selected", "protocol", "status",
-                 "error", "tls_version", "handshake_ms", "tls_max"]
+                 "error", "tls_version", "handshake_ms", "tls_max", "resumed", "certificate_expires",
+                 "h2_settings"]
 EXIT = {"ok": 0, "check_failed": 1, "usage": 2, "config": 3, "net": 4, "tls": 5,
         "protocol": 6, "http": 7, "local_io": 8}
 
@@ -315,6 +317,31 @@ def probe_json(c):
     for r in doc["results"]:
         c.check(list(r) == RESULT_FIELDS, f"probe --json: {r['backend']} {r['mode']}: exactly the fields "
                                           + ", ".join(RESULT_FIELDS), p)
+    # The leaf's notAfter as the openssl command reads it, the h2 SETTINGS nginx sends.
+    pem = pathlib.Path(c.fixture["CA_FILE"]).parent / "localhost-ec.pem"
+    end = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(pem)], capture_output=True,
+                         text=True, check=True).stdout.strip().split("=", 1)[1]
+    want_expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.strptime(end, "%b %d %H:%M:%S %Y GMT"))
+    for r in doc["results"]:
+        if r["tls_version"]:
+            c.check(r["certificate_expires"] == want_expiry,
+                    f"probe --json: {r['backend']} {r['mode']}: certificate_expires {want_expiry}", p)
+        c.check(r["resumed"] is None, f"probe --json: {r['backend']} {r['mode']}: resumed null without --resumption", p)
+        c.check((r["h2_settings"] is not None) == (r["protocol"] == "h2"),
+                f"probe --json: {r['backend']} {r['mode']}: h2_settings exactly on h2 cells", p)
+        if r["h2_settings"]:
+            c.check(r["h2_settings"]["max_concurrent_streams"] == 128 and
+                    r["h2_settings"]["initial_window_size"] == 65536,
+                    f"probe --json: {r['backend']} {r['mode']}: nginx's SETTINGS (128 streams, 64 KiB window)", p)
+    p, res = c.probe_json("nginx_h2", "--resumption", "--modes", "alpn,http1", "--tls", "1.2,1.3")
+    for r in res["results"]:
+        c.check(r["resumed"] is True,
+                f"probe --resumption: {r['backend']} {r['mode']} tls{r['tls_max']}: the second connection resumed", p)
+    p = c.run("probe", "-v", "--resumption", "--modes", "alpn", "--cacert", c.fixture["CA_FILE"], c.url("nginx_h2"))
+    c.expect_exit(p, 0, "probe -v --resumption")
+    c.check("resumed" in p.stdout.splitlines()[1] and f"certificate expires {want_expiry}" in p.stdout and
+            "h2 SETTINGS max_concurrent_streams 128" in p.stdout,
+            "probe -v --resumption: a resumed column, the expiry and the SETTINGS", p)
     for b in c.backends:
         r = cell(doc, b, "alpn")
         c.check(r["alpn_offered"] == ["h2", "http/1.1"] and r["alpn_selected"] == "h2" and
@@ -566,6 +593,132 @@ def get_against_servers(c):
     c.expect_exit(p, 0, "get --proxy")
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, what, seconds=10):
+    import socket
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def mutual_tls(c):
+    """Client certificates and key logging against real servers that require a certificate:
+    openssl s_server -Verify and nginx ssl_verify_client, each started here on a free port."""
+    certs = pathlib.Path(os.environ["CONNMATRIX_CERT_DIR"])
+    ca, client_ca = str(certs / "ca.pem"), str(certs / "client-ca.pem")
+    www = c.tmp / "www"
+    www.mkdir()
+    (www / "hello.txt").write_text("hello from a server that checked our certificate\n")
+    procs = []
+    try:
+        s_port = free_port()
+        s_server = subprocess.Popen(
+            ["openssl", "s_server", "-quiet", "-accept", f"127.0.0.1:{s_port}", "-naccept", "1000",
+             "-cert", str(certs / "localhost-ec.pem"), "-key", str(certs / "localhost-ec.key"),
+             "-Verify", "1", "-CAfile", client_ca, "-verify_return_error", "-WWW"],
+            cwd=www, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(s_server)
+        n_port = free_port()
+        ndir = c.tmp / "nginx"
+        (ndir / "tmp").mkdir(parents=True)
+        user = "user root;" if os.geteuid() == 0 else ""
+        (ndir / "nginx.conf").write_text(f"""{user}
+worker_processes 1; daemon off; master_process off; pid {ndir}/nginx.pid; error_log stderr notice;
+events {{ worker_connections 64; }}
+http {{
+  access_log off; client_body_temp_path {ndir}/tmp/body; proxy_temp_path {ndir}/tmp/proxy;
+  fastcgi_temp_path {ndir}/tmp/fastcgi; uwsgi_temp_path {ndir}/tmp/uwsgi; scgi_temp_path {ndir}/tmp/scgi;
+  types {{ text/plain txt; }}
+  server {{
+    listen 127.0.0.1:{n_port} ssl http2; root {www};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate {certs / "localhost-ec.pem"}; ssl_certificate_key {certs / "localhost-ec.key"};
+    ssl_client_certificate {client_ca}; ssl_verify_client on;
+  }}
+}}
+""")
+        nginx = subprocess.Popen(["nginx", "-p", str(ndir), "-c", str(ndir / "nginx.conf")],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(nginx)
+        c.check(wait_listening(s_port, s_server, "s_server"), "openssl s_server -Verify 1 listens")
+        c.check(wait_listening(n_port, nginx, "nginx"), "nginx with ssl_verify_client on listens")
+        body = (www / "hello.txt").read_text()
+        servers = [("s_server", f"https://127.0.0.1:{s_port}/hello.txt"),
+                   ("nginx", f"https://127.0.0.1:{n_port}/hello.txt")]
+        ec = ["--cert", str(certs / "client-ec.pem"), "--key", str(certs / "client-ec.key")]
+        rsa_enc = ["--cert", str(certs / "client-rsa.pem"), "--key", str(certs / "client-rsa-trad.key"),
+                   "--key-pass-file", str(certs / "client-rsa-trad.pass")]
+        rogue = ["--cert", str(certs / "client-rogue.pem"), "--key", str(certs / "client-rogue.key")]
+        for backend in c.backends:
+            for name, url in servers:
+                what = f"{name}, {backend}"
+                p = c.run("get", "-v", "--cacert", ca, "--backend", backend, *ec, url)
+                c.expect_exit(p, 0, f"{what}: get --cert --key")
+                c.check(p.stdout == body, f"{what}: the body", p)
+                c.check("* client certificate: presented" in p.stderr, f"{what}: -v says it was presented", p)
+                p = c.run("get", "--cacert", ca, "--backend", backend, *rsa_enc, url)
+                c.expect_exit(p, 0, f"{what}: an encrypted RSA key, passphrase from a file")
+                if name == "nginx":
+                    # nginx completes the handshake and answers 400 itself: an HTTP answer, which
+                    # get delivers (and --fail turns into exit 7), not a TLS error.
+                    for extra, says in [([], "No required SSL certificate was sent"),
+                                        (rogue, "The SSL certificate error")]:
+                        p = c.run("get", "--fail", "--cacert", ca, "--backend", backend, *extra, url)
+                        c.expect_exit(p, EXIT["http"], f"{what}: nginx answers 400 ({says})")
+                        p = c.run("get", "--cacert", ca, "--backend", backend, *extra, url)
+                        c.check(says in p.stdout, f"{what}: nginx's 400 says {says!r}", p)
+                    continue
+                p = c.run("get", "--cacert", ca, "--backend", backend, url)
+                c.expect_exit(p, EXIT["tls"], f"{what}: no certificate")
+                c.one_line_error(p, f"{what}: no certificate", "tls:certificate_required")
+                p = c.run("get", "--cacert", ca, "--backend", backend, *rogue, url)
+                c.expect_exit(p, EXIT["tls"], f"{what}: a certificate from a CA the server does not trust")
+                c.one_line_error(p, f"{what}: refused certificate", "tls:certificate_required")
+            # SSLKEYLOGFILE, as curl reads it: lines for this connection, and a warning.
+            keylog = c.tmp / f"keys-{backend}.log"
+            p = c.run("get", "--cacert", ca, "--backend", backend, *ec, servers[1][1],
+                      env={"SSLKEYLOGFILE": str(keylog), "CONNMATRIX_LOG": "warn"})
+            c.expect_exit(p, 0, f"{backend}: get with SSLKEYLOGFILE")
+            c.check("key logging is on" in p.stderr, f"{backend}: key logging warns", p)
+            lines = keylog.read_text().splitlines() if keylog.exists() else []
+            labels = {l.split(" ")[0] for l in lines}
+            c.check(bool(labels) and labels <= {"CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                                                "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                                                "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"},
+                    f"{backend}: the key log has NSS labels ({sorted(labels)})", p)
+            c.check(all(re.fullmatch(r"[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]{64,96}", l) for l in lines),
+                    f"{backend}: each key log line is LABEL CLIENT_RANDOM SECRET in hex", p)
+        p = c.run("get", "--cacert", ca, *ec, "--key-pass-env", "CONNMATRIX_NO_SUCH_VAR", servers[0][1])
+        c.expect_exit(p, EXIT["config"], "--key-pass-env naming an unset variable")
+        c.check("defaults.tls.client_key_password_env: the environment variable CONNMATRIX_NO_SUCH_VAR"
+                in p.stderr, "unset passphrase variable: named with its JSON path", p)
+        p = c.run("get", "--cacert", ca, "--cert", str(certs / "client-ec.pem"), "--key",
+                  str(certs / "client-rsa.key"), servers[0][1])
+        c.expect_exit(p, EXIT["tls"], "a key that belongs to another certificate")
+        c.check("client-rsa.key" in p.stderr and "tls:invalid_config" in p.stderr,
+                "mismatched key: tls:invalid_config naming the key file", p)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def probe_agrees_with_interop(c):
     """Issue 5: `probe --json` on every interop server agrees with the interop test matrix.
 
@@ -656,7 +809,7 @@ def probe_agrees_with_interop(c):
 
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
                                   probe_expect, probe_junit, probe_timeout, get_against_servers,
-                                  probe_agrees_with_interop]}
+                                  probe_agrees_with_interop, mutual_tls]}
 
 
 def main():

@@ -301,3 +301,34 @@ TEST_CASE("h2c-upgrade: requests that cannot offer the upgrade still spread over
     }
     CHECK(server.connections() >= 2);
 }
+
+TEST_CASE("close_idle_connections: the next request opens a new connection that resumes") {
+    for (const auto& b : registry().all()) {
+        INFO("backend ", b->name());
+        auto o = tls_server(*b, {"h2", "http/1.1"});
+        o.handler = echo_path;
+        TestServer server(o);
+        for (const char* mode : {"alpn", "http1"}) {
+            INFO("mode ", mode);
+            Client c = make_client(client_json(b->name(), mode));
+            Result first = c.send({.method = "GET", .url = server.url("/a")});
+            INFO(first.error.message());
+            REQUIRE(first);
+            CHECK_FALSE(first.response.info.reused);
+            REQUIRE(first.response.info.certificate_expires);
+            CHECK(*first.response.info.certificate_expires >
+                  std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 9));
+            CHECK(first.response.info.h2_settings.has_value() ==
+                  (first.response.info.protocol == Protocol::h2));
+            c.close_idle_connections();
+            Result second = c.send({.method = "GET", .url = server.url("/b")});
+            INFO(second.error.message());
+            REQUIRE(second);
+            CHECK_FALSE(second.response.info.reused);
+            CHECK(second.response.info.resumed == std::optional<bool>(true));
+            CHECK(c.stats().connections_opened == 2);
+            Result third = c.send({.method = "GET", .url = server.url("/c")});
+            CHECK(third.response.info.reused);  // the new one is pooled as usual
+        }
+    }
+}

@@ -579,6 +579,99 @@ TEST_CASE("tls.max_version: both versions load; bad values and a max below min n
 
 }  // TEST_SUITE
 
+TEST_CASE("tls.client_cert: a whole identity per object, files that can be read, a passphrase source") {
+    TempDir dir;
+    const std::string cert = (dir.path / "client.pem").string();
+    const std::string key = (dir.path / "client.key").string();
+    const std::string pass = (dir.path / "client.pass").string();
+    std::ofstream(cert) << "-----BEGIN CERTIFICATE-----\n";
+    std::ofstream(key) << "-----BEGIN PRIVATE KEY-----\n";
+    std::ofstream(pass) << "secret\r\nsecond line\n";
+    const std::string id = R"("client_cert": ")" + cert + R"(", "client_key": ")" + key + R"(")";
+
+    SUBCASE("resolved per rule; a rule's identity replaces the defaults' whole") {
+        auto r = load(R"({"defaults": {"tls": {)" + id + R"(, "client_key_password_file": ")" + pass +
+                      R"("}}, "hosts": [{"match": "api.example.com", "tls": {"client_cert": ")" + key +
+                      R"(", "client_key": ")" + key + R"("}}]})");
+        INFO(r.report());
+        REQUIRE(r);
+        policy::Engine e(*r.config, three);
+        const auto other = e.resolve(*policy::Origin::parse("https://other.example.com"));
+        CHECK(other.policy.tls.client == policy::ClientIdentity{cert, key, pass, ""});
+        CHECK(policy::read_key_password(other.policy.tls.client) == std::optional<std::string>("secret"));
+        const auto api = e.resolve(*policy::Origin::parse("https://api.example.com"));
+        CHECK(api.policy.tls.client == policy::ClientIdentity{key, key, "", ""});
+        CHECK(policy::read_key_password(api.policy.tls.client) == std::optional<std::string>(""));
+        const policy::Provenance* src = api.source_of("tls.client_cert");
+        REQUIRE(src);
+        CHECK(src->text == "hosts[0] (api.example.com)");
+    }
+    SUBCASE("relative names are taken from the config file's directory") {
+        const std::string file = (dir.path / "c.json").string();
+        std::ofstream(file) << R"({"defaults": {"tls": {"client_cert": "client.pem", "client_key": "client.key",
+                                  "client_key_password_file": "client.pass"}}})";
+        auto r = config::load_file(file, three);
+        INFO(r.report());
+        REQUIRE(r);
+        policy::Engine e(*r.config, three);
+        CHECK(e.resolve(*policy::Origin::parse("https://a.example")).policy.tls.client ==
+              policy::ClientIdentity{cert, key, pass, ""});
+    }
+    SUBCASE("the passphrase from an environment variable, read when used") {
+        ::setenv("CONNMATRIX_TEST_KEY_PASS", "from-env", 1);
+        auto r = load(defaults(R"("tls": {)" + id + R"(, "client_key_password_env": "CONNMATRIX_TEST_KEY_PASS"})"));
+        INFO(r.report());
+        REQUIRE(r);
+        policy::Engine e(*r.config, three);
+        const auto& client = e.resolve(*policy::Origin::parse("https://a.example")).policy.tls.client;
+        CHECK(policy::read_key_password(client) == std::optional<std::string>("from-env"));
+        ::unsetenv("CONNMATRIX_TEST_KEY_PASS");
+        std::string why;
+        CHECK_FALSE(policy::read_key_password(client, &why));
+        CHECK(why == "the environment variable CONNMATRIX_TEST_KEY_PASS (the client key's passphrase) is not set");
+        one_error(defaults(R"("tls": {)" + id + R"(, "client_key_password_env": "CONNMATRIX_TEST_KEY_PASS"})"),
+                  errc::invalid_value,
+                  "defaults.tls.client_key_password_env: the environment variable CONNMATRIX_TEST_KEY_PASS "
+                  "(the client key's passphrase) is not set");
+    }
+    SUBCASE("each mistake named by its path") {
+        one_error(rule(R"("tls": {"client_cert": ")" + cert + R"("})"), errc::missing_key,
+                  "hosts[0].tls.client_key: missing: client_cert is set here, and a client "
+                  "certificate and its key are written together");
+        one_error(defaults(R"("tls": {"client_key": ")" + key + R"("})"), errc::missing_key,
+                  "defaults.tls.client_cert: missing: client_key is set here, and a client "
+                  "certificate and its key are written together");
+        one_error(R"({"defaults": {"tls": {)" + id + R"(}}, "hosts": [{"match": "api.example.com",
+                      "tls": {"client_key_password_file": ")" + pass + R"("}}]})",
+                  errc::contradiction,
+                  "hosts[0].tls.client_key_password_file: a passphrase for no key: set client_cert "
+                  "and client_key in the same object");
+        one_error(defaults(R"("tls": {)" + id + R"(, "client_key_password_file": ")" + pass +
+                           R"(", "client_key_password_env": "HOME"})"),
+                  errc::contradiction,
+                  "defaults.tls.client_key_password_env: client_key_password_file is set too: the "
+                  "passphrase comes from one of them");
+        one_error(defaults(R"("tls": {"client_cert": ")" + cert + R"(", "client_key": ""})"),
+                  errc::invalid_value,
+                  "defaults.tls.client_key: empty: leave it out (a client certificate needs a file name)");
+        const std::string missing = (dir.path / "missing.pem").string();
+        one_error(rule(R"("tls": {"client_cert": ")" + missing + R"(", "client_key": ")" + key + R"("})"),
+                  errc::file_unreadable,
+                  "hosts[0].tls.client_cert: cannot read \"" + missing + "\": No such file or directory");
+        const std::string empty = (dir.path / "empty.pass").string();
+        std::ofstream(empty).flush();
+        one_error(defaults(R"("tls": {)" + id + R"(, "client_key_password_file": ")" + empty + R"("})"),
+                  errc::file_unreadable,
+                  "defaults.tls.client_key_password_file: cannot read \"" + empty + "\": the file is empty");
+        one_error(defaults(R"("tls": {"client_cert": 7, "client_key": ")" + key + R"("})"),
+                  errc::wrong_type, "defaults.tls.client_cert: expected a file name, got number 7");
+        // TLS settings: an http:// only rule cannot have them.
+        one_error(R"({"hosts": [{"match": "http://api.example.com", "tls": {)" + id + R"(}}]})",
+                  errc::contradiction,
+                  R"(hosts[0].tls: TLS settings do not apply: this rule matches only http:// origins ("http://api.example.com"))");
+    }
+}
+
 TEST_CASE("tls.pin: curl's sha256// pins, per rule and in defaults, each bad one named by its path") {
     // sha256 of the empty string, and a second well-formed pin.
     const std::string a = "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";

@@ -482,6 +482,8 @@ TEST_CASE("a session logs only secrets of its own handshake, through the core's 
     tls::detail::SessionCore silent(quiet);
     CHECK_FALSE(silent.keylog_enabled());
     CHECK_FALSE(silent.log_secret("CLIENT_RANDOM", *ours, secret));
+}
+
 TEST_CASE("the core reads a client identity: the certificates, the one key, whether encrypted") {
     Error err;
     tls::ClientConfig cfg;

@@ -48,6 +48,15 @@ struct Timings {
     std::chrono::microseconds total{0};    // send() called -> response complete
 };
 
+// An h2 server's SETTINGS (RFC 9113 6.5.2), as they stood when the response began.
+struct H2Settings {
+    std::uint32_t max_concurrent_streams = 0;
+    std::uint32_t initial_window_size = 0;
+    std::uint32_t max_frame_size = 0;
+    std::uint32_t max_header_list_size = 0;  // 0xffffffff: the server set no limit
+    friend bool operator==(const H2Settings&, const H2Settings&) = default;
+};
+
 // How the response was obtained: the negotiation, as a user debugging it needs to see it.
 struct ConnectionInfo {
     std::string backend;                       // TLS backend; empty on cleartext
@@ -58,6 +67,11 @@ struct ConnectionInfo {
     std::string cipher;
     std::optional<bool> resumed;               // TLS session resumed; nullopt: unknown
     bool verified = false;                     // certificate chain and host name verified
+    bool client_certificate = false;           // we presented tls.client_cert (the server asked)
+    // When the server's certificate (the leaf) expires; nullopt on cleartext or when the
+    // library showed none.
+    std::optional<std::chrono::system_clock::time_point> certificate_expires;
+    std::optional<H2Settings> h2_settings;     // h2: the server's SETTINGS
     std::string mode;                          // the policy mode, e.g. "prior-knowledge-alpn"
     std::string rule;                          // the rule that decided, e.g. "hosts[1] (*.example.com)"
     std::string decision;                      // why this protocol, in words
@@ -138,6 +152,13 @@ struct ClientOptions {
     unsigned max_connect_failures = 3;
     std::chrono::milliseconds reconnect_backoff{100};
     Http2Limits h2;
+    // Key logging, for Wireshark: every TLS connection's secrets are appended to this file in
+    // the NSS key log format, on every backend. Empty: the file named by $SSLKEYLOGFILE (as
+    // curl and browsers read it) unless keylog_from_environment is false. The Client logs a
+    // warning once when it is on, and fails to start when the file cannot be opened for
+    // appending. Whoever can read the file can decrypt the traffic: for debugging only.
+    std::string keylog_file;
+    bool keylog_from_environment = true;
 };
 
 class Client {
@@ -170,6 +191,10 @@ public:
     // Opens up to n connections to the origin of `url` before the first request (h2: one
     // connection carries many streams, so n > 1 only helps when streams would run out).
     Error warm(std::string_view url, unsigned n = 1);
+    // Closes the connections that carry no request now (Go's CloseIdleConnections, OkHttp's
+    // evictAll); what was learnt stays: the next connection resumes the TLS session. Returns
+    // once they are closing. Requests in flight are untouched.
+    void close_idle_connections();
 
     // Stops taking requests, lets the ones in flight finish (each within its own timeout),
     // closes every connection, and waits for that. From a callback (the I/O thread) it starts

@@ -140,6 +140,22 @@ struct Sni {
     friend bool operator==(const Sni&, const Sni&) = default;
 };
 
+// A client certificate for mutual TLS (tls.client_cert and its companions): PEM files, relative
+// names taken from the config file's directory; the key's passphrase, when it is encrypted,
+// comes from a file (its first line) or an environment variable, never from the config itself.
+struct ClientIdentity {
+    std::string cert;               // tls.client_cert: certificate, then intermediates; "": none
+    std::string key;                // tls.client_key: its private key (RSA or EC)
+    std::string key_password_file;  // tls.client_key_password_file
+    std::string key_password_env;   // tls.client_key_password_env: the variable's name
+    bool empty() const noexcept { return cert.empty(); }
+    friend bool operator==(const ClientIdentity&, const ClientIdentity&) = default;
+};
+
+// The key's passphrase as the identity says where to find it: "" when it names no source;
+// nullopt and *why set when the file cannot be read or the variable is not set.
+std::optional<std::string> read_key_password(const ClientIdentity& id, std::string* why = nullptr);
+
 struct TlsSettings {
     bool verify = true;            // verify chain and host name; off only when asked
     std::string ca_file;           // PEM bundle; empty: the system trust store
@@ -152,6 +168,7 @@ struct TlsSettings {
     // Public key pins, "sha256//BASE64" as written (parse_pin() accepts each): the server's
     // leaf key must match one, checked even when verify is false. Empty: no pinning.
     std::vector<std::string> pin;
+    ClientIdentity client;         // sent when the server asks for a certificate; empty: none
     friend bool operator==(const TlsSettings&, const TlsSettings&) = default;
 };
 
@@ -216,6 +233,9 @@ struct Overrides {
         std::optional<bool> resumption;
         std::optional<bool> early_data;
         std::optional<std::vector<std::string>> pin;
+        // Written together in one object: a rule's client_cert replaces the whole identity.
+        std::optional<std::string> client_cert, client_key, client_key_password_file,
+            client_key_password_env;
     } tls;
     struct Timeouts {
         std::optional<std::chrono::milliseconds> connect, tls, request, idle;

@@ -164,6 +164,8 @@ struct SessionInfo {
     // certificate. Server: the client presented a certificate that verified against
     // client_ca_file.
     bool client_certificate = false;
+    // The peer's leaf certificate's notAfter; nullopt when it showed none (or it is unknown).
+    std::optional<std::chrono::system_clock::time_point> peer_expires;
 };
 
 namespace detail {
