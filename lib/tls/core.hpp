@@ -3,6 +3,7 @@
 // backend turns it into its library's calls and reports back what the library did.
 #pragma once
 
+#include "early.hpp"
 #include "envelope.hpp"
 #include "hello.hpp"
 #include "records.hpp"
@@ -40,6 +41,7 @@ struct ClientSetup {
     // The library's own session bytes from a vetted envelope, or empty: a full handshake.
     std::vector<std::uint8_t> resume;
     std::string resume_ignored;  // why given resume data was not used
+    early::Plan early;           // how much early data the resumed ticket allows here
 };
 
 struct ServerSetup {
@@ -63,6 +65,7 @@ public:
 
     // --- what went by during the handshake (fed by Session::pull / push) ---------------------
     RecordObserver input, output;
+    early::State early;  // TLS 1.3 early data (early.hpp)
     // The peer's hello (ClientHello for a server, ServerHello for a client), once all of it has
     // arrived in plaintext; nullptr before, or when it was not a well-formed hello.
     const hello::Message* peer_hello() const;
@@ -70,7 +73,8 @@ public:
     const hello::Message* own_hello() const;
 
     // Client: a decrypted handshake message (type, length, body) the library handed its
-    // backend (TLS 1.3 EncryptedExtensions carry the ALPN answer). Returns false when it
+    // backend (TLS 1.3 EncryptedExtensions carry the ALPN answer; a NewSessionTicket its early
+    // data limit, for a backend whose library does not say it). Returns false when it
     // selects an ALPN protocol we never offered: the backend aborts the handshake then.
     bool observe_server_message(std::span<const std::uint8_t> message) noexcept;
     bool observe_server_message(std::uint8_t type, std::span<const std::uint8_t> body) noexcept;

@@ -2,6 +2,7 @@
 // server_context before the backend sees the configuration.
 #include "alpn.hpp"
 #include "core.hpp"
+#include "early.hpp"
 
 namespace connmatrix::tls {
 namespace {
@@ -53,6 +54,7 @@ Error check_alpn_list(const std::vector<std::string>& names, const Capabilities&
 
 Error check_client_config(const ClientConfig& cfg, const Capabilities& caps) {
     if (Error e = check_alpn_list(cfg.alpn, caps, "ALPN offer")) return e;
+    if (Error e = early::check_client(cfg, caps)) return e;
     return check_versions(cfg.min_version, cfg.max_version, caps);
 }
 
@@ -60,6 +62,7 @@ Error check_server_config(const ServerConfig& cfg, const Capabilities& caps) {
     if (cfg.cert_file.empty() || cfg.key_file.empty())
         return bad(errc::invalid_config, "a server needs cert_file and key_file");
     if (Error e = check_alpn_list(cfg.alpn, caps, "server ALPN list")) return e;
+    if (Error e = early::check_server(cfg, caps)) return e;
     return check_versions(cfg.min_version, cfg.max_version, caps);
 }
 
