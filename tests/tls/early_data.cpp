@@ -53,7 +53,8 @@ std::shared_ptr<tls::ServerContext> server(const tls::Backend& s, std::uint32_t 
 }
 
 std::shared_ptr<tls::ClientContext> client(const tls::Backend& c,
-                                           std::vector<std::string> alpn = {"h2"}, bool early = true,
+                                           std::vector<std::string> alpn = {"h2"},
+                                           bool early = true,
                                            tls::Version max = tls::Version::tls1_3) {
     auto cfg = client_config(std::move(alpn));
     cfg.early_data = early;
