@@ -5,6 +5,7 @@
 #include "identity.hpp"
 
 #include <string>
+#include <vector>
 
 namespace connmatrix::tls::gnutls {
 namespace {
@@ -115,6 +116,7 @@ private:
                                       // built-in ALPN extension cannot be replaced
         c.max_alpn_protocols = max_alpn_protocols;
         c.max_alpn_name = max_alpn_name;
+        c.early_data = true;
         return c;
     }
 
@@ -166,6 +168,16 @@ private:
             if (k < 0)
                 return fail(err, library_error(errc::internal, k, "gnutls_session_ticket_key_generate"));
         }
+        if (cfg.max_early_data > 0) {  // GnuTLS accepts no early data without anti-replay
+            gnutls_anti_replay_t raw = nullptr;
+            const int a = gnutls_anti_replay_init(&raw);
+            if (a < 0)
+                return fail(err, library_error(errc::internal, a, "gnutls_anti_replay_init"));
+            eng->anti_replay.reset(raw);
+            eng->replay_store = std::make_unique<ReplayStore>();
+            gnutls_anti_replay_set_add_function(raw, &ReplayStore::add);
+            gnutls_anti_replay_set_ptr(raw, eng->replay_store.get());
+        }
         return std::make_shared<ServerContextImpl>(*this, cfg, std::move(eng));
     }
 
@@ -178,6 +190,27 @@ private:
 };
 
 }  // namespace
+
+int ReplayStore::add(void* self, std::time_t expires, const gnutls_datum_t* key,
+                     const gnutls_datum_t* /*entry*/) {
+    auto* store = static_cast<ReplayStore*>(self);
+    if (store == nullptr || key == nullptr || key->data == nullptr) return GNUTLS_E_INVALID_REQUEST;
+    try {
+        const std::lock_guard<std::mutex> lock(store->mutex_);
+        const std::time_t now = std::time(nullptr);
+        if (store->seen_.size() >= 1024)  // forget what the window no longer covers
+            for (auto it = store->seen_.begin(); it != store->seen_.end();)
+                it = it->second < now ? store->seen_.erase(it) : std::next(it);
+        const bool fresh = store->seen_
+                               .emplace(std::string(reinterpret_cast<const char*>(key->data),
+                                                    key->size),
+                                        expires)
+                               .second;
+        return fresh ? 0 : GNUTLS_E_DB_ENTRY_EXISTS;
+    } catch (...) {  // out of memory: refuse the early data, the handshake goes on
+        return GNUTLS_E_MEMORY_ERROR;
+    }
+}
 
 Version from_library_version(gnutls_protocol_t p) noexcept {
     switch (p) {

@@ -9,7 +9,10 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include <ctime>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +43,8 @@ using PriorityHandle =
     std::unique_ptr<std::remove_pointer_t<gnutls_priority_t>, Deleter<&gnutls_priority_deinit>>;
 using CrtHandle =
     std::unique_ptr<std::remove_pointer_t<gnutls_x509_crt_t>, Deleter<&gnutls_x509_crt_deinit>>;
+using AntiReplayHandle = std::unique_ptr<std::remove_pointer_t<gnutls_anti_replay_t>,
+                                         Deleter<&gnutls_anti_replay_deinit>>;
 using PubkeyHandle =
     std::unique_ptr<std::remove_pointer_t<gnutls_pubkey_t>, Deleter<&gnutls_pubkey_deinit>>;
 // A fresh public key handle, or nullptr when GnuTLS could not allocate one.
@@ -84,11 +89,27 @@ struct ClientEngine {
     CredentialsHandle cred;
     PriorityHandle priority;
 };
+// A server's record of the ClientHellos that brought early data (GnuTLS's anti-replay,
+// RFC 8446 8.2): each may bring it once. Shared by the context's sessions, so it locks.
+class ReplayStore {
+public:
+    // gnutls_db_add_func: an error when the key was already recorded.
+    static int add(void* self, std::time_t expires, const gnutls_datum_t* key,
+                   const gnutls_datum_t* entry);
+
+private:
+    std::mutex mutex_;
+    std::map<std::string, std::time_t> seen_;  // key -> when it may be forgotten
+};
+
 struct ServerEngine {
     std::shared_ptr<const void> library;
     CredentialsHandle cred;
     PriorityHandle priority;
     Datum ticket_key{true};  // empty when tickets are off
+    // With max_early_data: the anti-replay context and its store (declared first, freed last).
+    std::unique_ptr<ReplayStore> replay_store;
+    AntiReplayHandle anti_replay;
 };
 
 // gnutls_session.cpp

@@ -64,11 +64,19 @@ public:
 
     Error setup_server() {
         const bool tickets = core().server().session_tickets;
+        const std::uint32_t max_early = core().server().max_early_data;
         // TLS 1.3 tickets are sent by do_handshake() once the client's Finished is in, not with
         // the server's first flight as GnuTLS would: they then bind to the real transcript.
         const unsigned flags = GNUTLS_SERVER | (tickets ? unsigned{GNUTLS_NO_AUTO_SEND_TICKET}
-                                                        : unsigned{GNUTLS_NO_TICKETS});
+                                                        : unsigned{GNUTLS_NO_TICKETS}) |
+                               (max_early > 0 ? unsigned{GNUTLS_ENABLE_EARLY_DATA} : 0U);
         if (Error e = init(flags, server_->priority.get(), server_->cred.get())) return e;
+        if (max_early > 0) {  // tickets then allow as much; replays are refused
+            const int r = gnutls_record_set_max_early_data_size(s(), max_early);
+            if (r < 0)
+                return library_error(errc::internal, r, "gnutls_record_set_max_early_data_size");
+            gnutls_anti_replay_enable(s(), server_->anti_replay.get());
+        }
         // Client certificates (mutual TLS): GnuTLS refuses a missing one when required; the
         // verify function checks one that came (GnuTLS's own would refuse none at all).
         const ServerConfig& cfg = core().server();
@@ -246,10 +254,21 @@ private:
         return Status::failed;
     }
 
+    // gnutls_handshake, and on a server the early data it received, to the core.
+    int handshake_step() {
+        const int r = gnutls_handshake(s());
+        if (role() == Role::server && core().server().max_early_data > 0) {
+            std::array<std::uint8_t, 16384> buf;
+            for (ssize_t n; (n = gnutls_record_recv_early_data(s(), buf.data(), buf.size())) > 0;)
+                core().early.received({buf.data(), static_cast<std::size_t>(n)});
+        }
+        return r;
+    }
+
     Status do_handshake(Error& err) override {
         for (int idle = 0; idle < max_idle_spins;) {
             const std::size_t before = input_size();
-            const int r = gnutls_handshake(s());
+            const int r = handshake_step();
             if (r == GNUTLS_E_SUCCESS) {
                 if (role() == Role::server && core().server().session_tickets &&
                     gnutls_protocol_get_version(s()) == GNUTLS_TLS1_3) {
@@ -338,6 +357,19 @@ private:
         return Status::ok;
     }
 
+    // Client: GnuTLS keeps the early data and sends it right after the ClientHello.
+    Status do_write_early(std::span<const std::uint8_t> plaintext, Error& err) override {
+        // One call buffers all of it (3.7 returns 0 for that, later versions the size).
+        const ssize_t r = gnutls_record_send_early_data(s(), plaintext.data(), plaintext.size());
+        if (r >= 0) return Status::ok;
+        err = library_error(errc::internal, static_cast<int>(r), "gnutls_record_send_early_data");
+        return Status::failed;
+    }
+
+    bool do_early_data_accepted() const override {
+        return (gnutls_session_get_flags(s()) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
+    }
+
     void do_close() override {
         // close_notify only; the peer's answer (if any) arrives through read().
         (void)gnutls_bye(s(), GNUTLS_SHUT_WR);
@@ -398,6 +430,9 @@ private:
         if (gnutls_session_get_data2(s(), d.out()) < 0 || d.empty()) return {};
         Exported x;
         x.data.assign(d.get()->data, d.get()->data + d.get()->size);
+        // GnuTLS's own getter says UINT32_MAX for a ticket without early_data: the core read
+        // the NewSessionTicket the hook handed it.
+        x.max_early_data = core().early.ticket_max_early_data();
         return x;
     }
 

@@ -123,6 +123,7 @@ private:
         Capabilities c;
         c.tls13 = true;
         c.server_force_alpn = true;  // the select callback may return any protocol
+        c.early_data = true;
         return c;
     }
 
@@ -202,6 +203,12 @@ private:
             if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
                 return fail(err, library_error(errc::internal, "cannot disable session tickets"));
         }
+        // Early data: tickets then allow as much. With SSL_OP_NO_ANTI_REPLAY unset (the
+        // default) OpenSSL issues them stateful and single use, through the session cache.
+        const std::uint32_t early = cfg.max_early_data;
+        if (early > 0 && (SSL_CTX_set_max_early_data(ctx, early) != 1 ||
+                          SSL_CTX_set_recv_max_early_data(ctx, early) != 1))
+            return fail(err, library_error(errc::internal, "cannot set max_early_data"));
         clear_error_queue();
         return std::make_shared<ServerContextImpl>(*this, cfg, std::move(eng));
     }

@@ -136,8 +136,32 @@ public:
     }
 
 private:
+    // Server: SSL_read_early_data until it is finished, before the handshake may go on.
+    Status read_early_data(Error& err) {
+        std::array<std::uint8_t, 16384> buf;
+        for (;;) {
+            std::size_t n = 0;
+            const int r = SSL_read_early_data(ssl_.get(), buf.data(), buf.size(), &n);
+            if (r == SSL_READ_EARLY_DATA_SUCCESS) {
+                core().early.received({buf.data(), n});
+                continue;
+            }
+            if (r == SSL_READ_EARLY_DATA_FINISH) {
+                early_finished_ = true;
+                return Status::ok;
+            }
+            switch (SSL_get_error(ssl_.get(), 0)) {
+                case SSL_ERROR_WANT_READ: clear_error_queue(); return Status::want_input;
+                case SSL_ERROR_ZERO_RETURN: clear_error_queue(); return Status::closed;
+                default: err = failure(0, true); return Status::failed;
+            }
+        }
+    }
+
     Status do_handshake(Error& err) override {
         clear_error_queue();
+        if (role() == Role::server && core().server().max_early_data > 0 && !early_finished_)
+            if (const Status s = read_early_data(err); s != Status::ok) return s;
         const int r = SSL_do_handshake(ssl_.get());
         if (r == 1) {
             clear_error_queue();
@@ -201,6 +225,26 @@ private:
         return Status::ok;
     }
 
+    // Client: SSL_write_early_data writes the ClientHello and the data (no input needed).
+    Status do_write_early(std::span<const std::uint8_t> plaintext, Error& err) override {
+        clear_error_queue();
+        for (std::size_t off = 0; off < plaintext.size();) {
+            std::size_t n = 0;
+            if (SSL_write_early_data(ssl_.get(), plaintext.data() + off, plaintext.size() - off,
+                                     &n) != 1) {
+                err = failure(0, true);
+                return Status::failed;
+            }
+            off += n;
+        }
+        clear_error_queue();
+        return Status::ok;
+    }
+
+    bool do_early_data_accepted() const override {
+        return SSL_get_early_data_status(ssl_.get()) == SSL_EARLY_DATA_ACCEPTED;
+    }
+
     void do_close() override {
         clear_error_queue();
         if (SSL_is_init_finished(ssl_.get()) == 1) (void)SSL_shutdown(ssl_.get());  // close_notify
@@ -262,6 +306,7 @@ private:
             if (i2d_SSL_SESSION(sess.get(), &p) != len) x.data.clear();
         }
         x.lifetime = std::chrono::seconds(SSL_SESSION_get_timeout(sess.get()));
+        x.max_early_data = SSL_SESSION_get_max_early_data(sess.get());
         clear_error_queue();
         return x;
     }
@@ -289,6 +334,7 @@ private:
     std::shared_ptr<const Engine> engine_;  // keeps the SSL_CTX alive
     SslPtr ssl_;
     std::string selected_;  // server: the protocol the core chose, while OpenSSL copies it
+    bool early_finished_ = false;  // server: SSL_read_early_data said it is done
 };
 
 int bio_read_cb(BIO* b, char* dst, int n) {

@@ -46,7 +46,7 @@ Error out_of_memory(std::string_view origin) {
 namespace detail {
 
 SessionCore::SessionCore(ClientSetup& s)
-    : backend_(s.backend), client_(s.config), peer_(s.peer), key_(s.key),
+    : early(s.early), backend_(s.backend), client_(s.config), peer_(s.peer), key_(s.key),
       resume_ignored_(s.resume_ignored), keylog_(s.keylog) {}
 
 SessionCore::SessionCore(ServerSetup& s)
@@ -105,6 +105,13 @@ bool SessionCore::observe_server_message(std::span<const std::uint8_t> message) 
 bool SessionCore::observe_server_message(std::uint8_t type,
                                          std::span<const std::uint8_t> body) noexcept {
     if (client_ && type == hello::certificate_request) certificate_requested_ = true;
+    if (client_ && type == early::new_session_ticket) {
+        const hello::Message* sh = peer_hello();  // a TLS 1.2 ticket has another layout
+        if (sh != nullptr && sh->supported_versions &&
+            sh->supported_versions->size() == 1 && sh->supported_versions->front() == 0x0304)
+            early.observe_ticket(body);
+        return true;
+    }
     if (!client_ || (type != hello::server_hello && type != hello::encrypted_extensions))
         return true;
     try {

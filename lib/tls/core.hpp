@@ -3,6 +3,7 @@
 // backend turns it into its library's calls and reports back what the library did.
 #pragma once
 
+#include "early.hpp"
 #include "envelope.hpp"
 #include "hello.hpp"
 #include "records.hpp"
@@ -44,6 +45,7 @@ struct ClientSetup {
     std::vector<std::uint8_t> resume;
     std::string resume_ignored;  // why given resume data was not used
     std::shared_ptr<KeyLog> keylog;  // the context's key log; nullptr: none
+    early::Plan early;           // how much early data the resumed ticket allows here
 };
 
 // What the core prepares for a client context before the backend builds it (once per context).
@@ -75,6 +77,7 @@ public:
 
     // --- what went by during the handshake (fed by Session::pull / push) ---------------------
     RecordObserver input, output;
+    early::State early;  // TLS 1.3 early data (early.hpp)
     // The peer's hello (ClientHello for a server, ServerHello for a client), once all of it has
     // arrived in plaintext; nullptr before, or when it was not a well-formed hello.
     const hello::Message* peer_hello() const;
@@ -83,8 +86,9 @@ public:
 
     // Client: a decrypted handshake message (type, length, body) the library handed its
     // backend (TLS 1.3 EncryptedExtensions carry the ALPN answer; a CertificateRequest is
-    // noted for certificate_requested()). Returns false when it selects an ALPN protocol we
-    // never offered: the backend aborts the handshake then.
+    // noted for certificate_requested(); a NewSessionTicket its early data limit, for a backend
+    // whose library does not say it). Returns false when it selects an ALPN protocol we never
+    // offered: the backend aborts the handshake then.
     bool observe_server_message(std::span<const std::uint8_t> message) noexcept;
     bool observe_server_message(std::uint8_t type, std::span<const std::uint8_t> body) noexcept;
     // Client: the selection the server's hello carried, when it was not one we offered.

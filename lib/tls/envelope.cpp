@@ -128,6 +128,7 @@ std::vector<std::uint8_t> seal(const Fields& f, std::span<const std::uint8_t> pa
     w.u8(f.alpn ? 1 : 0);
     if (f.alpn) w.str(std::string_view(*f.alpn).substr(0, 0xff), 1);
     w.number(static_cast<std::uint64_t>(f.expires), 8);
+    w.number(f.max_early_data, 4);
     w.number(payload.size(), 4);
     w.out.insert(w.out.end(), payload.begin(), payload.end());
     w.number(siphash24(key, w.out), mac_size);
@@ -165,6 +166,7 @@ std::optional<Opened> open(std::span<const std::uint8_t> blob, const Key& key, s
     o.fields.verified = flag();
     if (flag()) o.fields.alpn = r.str(1);
     o.fields.expires = static_cast<std::int64_t>(r.number(8));
+    o.fields.max_early_data = static_cast<std::uint32_t>(r.number(4));
     auto payload = r.take(r.number(4));
     if (!r.done() || !flags_ok || payload.empty()) {
         why = "malformed envelope";

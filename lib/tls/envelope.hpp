@@ -6,7 +6,8 @@
 //
 // Layout, all integers big-endian:
 //   "CMXS" | format u8 | backend str8 | host str16 | sni: flag u8 [str16] | verified u8 |
-//   alpn: flag u8 [str8] | expires i64 (unix seconds) | payload str32 | mac 8 bytes
+//   alpn: flag u8 [str8] | expires i64 (unix seconds) | max_early_data u32 |
+//   payload str32 | mac 8 bytes
 // The mac is SipHash-2-4 over everything before it, keyed by a random 128-bit key that each
 // tls::Backend object draws when it is built, bound to the client context's trust settings
 // (verify, ca_file): an envelope is accepted only by a context of the Backend object that
@@ -30,7 +31,7 @@
 
 namespace connmatrix::tls::envelope {
 
-inline constexpr std::uint8_t format_version = 1;
+inline constexpr std::uint8_t format_version = 2;
 using Key = std::array<std::uint8_t, 16>;
 
 struct Fields {
@@ -40,6 +41,7 @@ struct Fields {
     bool verified = false;            // chain and host name were verified
     std::optional<std::string> alpn;  // the protocol the exporting connection selected
     std::int64_t expires = 0;         // unix time after which the session is not offered
+    std::uint32_t max_early_data = 0; // the TLS 1.3 ticket's early data limit; 0: none
 };
 
 std::vector<std::uint8_t> seal(const Fields& fields, std::span<const std::uint8_t> payload,

@@ -131,6 +131,7 @@ bool read_extensions(Reader& r, Message& m) {
             case ext_session_ticket:
                 if (m.type == client_hello) m.session_ticket = ext.left() > 0;
                 break;
+            case ext_early_data: m.early_data = m.type != server_hello; break;
             default: break;
         }
     }

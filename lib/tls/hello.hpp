@@ -26,6 +26,7 @@ inline constexpr std::uint16_t ext_server_name = 0;
 inline constexpr std::uint16_t ext_alpn = 16;
 inline constexpr std::uint16_t ext_session_ticket = 35;
 inline constexpr std::uint16_t ext_supported_versions = 43;
+inline constexpr std::uint16_t ext_early_data = 42;
 
 struct Message {
     std::uint8_t type = 0;
@@ -44,6 +45,8 @@ struct Message {
     std::optional<std::vector<std::uint16_t>> supported_versions;
     std::optional<std::string> server_name;  // a ClientHello's SNI host_name
     bool session_ticket = false;  // a ClientHello presented a non-empty SessionTicket (RFC 5077)
+    bool early_data = false;      // early_data (RFC 8446 4.2.10): a ClientHello offers it, an
+                                  // EncryptedExtensions accepts it
 };
 
 // One whole handshake message (with its 4-byte header). nullopt when it is not one of the

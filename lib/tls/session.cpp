@@ -148,7 +148,10 @@ Status Session::handshake() {
     if (error_) return Status::failed;
     if (handshake_done_) return Status::ok;
     Error err;
-    const Status s = guarded([&] { return do_handshake(err); }, err, backend_);
+    const Status s = guarded([&] {
+        const Status e = send_early(err);  // the first time: queued early data, to the library
+        return e == Status::ok ? do_handshake(err) : e;
+    }, err, backend_);
     if (s == Status::failed)
         return fail(certificate_verdict(*core_, explain_handshake_failure(std::move(err))));
     if (s != Status::ok) {
@@ -168,6 +171,7 @@ Status Session::handshake() {
         }
         if (Error e = check_pins()) return fail(std::move(e));
     }
+    if (Error e = settle_early()) return fail(std::move(e));
     handshake_done_ = true;
     return Status::ok;
 }
@@ -209,6 +213,7 @@ Status Session::read(std::vector<std::uint8_t>& plaintext) {
     if (pending_) return fail(std::exchange(pending_, std::nullopt).value());
     if (peer_closed_) return Status::closed;
     const std::size_t before = plaintext.size();
+    core_->early.take(plaintext);  // accepted early data read_early() left, first
     Error err;
     Status s = guarded([&] { return do_read(plaintext, err); }, err, backend_);
     if (s == Status::want_input && at_eof()) {
@@ -257,6 +262,7 @@ SessionInfo Session::info() const {
         const hello::Message* ch = core_->peer_hello();
         i.server_name = ch != nullptr ? ch->server_name : std::nullopt;
     }
+    i.early_data = early_data();
     return i;
 }
 
@@ -273,6 +279,8 @@ std::vector<std::uint8_t> Session::export_session() const {
         const PeerIdentity& peer = core_->peer();
         envelope::Fields f{backend_, peer.host, peer.sni, peer.verify, do_alpn(),
                            unix_now() + lifetime.count()};
+        // Early data only on a TLS 1.3 ticket (RFC 8446 4.2.10).
+        if (do_info().version == Version::tls1_3) f.max_early_data = x.max_early_data;
         return envelope::seal(f, x.data, core_->key());
     } catch (...) {  // out of memory: there is simply nothing to resume with
         return {};
@@ -350,7 +358,10 @@ std::unique_ptr<Session> ClientContext::new_session(const ClientSessionParams& p
                     const envelope::Fields want{backend_, setup.peer.host, setup.peer.sni,
                                                 setup.peer.verify, std::nullopt, 0};
                     why = envelope::refusal(opened->fields, want, unix_now());
-                    if (why.empty()) setup.resume = std::move(opened->payload);
+                    if (why.empty()) {
+                        setup.resume = std::move(opened->payload);
+                        setup.early = early::plan(*config_, opened->fields);
+                    }
                 }
                 setup.resume_ignored = std::move(why);
             }

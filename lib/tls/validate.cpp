@@ -2,6 +2,7 @@
 // server_context before the backend sees the configuration.
 #include "alpn.hpp"
 #include "core.hpp"
+#include "early.hpp"
 #include "identity.hpp"
 
 namespace connmatrix::tls {
@@ -63,6 +64,7 @@ Error check_client_config(const ClientConfig& cfg, const Capabilities& caps) {
                    "client_key_file " + cfg.client_key_file + " is set without client_cert_file");
     if (!cfg.client_key_password.empty() && cfg.client_key_file.empty())
         return bad(errc::invalid_config, "client_key_password is set without client_key_file");
+    if (Error e = early::check_client(cfg, caps)) return e;
     return check_versions(cfg.min_version, cfg.max_version, caps);
 }
 
@@ -74,6 +76,7 @@ Error check_server_config(const ServerConfig& cfg, const Capabilities& caps) {
     if (!cfg.client_ca_file.empty())
         if (Error e = detail::check_certificate_file(cfg.client_ca_file, "client_ca_file"))
             return e;
+    if (Error e = early::check_server(cfg, caps)) return e;
     return check_versions(cfg.min_version, cfg.max_version, caps);
 }
 

@@ -1,14 +1,17 @@
 // libFuzzer target for the TLS core's readers of bytes a peer (or a resumption cache) controls:
-// the hello reader, the record observer and the resumption envelope. Any bytes in, never a
-// crash, a hang or undefined behaviour out, and these invariants for every input:
+// the hello reader, the record observer, the resumption envelope and the NewSessionTicket's
+// early data limit. Any bytes in, never a crash, a hang or undefined behaviour out, and these
+// invariants for every input:
 //   - parse() of a whole message agrees with parse_body() of its body;
 //   - a parsed ALPN list is either malformed (and empty) or holds names of 1..255 bytes, and a
 //     server's holds exactly one;
 //   - the record observer gives the same first message however the stream is split;
-//   - an envelope that opens re-seals to the same bytes.
+//   - an envelope that opens re-seals to the same bytes;
+//   - a NewSessionTicket's early data limit is read without reading past its body.
 // The first input byte chooses what the rest is fed to. Seeds: tests/fuzz/corpus/tls_hello/
-// (real hellos of the three backends, their records, an envelope), made by the test suite's
-// pair harness.
+// (real hellos of the three backends, their records, an envelope, a ticket), made by the test
+// suite's pair harness.
+#include "early.hpp"
 #include "envelope.hpp"
 #include "hello.hpp"
 #include "records.hpp"
@@ -82,13 +85,14 @@ void envelope_open(std::span<const std::uint8_t> data) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::span<const std::uint8_t> rest(data + 1, size - 1);
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
         case 0: message(rest); break;
         case 1: check(hello::parse_body(hello::client_hello, rest)); break;
         case 2: check(hello::parse_body(hello::server_hello, rest)); break;
         case 3: check(hello::parse_body(hello::encrypted_extensions, rest)); break;
         case 4: records(rest); break;
         case 5: envelope_open(rest); break;
+        case 6: (void)early::ticket_max_early_data(rest); break;
     }
     return 0;
 }

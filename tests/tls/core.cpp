@@ -2,11 +2,12 @@
 // hellos of every backend, and on broken ones), the record observer, the resumption envelope
 // and its MAC, the configuration checks (the same verdict from every backend), the key log's
 // line format and writer, the client identity reader and the reading of a server's verdict on a
-// client certificate.
+// client certificate, the early data rules.
 #include "common.hpp"
 
 #include "alert.hpp"
 #include "core.hpp"
+#include "early.hpp"
 #include "envelope.hpp"
 #include "hello.hpp"
 #include "identity.hpp"
@@ -557,4 +558,78 @@ TEST_CASE("a server's alert after it asked for a certificate is its verdict on i
     const Error no_overlap = tls::alert::received_error(120, true, 0, "x");
     CHECK_FALSE(tls::detail::certificate_refusal(some, no_overlap));
     CHECK_FALSE(tls::detail::certificate_refusal(some, Error{errc::truncated, "closed"}));
+}
+
+TEST_CASE("early data: the envelope keeps the ticket's limit; the core's plan and ticket reader") {
+    namespace env = tls::envelope;
+    const auto key = env::random_key();
+    env::Fields f{"openssl", "localhost", std::string("localhost"), true, std::string("h2"),
+                  1'900'000'000};
+    f.max_early_data = 0x12345678;
+    std::string why;
+    const auto opened = env::open(env::seal(f, std::vector<std::uint8_t>{1}, key), key, why);
+    REQUIRE(opened);
+    CHECK(opened->fields.max_early_data == 0x12345678);
+
+    // RFC 8446 4.2.10: early data only in the ticket's protocol, which must be our first.
+    tls::ClientConfig cfg;
+    cfg.early_data = true;
+    cfg.alpn = {"h2", "http/1.1"};
+    auto plan = tls::early::plan(cfg, f);
+    CHECK(plan.capacity == 0x12345678);
+    CHECK(plan.alpn == std::optional<std::string>("h2"));
+    cfg.alpn = {"http/1.1", "h2"};
+    CHECK(tls::early::plan(cfg, f).capacity == 0);
+    cfg.alpn = {};
+    CHECK(tls::early::plan(cfg, f).capacity == 0);
+    f.alpn.reset();  // a session without ALPN: early data only when we offer none either
+    CHECK(tls::early::plan(cfg, f).capacity == 0x12345678);
+    cfg.alpn = {"h2"};
+    CHECK(tls::early::plan(cfg, f).capacity == 0);
+    cfg.alpn = {};
+    cfg.early_data = false;
+    CHECK(tls::early::plan(cfg, f).capacity == 0);
+    cfg.early_data = true;
+    f.max_early_data = 0;
+    CHECK(tls::early::plan(cfg, f).capacity == 0);
+
+    // NewSessionTicket: lifetime, age_add, nonce<1>, ticket<2>, extensions<2>.
+    const std::vector<std::uint8_t> head = {0, 0, 0x1c, 0x20, 1, 2, 3, 4, 1, 0, 0, 4, 9, 9, 9, 9};
+    auto ticket = [&](std::vector<std::uint8_t> exts) {
+        auto t = head;
+        t.push_back(static_cast<std::uint8_t>(exts.size() >> 8));
+        t.push_back(static_cast<std::uint8_t>(exts.size()));
+        t.insert(t.end(), exts.begin(), exts.end());
+        return t;
+    };
+    const std::vector<std::uint8_t> early = {0, 42, 0, 4, 0, 0, 0x40, 0};
+    const std::vector<std::uint8_t> grease = {0x0a, 0x0a, 0, 0};
+    CHECK(tls::early::ticket_max_early_data(ticket(early)) == std::optional<std::uint32_t>(16384));
+    auto both = grease;
+    both.insert(both.end(), early.begin(), early.end());
+    CHECK(tls::early::ticket_max_early_data(ticket(both)) == std::optional<std::uint32_t>(16384));
+    CHECK_FALSE(tls::early::ticket_max_early_data(ticket({})));
+    CHECK_FALSE(tls::early::ticket_max_early_data(ticket(grease)));
+    CHECK_FALSE(tls::early::ticket_max_early_data(ticket({0, 42, 0, 2, 0, 0})));  // not a u32
+    auto twice = early;
+    twice.insert(twice.end(), early.begin(), early.end());
+    CHECK_FALSE(tls::early::ticket_max_early_data(ticket(twice)));
+    auto truncated = ticket(early);
+    truncated.pop_back();
+    CHECK_FALSE(tls::early::ticket_max_early_data(truncated));
+    auto trailing = ticket(early);
+    trailing.push_back(0);
+    CHECK_FALSE(tls::early::ticket_max_early_data(trailing));
+    CHECK_FALSE(tls::early::ticket_max_early_data({}));
+}
+
+// (A ClientHello that offers it, on a resumed 0-RTT session: tests/tls/early_data.cpp, where a
+// server's "rejected" rests on this flag.)
+TEST_CASE("the hello reader sees no early_data offer in a fresh session's ClientHello") {
+    for (const auto& b : registry().all()) {
+        INFO(b->name());
+        const auto ch = tls::hello::parse(first_message(client_hello_of(*b, {"h2"})));
+        REQUIRE(ch);
+        CHECK_FALSE(ch->early_data);
+    }
 }

@@ -53,6 +53,7 @@ struct Capabilities {
     std::size_t max_alpn_protocols = 0;  // most names in one ALPN list; 0: RFC 7301's limit
     std::size_t max_alpn_name = 255;     // longest ALPN name the library can carry
     bool alpn_nul = true;                // a NUL byte may appear in an ALPN name
+    bool early_data = false;             // TLS 1.3 early data (0-RTT), client and server
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -84,6 +85,11 @@ struct ClientConfig {
     // Appends each session's secrets to this file in the NSS key log format (SSLKEYLOGFILE),
     // for Wireshark; empty: none. Unwritable: errc::invalid_config when the context is made.
     std::string keylog_file;
+    // TLS 1.3 early data (0-RTT, RFC 8446 2.3): a session resuming a ticket that allows it may
+    // send Session::write_early() bytes in its first flight. Early data can be replayed by an
+    // attacker: send only what is safe to repeat (an idempotent request). Needs
+    // capabilities().early_data (errc::unsupported otherwise).
+    bool early_data = false;
 };
 
 struct ClientSessionParams {
@@ -136,6 +142,10 @@ struct ServerConfig {
     // verifies it against the CAs in this PEM bundle.
     std::string client_ca_file;
     bool require_client_cert = true;       // with client_ca_file: refuse a client without one
+    // Accept up to this many bytes of TLS 1.3 early data, and issue tickets that allow as much;
+    // 0: none (tickets allow none, a client's early data is skipped). Needs session_tickets
+    // and capabilities().early_data. Replays are refused by the library's anti-replay.
+    std::uint32_t max_early_data = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +159,15 @@ enum class Status {
 };
 
 enum class Role { client, server };
+
+// What became of TLS 1.3 early data, once the handshake completed.
+enum class EarlyData : std::uint8_t {
+    not_attempted,  // client: no write_early() bytes; server: the ClientHello offered none
+    accepted,       // the server took the early data: it was delivered, exactly once
+    rejected,       // offered but refused (a full handshake, a ticket the server cannot use,
+                    // a replay, a server without early data): nothing of it was delivered
+};
+std::string_view to_string(EarlyData e) noexcept;  // "not_attempted", "accepted", "rejected"
 
 struct SessionInfo {
     std::string backend;                   // "openssl", "gnutls", "mbedtls"
@@ -166,6 +185,7 @@ struct SessionInfo {
     bool client_certificate = false;
     // The peer's leaf certificate's notAfter; nullopt when it showed none (or it is unknown).
     std::optional<std::chrono::system_clock::time_point> peer_expires;
+    EarlyData early_data = EarlyData::not_attempted;  // see Session::early_data()
 };
 
 namespace detail {
@@ -207,6 +227,26 @@ public:
     // have processed them first.
     std::vector<std::uint8_t> export_session() const;
 
+    // --- early data (TLS 1.3 0-RTT; lib/tls/early.hpp) ------------------------------------
+    // Client: how many more bytes write_early() takes. 0 unless ClientConfig::early_data is on,
+    // the session resumes an envelope whose ticket allows early data (TLS 1.3, the server's
+    // max_early_data), and the ALPN protocol that session selected is the first of our offer
+    // (no offer: it selected none), as RFC 8446 4.2.10 asks: early data is written in that
+    // protocol. 0 once handshake() has been called, and always for a server.
+    std::size_t early_data_capacity() const noexcept;
+    // Client, before the first handshake() call: queue bytes for the first flight, in total at
+    // most the capacity (beyond it, or after handshake(): errc::invalid_state). The session
+    // keeps no copy to resend: when early_data() says rejected, nothing of it reached the
+    // server, and the caller decides whether to write() it again (only it knows whether that
+    // is safe).
+    Status write_early(std::span<const std::uint8_t> plaintext);
+    // Server: appends the early data received so far, before or after the handshake completed
+    // (ok when some came, want_input when none is waiting). What read_early() does not take
+    // comes first from read(). A client: errc::invalid_state.
+    Status read_early(std::vector<std::uint8_t>& plaintext);
+    // Once the handshake completed (not_attempted before).
+    EarlyData early_data() const noexcept;
+
     Role role() const noexcept { return role_; }
     std::string_view backend_name() const noexcept { return backend_; }
 
@@ -219,6 +259,7 @@ protected:
     struct Exported {
         std::vector<std::uint8_t> data;
         std::chrono::seconds lifetime{0};
+        std::uint32_t max_early_data = 0;  // the ticket's early_data limit (TLS 1.3); 0: none
     };
 
     // The hooks a backend implements. Each reports failure through `err` and returns
@@ -237,6 +278,12 @@ protected:
     // Client, once the handshake completed: the peer leaf certificate's SubjectPublicKeyInfo,
     // DER, for the core's pin check; empty when the library has none.
     virtual std::vector<std::uint8_t> do_peer_spki_der() const = 0;
+    // Early data, for backends with capabilities().early_data (the defaults refuse). Client:
+    // hand the queued early data to the library, called once, just before the first
+    // do_handshake(). Server: the backend hands what its library received to
+    // core().early.received(). Both, once the handshake completed: whether the server took it.
+    virtual Status do_write_early(std::span<const std::uint8_t> plaintext, Error& err);
+    virtual bool do_early_data_accepted() const { return false; }
 
     // For the backends' transport hooks (BIO, push/pull, ssl_set_bio callbacks).
     // pull: copy up to n buffered input bytes; returns 0 when none are buffered.
@@ -254,6 +301,8 @@ private:
     Status fail(Error err);
     Error explain_handshake_failure(Error err) const;
     Error check_pins() const;
+    Status send_early(Error& err);  // early.cpp: the queued early data, to the library
+    Error settle_early();           // early.cpp: the early data's fate, once the handshake is done
 
     Role role_;
     std::string backend_;
