@@ -13,6 +13,8 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <system_error>
 
 using namespace connmatrix;
 using namespace connmatrix::cli;
@@ -282,6 +284,11 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
         std::fprintf(stderr, "connmatrix: %s\n", f.what());
         return f.code;
+    } catch (const std::system_error& e) {  // a Client that refused to start (its key log file,
+                                            // a client certificate it cannot load)
+        std::fflush(stdout);
+        std::fprintf(stderr, "connmatrix: %s [%s]\n", e.what(), error_name(e.code()).c_str());
+        return exit_code_for(Error{e.code(), std::string()});
     } catch (const std::exception& e) {
         std::fflush(stdout);
         std::fprintf(stderr, "connmatrix: internal error: %s (please report it)\n", e.what());

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -88,6 +88,52 @@ Error settle_keylog(ClientOptions& o) {
                     ": cannot open it for appending: " + std::generic_category().message(errno),
                 0, "tls"};
     ::close(fd);
+    return {};
+}
+
+// Every client certificate the configuration names, loaded once by each backend that may use
+// it, at startup: a wrong passphrase, a key of another certificate or a key format a library
+// cannot read (mbedTLS and AES-encrypted PKCS#8) is said before the first request, with its
+// JSON path. A layer's identity is used with its own backend (or the one it inherits) and,
+// for defaults, with the backends of rules that keep the defaults' identity.
+Error check_identities(const policy::Config& cfg, const tls::Registry& registry) {
+    const std::string fallback_backend(registry.default_backend().name());
+    const std::string defaults_backend = cfg.defaults.backend.value_or(fallback_backend);
+    auto check = [&](const policy::Overrides& o, const std::string& backend,
+                     const std::string& where) -> Error {
+        const tls::Backend* b = registry.find(backend);
+        if (!o.tls.client_cert || b == nullptr) return {};  // no identity; config::check names a bad backend
+        const policy::ClientIdentity id{*o.tls.client_cert, o.tls.client_key.value_or(""),
+                                        o.tls.client_key_password_file.value_or(""),
+                                        o.tls.client_key_password_env.value_or("")};
+        tls::ClientConfig c;
+        c.verify = false;  // only the identity is being loaded: no trust store needed
+        c.client_cert_file = id.cert;
+        c.client_key_file = id.key;
+        std::string why;
+        auto pass = policy::read_key_password(id, &why);
+        Error err;
+        if (!pass)
+            err = {tls::errc::invalid_config, why, 0, "tls"};
+        else if (c.client_key_password = std::move(*pass); b->client_context(c, err))
+            return {};
+        err.detail = where + ".tls.client_cert (backend " + backend + "): " + err.detail;
+        return err;
+    };
+    std::vector<std::string> defaults_backends{defaults_backend};
+    for (const auto& r : cfg.hosts)
+        if (!r.set.tls.client_cert && r.set.backend &&
+            std::find(defaults_backends.begin(), defaults_backends.end(), *r.set.backend) ==
+                defaults_backends.end())
+            defaults_backends.push_back(*r.set.backend);
+    for (const auto& backend : defaults_backends)
+        if (Error e = check(cfg.defaults, backend, "defaults")) return e;
+    for (std::size_t i = 0; i < cfg.hosts.size(); ++i) {
+        const auto& set = cfg.hosts[i].set;
+        if (Error e = check(set, set.backend.value_or(defaults_backend),
+                            "hosts[" + std::to_string(i) + "]"))
+            return e;
+    }
     return {};
 }
 
@@ -198,7 +244,10 @@ struct Client::Impl {
     Impl(policy::Config cfg, ClientOptions o)
         : registry(tls::Registry::compiled_in()), engine(std::move(cfg), build_info(registry)),
           options(std::move(o)), log(make_logger(options)), work(asio::make_work_guard(io)) {
-        if (Error e = settle_keylog(options)) throw std::system_error(e.code, e.message());
+        // Refused to start: what() is the detail, then the code's own text.
+        if (Error e = settle_keylog(options)) throw std::system_error(e.code, e.detail);
+        if (Error e = check_identities(engine.config(), registry))
+            throw std::system_error(e.code, e.detail);
         if (!options.keylog_file.empty() && log.on(LogLevel::warn))
             log(LogLevel::warn, "TLS key logging is on: the secrets of every connection go to \"" +
                                     options.keylog_file +
@@ -315,6 +364,7 @@ std::optional<Client> Client::from_file(const std::string& path, Error& err,
         return std::nullopt;
     }
     if ((err = settle_keylog(options))) return std::nullopt;
+    if ((err = check_identities(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 
@@ -326,6 +376,7 @@ std::optional<Client> Client::from_json(std::string_view json, Error& err,
         return std::nullopt;
     }
     if ((err = settle_keylog(options))) return std::nullopt;
+    if ((err = check_identities(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 
@@ -336,6 +387,7 @@ std::optional<Client> Client::from_environment(Error& err, ClientOptions options
         return std::nullopt;
     }
     if ((err = settle_keylog(options))) return std::nullopt;
+    if ((err = check_identities(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 

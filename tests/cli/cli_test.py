@@ -700,6 +700,9 @@ http {{
                     f"{backend}: the key log has NSS labels ({sorted(labels)})", p)
             c.check(all(re.fullmatch(r"[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]{64,96}", l) for l in lines),
                     f"{backend}: each key log line is LABEL CLIENT_RANDOM SECRET in hex", p)
+        p = c.run("get", "--cacert", ca, servers[0][1], env={"SSLKEYLOGFILE": "/nonexistent-dir/keys.log"})
+        c.expect_exit(p, EXIT["tls"], "SSLKEYLOGFILE in a missing directory")
+        c.one_line_error(p, "unwritable key log", '"/nonexistent-dir/keys.log" (SSLKEYLOGFILE)')
         p = c.run("get", "--cacert", ca, *ec, "--key-pass-env", "CONNMATRIX_NO_SUCH_VAR", servers[0][1])
         c.expect_exit(p, EXIT["config"], "--key-pass-env naming an unset variable")
         c.check("defaults.tls.client_key_password_env: the environment variable CONNMATRIX_NO_SUCH_VAR"

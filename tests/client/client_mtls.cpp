@@ -4,6 +4,8 @@
 // Key logging through ClientOptions::keylog_file writes NSS lines and warns once.
 #include "client_common.hpp"
 
+#include <connmatrix/config.hpp>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,15 +126,51 @@ TEST_CASE("a host rule's identity is used for its host only; the pool keeps iden
     }
 }
 
-TEST_CASE("a key that does not belong to the certificate: tls:invalid_config naming file and rule") {
+TEST_CASE("a key that does not belong to the certificate: the Client does not start, naming file and rule") {
+    for (const auto& b : registry().all()) {
+        INFO("backend ", b->name());
+        // In defaults, and in a rule (whose backend is the defaults').
+        const std::string bad = identity("client-ec", "client-rsa");
+        for (const auto& c_w :
+             {std::pair{mtls_json(b->name(), bad), std::string("defaults")},
+              std::pair{mtls_json(b->name(), identity("client-ec"), bad), std::string("hosts[0]")}}) {
+            const std::string& json = c_w.first;
+            const std::string& where = c_w.second;
+            Error err;
+            auto c = Client::from_json(json, err);
+            CHECK_FALSE(c);
+            CHECK(err.code == tls::errc::invalid_config);
+            INFO(err.detail);
+            CHECK(err.detail.rfind(where + ".tls.client_cert (backend " + std::string(b->name()) +
+                                       "): ", 0) == 0);
+            CHECK(err.detail.find(cert("client-rsa.key")) != std::string::npos);
+            // Built in code, the same check throws.
+            auto loaded = config::load_string(json);
+            REQUIRE(loaded);
+            CHECK_THROWS_AS(Client(std::move(*loaded.config)), std::system_error);
+        }
+    }
+}
+
+TEST_CASE("a key that stops loading after startup: the connection names the file and the rule") {
     const auto& b = registry().default_backend();
     TestServer server(mtls_server(b));
-    Client c = make_client(mtls_json(b.name(), identity("client-ec", "client-rsa")));
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                      ("connmatrix-mtls-key-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string key = (dir / "client.key").string();
+    std::filesystem::copy_file(cert("client-ec.key"), key,
+                               std::filesystem::copy_options::overwrite_existing);
+    Client c = make_client(mtls_json(b.name(), "\"client_cert\": \"" + cert("client-ec.pem") +
+                                                   "\", \"client_key\": \"" + key + "\""));
+    std::filesystem::copy_file(cert("client-rsa.key"), key,
+                               std::filesystem::copy_options::overwrite_existing);
     Result r = c.send({.method = "GET", .url = server.url("/x")});
+    std::filesystem::remove_all(dir);
     CHECK_FALSE(r);
     CHECK(r.error.code == tls::errc::invalid_config);
-    CHECK(r.error.detail.find(cert("client-rsa.key")) != std::string::npos);
     INFO(r.error.detail);
+    CHECK(r.error.detail.find(key) != std::string::npos);
     CHECK(r.error.detail.find("tls.client_cert from defaults") != std::string::npos);
     CHECK(server.served().size() == 0);
 }
