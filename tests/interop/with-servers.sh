@@ -28,7 +28,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
-"$here/servers.sh" start "$state" "$certs"
+# Ports are picked free just before each server binds them, so another process can take one in
+# between (tinyproxy then says "Could not create listening sockets"): one more try, on fresh ports.
+if ! "$here/servers.sh" start "$state" "$certs"; then
+  echo "with-servers.sh: the fixture did not come up; trying once more on fresh ports" >&2
+  "$here/servers.sh" stop "$state" || true
+  "$here/servers.sh" start "$state" "$certs"
+fi
 export CONNMATRIX_FIXTURE_DIR=$state
 # In the background and waited for, so a signal runs the traps at once.
 "$@" &
