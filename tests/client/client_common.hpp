@@ -9,6 +9,7 @@
 #include "checks.hpp"
 #include "pair.hpp"
 #include "server.hpp"
+#include "temp_dir.hpp"
 
 #include <connmatrix/client.hpp>
 #include <connmatrix/negotiate.hpp>

@@ -53,19 +53,6 @@ std::string read_all(const std::string& path) {
     return s.str();
 }
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string t = (std::filesystem::temp_directory_path() / "connmatrix-mtls-XXXXXX").string();
-        REQUIRE(::mkdtemp(t.data()) != nullptr);
-        path = t;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
-
 }  // namespace
 
 TEST_CASE("a server that requires a client certificate: presented from the policy, or certificate_required") {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "checks.hpp"
+#include "temp_dir.hpp"
 #include "pair.hpp"
 
 #include <cstdlib>
@@ -26,23 +27,5 @@ void for_each_pair(F&& body) {
 }
 
 inline std::vector<std::uint8_t> bytes(std::string_view s) { return {s.begin(), s.end()}; }
-
-// A fresh directory for a test's files, removed with everything in it afterwards.
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string t =
-            (std::filesystem::temp_directory_path() / "connmatrix-test-XXXXXX").string();
-        REQUIRE(::mkdtemp(t.data()) != nullptr);
-        path = t;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 }  // namespace connmatrix::test
