@@ -137,6 +137,39 @@ Error check_identities(const policy::Config& cfg, const tls::Registry& registry)
     return {};
 }
 
+// tls.early_data on a backend without it (mbedTLS 2.28: no TLS 1.3) is refused when the
+// Client starts, naming the layer that set it, rather than failing every connection later.
+Error check_early_data(const policy::Config& cfg, const tls::Registry& registry) {
+    const std::string defaults_backend =
+        cfg.defaults.backend.value_or(std::string(registry.default_backend().name()));
+    const bool defaults_early = cfg.defaults.tls.early_data.value_or(false);
+    auto check = [&](bool early, const std::string& backend, const std::string& where) -> Error {
+        const tls::Backend* b = registry.find(backend);
+        if (!early || b == nullptr || b->capabilities().early_data) return {};
+        return {tls::errc::unsupported,
+                where + " (backend " + backend + "): TLS 1.3 early data is not supported by " +
+                    backend + " (it has no TLS 1.3); set \"early_data\": false for this backend",
+                0, "tls"};
+    };
+    if (Error e = check(defaults_early, defaults_backend, "defaults.tls.early_data")) return e;
+    for (std::size_t i = 0; i < cfg.hosts.size(); ++i) {
+        const auto& set = cfg.hosts[i].set;
+        const std::string rule = "hosts[" + std::to_string(i) + "]";
+        if (Error e = check(set.tls.early_data.value_or(defaults_early),
+                            set.backend.value_or(defaults_backend),
+                            set.tls.early_data ? rule + ".tls.early_data"
+                                               : "defaults.tls.early_data (in " + rule + ")"))
+            return e;
+    }
+    return {};
+}
+
+// What the Client checks when it starts, beyond the config's own checks.
+Error check_startup(const policy::Config& cfg, const tls::Registry& registry) {
+    if (Error e = check_identities(cfg, registry)) return e;
+    return check_early_data(cfg, registry);
+}
+
 // "/path?query" of a URL (fragment dropped), "/" when empty.
 std::string target_of(std::string_view url) {
     auto scheme_end = url.find("://");
@@ -246,7 +279,7 @@ struct Client::Impl {
           options(std::move(o)), log(make_logger(options)), work(asio::make_work_guard(io)) {
         // Refused to start: what() is the detail, then the code's own text.
         if (Error e = settle_keylog(options)) throw std::system_error(e.code, e.detail);
-        if (Error e = check_identities(engine.config(), registry))
+        if (Error e = check_startup(engine.config(), registry))
             throw std::system_error(e.code, e.detail);
         if (!options.keylog_file.empty() && log.on(LogLevel::warn))
             log(LogLevel::warn, "TLS key logging is on: the secrets of every connection go to \"" +
@@ -364,7 +397,7 @@ std::optional<Client> Client::from_file(const std::string& path, Error& err,
         return std::nullopt;
     }
     if ((err = settle_keylog(options))) return std::nullopt;
-    if ((err = check_identities(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
+    if ((err = check_startup(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 
@@ -376,7 +409,7 @@ std::optional<Client> Client::from_json(std::string_view json, Error& err,
         return std::nullopt;
     }
     if ((err = settle_keylog(options))) return std::nullopt;
-    if ((err = check_identities(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
+    if ((err = check_startup(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 
@@ -387,7 +420,7 @@ std::optional<Client> Client::from_environment(Error& err, ClientOptions options
         return std::nullopt;
     }
     if ((err = settle_keylog(options))) return std::nullopt;
-    if ((err = check_identities(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
+    if ((err = check_startup(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
 

@@ -78,9 +78,27 @@ private:
                 std::to_string(*v) + " is out of range (1 to " + std::to_string(max_streams_limit) + ")");
 
         const std::string tl = member_path(path, "tls");
-        if (o.tls.early_data.value_or(false))
-            add(errc::invalid_value, member_path(tl, "early_data"),
-                "early data (0-RTT) is reserved for a later version: it must be false");
+        if (o.tls.early_data_methods)
+            for (std::size_t i = 0; i < o.tls.early_data_methods->size(); ++i) {
+                const std::string& m = (*o.tls.early_data_methods)[i];
+                static constexpr std::string_view idempotent[] = {"GET", "HEAD", "OPTIONS",
+                                                                  "TRACE", "PUT", "DELETE"};
+                const bool token = !m.empty() && std::all_of(m.begin(), m.end(), [](char c) {
+                    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-';
+                });
+                if (!token)
+                    add(errc::invalid_value, element_path(member_path(tl, "early_data_methods"), i),
+                        quote(m) + " is not a method name");
+                else if (std::find(std::begin(idempotent), std::end(idempotent), m) ==
+                         std::end(idempotent))
+                    add(errc::invalid_value, element_path(member_path(tl, "early_data_methods"), i),
+                        quote(m) + " is not idempotent (RFC 9110 9.2.2: GET, HEAD, OPTIONS, "
+                                   "TRACE, PUT, DELETE; methods are case-sensitive): early data "
+                                   "can be replayed, so it never carries one");
+            }
+        if (o.tls.early_data.value_or(false) && o.tls.resumption && !*o.tls.resumption)
+            add(errc::contradiction, member_path(tl, "early_data"),
+                "early data needs a resumed session, but this layer sets tls.resumption to false");
         if (o.tls.pin)
             for (std::size_t i = 0; i < o.tls.pin->size(); ++i) {
                 std::string why;
@@ -236,7 +254,7 @@ private:
         if (o.alpn) tls_fields.push_back("alpn");
         if (o.no_alpn) tls_fields.push_back("no_alpn");
         if (o.tls.verify || o.tls.ca_file || o.tls.min_version || o.tls.max_version || o.tls.sni ||
-            o.tls.resumption || o.tls.early_data || o.tls.pin || o.tls.client_cert ||
+            o.tls.resumption || o.tls.early_data || o.tls.early_data_methods || o.tls.pin || o.tls.client_cert ||
             o.tls.client_key || o.tls.client_key_password_file || o.tls.client_key_password_env)
             tls_fields.push_back("tls");
         if (o.timeouts.tls) tls_fields.push_back("timeouts.tls");

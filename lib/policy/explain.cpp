@@ -48,6 +48,7 @@ ojson value_json(const Policy& p, Field f) {
         case Field::tls_sni: return sni_json(p.tls.sni);
         case Field::tls_resumption: return p.tls.resumption;
         case Field::tls_early_data: return p.tls.early_data;
+        case Field::tls_early_data_methods: return p.tls.early_data_methods;
         case Field::tls_pin: return p.tls.pin;
         case Field::tls_client_cert: {
             if (p.tls.client.empty()) return nullptr;
@@ -88,6 +89,13 @@ std::string value_text(const Policy& p, Field f) {
             return p.tls.ca_file.empty() ? "(system trust store)" : p.tls.ca_file;
         case Field::tls_sni: return sni_text(p.tls.sni);
         case Field::tls_verify: return p.tls.verify ? "true" : "false (INSECURE)";
+        case Field::tls_early_data_methods: {
+            if (p.tls.early_data_methods.empty()) return "[] (no request goes as early data)";
+            std::string out = "[";
+            for (std::size_t i = 0; i < p.tls.early_data_methods.size(); ++i)
+                out += (i ? ", " : "") + quote(p.tls.early_data_methods[i]);
+            return out + "]";
+        }
         case Field::tls_pin: {
             if (p.tls.pin.empty()) return "[] (no pinning)";
             std::string out = "[";

@@ -57,7 +57,7 @@ std::optional<ProxyEndpoint> parse_proxy(std::string_view url, std::string* why)
 enum class Field : std::size_t {
     mode, backend, alpn, no_alpn, fallback, on_http11_required, remember, cleartext,
     tls_verify, tls_ca_file, tls_min_version, tls_max_version, tls_sni, tls_resumption,
-    tls_early_data, tls_pin, tls_client_cert,
+    tls_early_data, tls_early_data_methods, tls_pin, tls_client_cert,
     timeouts_connect, timeouts_tls, timeouts_request, timeouts_idle,
     pool_max_connections_per_host, pool_max_idle_per_host, pool_max_concurrent_streams,
     proxy,

@@ -12,7 +12,7 @@ constexpr std::string_view rule_keys[] = {
     "match",     "description", "mode",     "backend", "alpn", "no_alpn", "fallback",
     "on_http11_required", "remember", "cleartext", "tls", "timeouts", "pool", "proxy"};
 constexpr std::string_view tls_keys[] = {"verify",     "ca_file",    "min_version", "max_version",
-                                         "sni",        "resumption", "early_data",  "pin",
+                                         "sni",        "resumption", "early_data",  "early_data_methods", "pin",
                                          "client_cert", "client_key", "client_key_password_file",
                                          "client_key_password_env"};
 constexpr std::string_view timeouts_keys[] = {"connect", "tls", "request", "idle"};

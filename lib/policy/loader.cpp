@@ -301,6 +301,9 @@ private:
                 out.resumption = boolean(v, p);
             } else if (k == "early_data") {
                 out.early_data = boolean(v, p);
+            } else if (k == "early_data_methods") {
+                out.early_data_methods = strings(v, p, "method names", "a method name",
+                                                 " (write [\"GET\", \"HEAD\"])");
             } else if (k == "pin") {
                 // tls.pin: "sha256//BASE64" strings (curl separates them with ';' in one
                 // string); their form is checked with the other values (check.cpp).

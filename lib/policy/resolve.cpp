@@ -24,6 +24,7 @@ std::string_view field_name(Field f) noexcept {
         case Field::tls_sni: return "tls.sni";
         case Field::tls_resumption: return "tls.resumption";
         case Field::tls_early_data: return "tls.early_data";
+        case Field::tls_early_data_methods: return "tls.early_data_methods";
         case Field::tls_pin: return "tls.pin";
         case Field::tls_client_cert: return "tls.client_cert";
         case Field::timeouts_connect: return "timeouts.connect";
@@ -51,6 +52,7 @@ bool field_is_tls_only(Field f) noexcept {
         case Field::tls_sni:
         case Field::tls_resumption:
         case Field::tls_early_data:
+        case Field::tls_early_data_methods:
         case Field::tls_pin:
         case Field::tls_client_cert:
         case Field::timeouts_tls:
@@ -127,6 +129,7 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
     take(p.tls.sni, o.tls.sni, Field::tls_sni);
     take(p.tls.resumption, o.tls.resumption, Field::tls_resumption);
     take(p.tls.early_data, o.tls.early_data, Field::tls_early_data);
+    take(p.tls.early_data_methods, o.tls.early_data_methods, Field::tls_early_data_methods);
     take(p.tls.pin, o.tls.pin, Field::tls_pin);
     // The identity is one value: a layer that names a certificate names its key and passphrase
     // source too (check.cpp), and nothing of an outer layer's identity is left mixed in.

@@ -2,6 +2,10 @@
 
 #include "http2.hpp"
 
+#include <connmatrix/errors/pool.hpp>
+
+#include <algorithm>
+
 namespace connmatrix::pool {
 
 Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents& events,
@@ -10,7 +14,8 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
       policy_(std::move(setup.policy)), max_body_(setup.max_response_body),
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
       info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io),
-      max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits) {}
+      max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits),
+      early_(std::move(setup.early)), early_sent_(std::move(setup.early_sent)) {}
 
 Connection::~Connection() = default;
 
@@ -33,6 +38,14 @@ void Connection::start() {
                                  max_interim_);
     ready_at_ = Clock::now();
     auto self = shared_from_this();
+    if (auto ex = std::move(early_)) {
+        // Before anything is read: the server's answer to it may be here already. (What the
+        // server accepted is skipped as the session writes it, within submit().)
+        const bool accepted = !early_sent_.empty();
+        submit(ex);
+        ex->early = accepted;
+        ex->response.info.early = accepted;
+    }
     std::weak_ptr<Connection> weak = self;
     transport_->on_sent([weak] {
         if (auto c = weak.lock(); c && c->proto_) c->proto_->on_sent();
@@ -99,7 +112,40 @@ void Connection::after_slot_freed() {
     });
 }
 
+// The session writes the early-data request as it would any request; what the server accepted
+// as early data is already there, so that prefix is dropped here, after checking it is the same
+// (one code path made both). A difference would put the two out of step: the connection ends.
+std::span<const std::uint8_t> Connection::skip_early(std::span<const std::uint8_t> bytes) {
+    if (early_matched_ == early_sent_.size()) return bytes;
+    const std::size_t n = std::min(bytes.size(), early_sent_.size() - early_matched_);
+    const auto from = early_sent_.begin() + static_cast<std::ptrdiff_t>(early_matched_);
+    if (!std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n), from)) {
+        early_sent_.clear();
+        early_matched_ = 0;
+        const Error err{pool::errc::early_data_mismatch,
+                        "connection " + describe() +
+                            ": the request sent as early data differs from the one the session "
+                            "wrote after the handshake",
+                        0, "pool"};
+        log()(LogLevel::error, err.message());
+        transport_->abort();
+        std::weak_ptr<Connection> weak = weak_from_this();
+        asio::post(io_, [weak, err] {
+            if (auto c = weak.lock()) c->on_transport_closed(err);
+        });
+        return {};
+    }
+    early_matched_ += n;
+    if (early_matched_ == early_sent_.size()) {
+        early_sent_ = {};
+        early_matched_ = 0;
+    }
+    return bytes.subspan(n);
+}
+
 void Connection::send_bytes(std::span<const std::uint8_t> bytes) {
+    bytes = skip_early(bytes);
+    if (bytes.empty()) return;
     // Everything produced during one turn of the event loop (e.g. many requests dispatched
     // together) goes out as one TLS write: fewer records, fewer syscalls.
     out_pending_.insert(out_pending_.end(), bytes.begin(), bytes.end());
@@ -107,6 +153,10 @@ void Connection::send_bytes(std::span<const std::uint8_t> bytes) {
 }
 
 void Connection::send_owned(std::vector<std::uint8_t> bytes) {
+    if (!early_sent_.empty()) {
+        send_bytes(bytes);
+        return;
+    }
     if (out_pending_.empty())
         out_pending_ = std::move(bytes);
     else
@@ -210,6 +260,8 @@ void Connection::flush_now() {
 
 void Connection::send_shared(std::span<const std::uint8_t> bytes,
                              std::shared_ptr<const void> owner) {
+    bytes = skip_early(bytes);
+    if (bytes.empty()) return;
     flush_now();  // what was queued before goes first
     transport_->send_shared(bytes, std::move(owner));
 }

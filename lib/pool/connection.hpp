@@ -58,6 +58,12 @@ struct ConnectionSetup {
     std::size_t max_response_body = 0;
     std::size_t max_interim_responses = 32;  // HTTP/1.1 1xx responses before the final one
     Http2Limits h2_limits;  // ClientOptions::h2
+    // TLS 1.3 early data: the request the first flight carried (info.early_data says whether
+    // the server took it); it goes first, before anything is read. `early_sent`: when the
+    // server accepted it, the bytes it was sent as, which the session, writing the same
+    // request again, must begin with: they are checked and not sent twice.
+    ExchangePtr early;
+    std::vector<std::uint8_t> early_sent;
 };
 
 class Connection : public std::enable_shared_from_this<Connection>, public SessionOwner {
@@ -115,6 +121,8 @@ private:
     void post_flush();
     void report_closed();  // closed by us: tell the owner, later
     void after_slot_freed();
+    // What of `bytes` is still to send, once the accepted early data is skipped.
+    std::span<const std::uint8_t> skip_early(std::span<const std::uint8_t> bytes);
     const policy::Policy& policy() const noexcept { return policy_->policy; }
 
     asio::io_context& io_;
@@ -140,6 +148,9 @@ private:
     std::size_t max_interim_;
     Error end_error_;  // why it ended: the server closed it, an I/O error, fail_connection()
     Http2Limits h2_limits_;
+    ExchangePtr early_;                     // ConnectionSetup::early, until start()
+    std::vector<std::uint8_t> early_sent_;  // ConnectionSetup::early_sent, until all matched
+    std::size_t early_matched_ = 0;
 };
 
 }  // namespace connmatrix::pool

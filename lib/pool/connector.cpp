@@ -31,7 +31,8 @@ std::string context_key(const tls::Backend& backend, const tls::ClientConfig& cf
     for (const auto& a : cfg.alpn) key += std::to_string(a.size()) + ":" + a;
     key += "|verify=" + std::to_string(cfg.verify) + "|ca=" + cfg.ca_file +
            "|min=" + std::string(tls::to_string(cfg.min_version)) +
-           "|max=" + std::string(tls::to_string(cfg.max_version));
+           "|max=" + std::string(tls::to_string(cfg.max_version)) +
+           "|early=" + std::to_string(cfg.early_data);
     for (const auto& pin : cfg.pins) key += "|pin=" + std::string(pin.begin(), pin.end());
     // The client identity: its files, and the passphrase (a changed variable is another key).
     key += "|cert=" + cfg.client_cert_file + "|key=" + cfg.client_key_file + "|pass=" +
@@ -133,6 +134,7 @@ private:
             cfg.client_key_password = std::move(*pass);
         }
         cfg.keylog_file = contexts_.keylog_file();
+        cfg.early_data = p.tls.early_data;
         Error cerr;
         auto ctx = contexts_.get(*target_.backend, cfg, cerr);
         if (!ctx) {
@@ -157,6 +159,10 @@ private:
         // Known before the handshake: a failure from here on still reports them.
         info_.backend = std::string(session->backend_name());
         info_.alpn_offered = ctx->config().alpn;
+        if (target_.early && !write_early(*session)) {
+            finish(session->error());
+            return;
+        }
         if (log_.on(LogLevel::debug))
             log_(LogLevel::debug, "TLS " + info_.backend + " #" + std::to_string(target_.id) +
                                       ": ALPN offered " + alpn_text(info_.alpn_offered));
@@ -181,17 +187,45 @@ private:
         info_.verified = ti.verified;
         info_.certificate_expires = ti.peer_expires;
         info_.client_certificate = ti.client_certificate;
+        info_.early_data = ti.early_data == tls::EarlyData::accepted   ? EarlyData::accepted
+                           : ti.early_data == tls::EarlyData::rejected ? EarlyData::rejected
+                                                                       : EarlyData::not_attempted;
+        if (early_written_ && info_.early_data == EarlyData::not_attempted)
+            info_.early_data = EarlyData::rejected;  // written, not delivered
         tls_session_ = s.export_session();
         if (log_.on(LogLevel::debug))
             log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) + " " + info_.tls_version +
                                       " " + info_.cipher + ", ALPN selected " +
                                       ti.alpn.value_or("none") +
-                                      (ti.resumed.value_or(false) ? ", resumed" : ""));
+                                      (ti.resumed.value_or(false) ? ", resumed" : "") +
+                                      (early_written_ ? ", early data " +
+                                                            std::string(to_string(info_.early_data))
+                                                      : std::string()));
         // The TLS core's rule: unusable resumption data costs a full handshake, never the request.
         if (!ti.resume_ignored.empty() && log_.on(LogLevel::debug))
             log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) +
                                       ": stored session not offered (" + ti.resume_ignored + ")");
         finish({});
+    }
+
+    // Early data: the first request, written now so that it leaves with the ClientHello.
+    // false: the session refused the bytes (they were within its capacity: a bug), and failed.
+    bool write_early(tls::Session& session) {
+        const std::size_t capacity = session.early_data_capacity();
+        if (capacity == 0) return true;
+        const auto& offer = info_.alpn_offered;
+        std::optional<std::string> alpn;
+        if (!offer.empty()) alpn = offer.front();
+        const std::vector<std::uint8_t> bytes = target_.early(alpn, capacity);
+        if (bytes.empty()) return true;
+        if (session.write_early(bytes) != tls::Status::ok) return false;
+        early_written_ = true;
+        if (log_.on(LogLevel::debug))
+            log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) + ": " +
+                                      std::to_string(bytes.size()) + " bytes of " +
+                                      alpn.value_or("(no ALPN)") + " as early data (of " +
+                                      std::to_string(capacity) + " allowed)");
+        return true;
     }
 
     void finish(Error err) {
@@ -201,6 +235,7 @@ private:
         info_.timings.connect = transport_->connect_time;
         info_.timings.tls = transport_->tls_time;
         Connected c;
+        c.early_written = early_written_;
         c.info = std::move(info_);
         if (err) {
             transport_->close();
@@ -219,6 +254,7 @@ private:
     std::shared_ptr<net::Transport> transport_;
     ConnectionInfo info_;
     std::vector<std::uint8_t> tls_session_;
+    bool early_written_ = false;
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,14 @@ struct ConnectTarget {
     bool http1_forced = false;              // a remembered fallback: the offer has no h2
     std::vector<std::uint8_t> resume;       // a TLS session to resume (if the policy allows)
     std::size_t id = 0;                     // the connection's number, for log lines
+    // TLS 1.3 early data (policy tls.early_data): asked once, after the session was made and
+    // before its handshake, when the session may send early data. `alpn`: the protocol it is
+    // written in (the first of the offer, which the resumed session selected; nullopt: no
+    // ALPN); `capacity`: how many bytes it may be. The answer goes out as early data; empty:
+    // none. The call comes on the I/O thread, inside the attempt.
+    std::function<std::vector<std::uint8_t>(const std::optional<std::string>& alpn,
+                                            std::size_t capacity)>
+        early;
 };
 
 // The answer to one attempt. `info` holds what the attempt learnt as far as it got (rule and
@@ -61,6 +70,8 @@ struct Connected {
     std::shared_ptr<net::Transport> transport;  // open and ready; null on error
     ConnectionInfo info;
     std::vector<std::uint8_t> tls_session;      // exported after the handshake, or empty
+    bool early_written = false;  // ConnectTarget::early's bytes went to the session; their
+                                 // fate is info.early_data (once the handshake completed)
 };
 
 // An attempt in flight.

@@ -61,6 +61,8 @@ struct Exchange {
     bool response_started = false;  // any byte of a response arrived
     bool http11_required = false;   // an h2 server refused it with HTTP_1_1_REQUIRED: it goes
                                     // again over HTTP/1.1, once
+    bool early = false;       // went as TLS 1.3 early data on its connection, and was accepted
+    bool too_early = false;   // answered 425 Too Early once: never again as early data
     std::weak_ptr<Connection> connection;  // the one carrying it now, if any
 
     bool idempotent() const noexcept;  // RFC 9110 9.2.2

@@ -15,6 +15,41 @@ std::chrono::microseconds us(Clock::duration d) {
     return std::chrono::duration_cast<std::chrono::microseconds>(d);
 }
 
+// A SessionOwner that keeps what a session writes and nothing else: the early data request is
+// written by a session of the kind the connection will have, so that the connection's own
+// session, writing the same request after the handshake, produces the same bytes.
+class Recorder final : public SessionOwner {
+public:
+    explicit Recorder(const Logger& log) : log_(log) {}
+    std::vector<std::uint8_t> bytes;
+    bool failed = false;  // the session could not write the request
+
+    void send_bytes(std::span<const std::uint8_t> b) override { bytes.insert(bytes.end(), b.begin(), b.end()); }
+    void send_owned(std::vector<std::uint8_t> b) override { send_bytes(b); }
+    void send_shared(std::span<const std::uint8_t> b, std::shared_ptr<const void>) override { send_bytes(b); }
+    std::size_t queued() const override { return 0; }
+    bool sending() const override { return false; }
+    void complete(const ExchangePtr&, Error) override { failed = true; }
+    void retry(const ExchangePtr&, const std::string&) override { failed = true; }
+    void rejected(const Error&, std::vector<ExchangePtr>) override { failed = true; }
+    void http11_required(const ExchangePtr&, const std::string&) override { failed = true; }
+    void upgraded(const ExchangePtr&, std::vector<std::uint8_t>) override { failed = true; }
+    void fail_connection(const Error&) override { failed = true; }
+    void changed() override {}
+    void close_transport() override {}
+    void abort_transport() override {}
+    const Logger& log() const override { return log_; }
+    std::string describe() const override { return "(early data)"; }
+
+private:
+    const Logger& log_;
+};
+
+std::size_t session_hash(const std::vector<std::uint8_t>& s) {
+    return std::hash<std::string_view>{}(
+        std::string_view(reinterpret_cast<const char*>(s.data()), s.size()));
+}
+
 std::string join(const std::vector<std::string>& v) {
     std::string out;
     for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
@@ -41,7 +76,8 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
           << "|min=" << policy::to_string(p.tls.min_version)
           << "|max=" << policy::to_string(p.tls.max_version)
           << "|sni=" << static_cast<int>(p.tls.sni.kind) << ":" << p.tls.sni.name
-          << "|resume=" << p.tls.resumption;
+          << "|resume=" << p.tls.resumption << "|early=" << p.tls.early_data << ":"
+          << join(p.tls.early_data_methods);
         for (const auto& pin : p.tls.pin) k << "|pin=" << pin;
         if (!p.tls.client.empty())
             k << "|cert=" << p.tls.client.cert << "|key=" << p.tls.client.key
@@ -256,11 +292,81 @@ void Pool::open_connection(Host& host) {
     // C.4: reuse links connections); every connection stores the one it was given next.
     target.resume = std::exchange(host.tls_session, {});
     target.id = o.id;
+    if (rp.policy.tls.early_data && rp.origin.scheme == policy::Scheme::https &&
+        rp.policy.tls.resumption && !target.resume.empty()) {
+        const std::size_t ticket = session_hash(target.resume);
+        if (std::find(host.early_spent.begin(), host.early_spent.end(), ticket) !=
+            host.early_spent.end()) {
+            if (log_.on(LogLevel::debug))
+                log_(LogLevel::debug, "connect #" + std::to_string(o.id) +
+                                          ": no early data: this TLS session carried early data once");
+        } else {
+            target.early = [this, key = host.key, id = o.id, ticket](
+                               const std::optional<std::string>& alpn, std::size_t capacity) {
+                return early_payload(key, id, ticket, alpn, capacity);
+            };
+        }
+    }
     ++stats_.connections_opened;
     o.attempt = connector_.connect(std::move(target), [this, key = host.key, id = o.id](Connected c) {
         on_connect_done(key, id, std::move(c));
     });
     host.opening.push_back(std::move(o));
+}
+
+std::vector<std::uint8_t> Pool::early_payload(const std::string& key, std::size_t id,
+                                              std::size_t ticket,
+                                              const std::optional<std::string>& alpn,
+                                              std::size_t capacity) {
+    Host* host = find_host(key);
+    if (!host) return {};
+    const auto o = std::find_if(host->opening.begin(), host->opening.end(),
+                                [id](const Host::Opening& x) { return x.id == id; });
+    if (o == host->opening.end() || closing_) return {};
+    const auto& rp = *host->policy;
+    // What the connection speaks if the server takes the early data: a server accepting it
+    // selects the protocol of the resumed session, the first of our offer.
+    negotiate::Decision d = negotiate::decide(
+        negotiate::attempt_policy(rp.policy, o->http1_forced), negotiate::Transport::tls,
+        negotiate::AlpnOutcome::from_selected(alpn));
+    if (!d.ok()) return {};
+    const auto& methods = rp.policy.tls.early_data_methods;
+    const auto it = std::find_if(host->waiting.begin(), host->waiting.end(), [&](const ExchangePtr& e) {
+        return !e->finished && !e->too_early && !e->fallback && !e->http11_required &&
+               e->request.body.empty() &&
+               std::find(methods.begin(), methods.end(), e->request.method) != methods.end();
+    });
+    if (it == host->waiting.end()) return {};
+    const ExchangePtr ex = *it;
+    Recorder rec(log_);
+    {
+        std::unique_ptr<ProtoSession> s =
+            d.protocol == negotiate::Protocol::h2
+                ? make_h2_session(rec, max_body_, rp.policy.pool.max_concurrent_streams,
+                                  !d.confirmed(), h2_limits_)
+                : make_h1_session(rec, max_body_, false, max_interim_);
+        s->submit(ex);
+    }
+    ex->sent = {};
+    if (rec.failed || rec.bytes.empty()) return {};
+    if (rec.bytes.size() > capacity) {
+        if (log_.on(LogLevel::debug))
+            log_(LogLevel::debug, "connect #" + std::to_string(id) + ": " + ex->request.method +
+                                      " " + ex->target + " is " + std::to_string(rec.bytes.size()) +
+                                      " bytes, over the ticket's early data limit of " +
+                                      std::to_string(capacity) + ": sent after the handshake");
+        return {};
+    }
+    host->waiting.erase(it);
+    o->early = ex;
+    o->early_bytes = rec.bytes;
+    o->early_protocol = d.protocol;
+    host->early_spent.push_back(ticket);
+    if (host->early_spent.size() > 16) host->early_spent.pop_front();
+    if (log_.on(LogLevel::debug))
+        log_(LogLevel::debug, ex->request.method + " " + ex->origin.to_string() + ex->target +
+                                  " goes as early data on connect #" + std::to_string(id));
+    return std::move(rec.bytes);
 }
 
 // A connect answered: decide what to speak, and start a Connection, or fail.
@@ -275,7 +381,17 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     }
     Host& host = *found;
     const bool forced = it->http1_forced;
+    ExchangePtr early = std::move(it->early);
+    std::vector<std::uint8_t> early_bytes = std::move(it->early_bytes);
+    const negotiate::Protocol early_protocol = it->early_protocol;
     host.opening.erase(it);
+    // A request taken for early data that did not go, or a connect that failed: it waits with
+    // the others, first, as it was (it is idempotent: sending it again is safe either way).
+    const auto put_back = [&] {
+        if (early && !early->finished) host.waiting.push_front(early);
+        early = nullptr;
+    };
+    if (!c.early_written) put_back();
     const auto& rp = *host.policy;
     Error err = std::move(c.error);
     negotiate::Decision d;
@@ -294,7 +410,28 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
             c.transport->close();
         }
     }
+    const bool early_accepted = early && c.info.early_data == EarlyData::accepted;
+    if (!err && early_accepted && (early->finished || d.protocol != early_protocol)) {
+        // The server has the early request and answers it on this connection. Finished
+        // meanwhile (timed out): nobody reads that answer, so the connection goes unused.
+        // Another protocol selected: TLS libraries refuse that (RFC 8446 4.2.10), were one to
+        // let it through, what was sent cannot be continued.
+        c.transport->close();
+        if (early->finished) {
+            log_(LogLevel::debug, "connection #" + std::to_string(id) +
+                                      ": closed unused, its early data request ended meanwhile");
+            dispatch(host);
+            settle_warmers(host);
+            return;
+        }
+        err = {pool::errc::early_data_mismatch,
+               "the server accepted early data written for " +
+                   std::string(early_protocol == negotiate::Protocol::h2 ? "h2" : "http/1.1") +
+                   " and then selected ALPN " + c.info.alpn_selected.value_or("(none)"),
+               0, "pool"};
+    }
     if (err) {
+        put_back();
         log_(LogLevel::info, "connection #" + std::to_string(id) + " to " + rp.origin.to_string() +
                                  " failed: " + err.message());
         connection_failed(host, err, false, {}, c.info);
@@ -315,6 +452,10 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     setup.max_response_body = max_body_;
     setup.max_interim_responses = max_interim_;
     setup.h2_limits = h2_limits_;
+    if (early && !early->finished) {
+        setup.early = std::move(early);
+        if (early_accepted) setup.early_sent = std::move(early_bytes);
+    }
     auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
     host.connections.push_back(conn);
     conn->start();
@@ -389,6 +530,7 @@ void Pool::requeue(Host& host, const ExchangePtr& ex) {
         return;
     }
     ++stats_.retries;
+    ex->early = false;  // where it goes next, it goes after the handshake
     // Whatever an earlier attempt received is not this attempt's response.
     ex->response.status = 0;
     ex->response.headers.clear();
@@ -428,7 +570,21 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
 
 // --- ConnectionEvents ----------------------------------------------------------------------
 
-void Pool::finish(Connection&, const ExchangePtr& ex, Error err) { finish(ex, std::move(err)); }
+void Pool::finish(Connection&, const ExchangePtr& ex, Error err) {
+    if (!err && ex->early && ex->response.status == 425 && !ex->too_early) {
+        // 425 Too Early (RFC 8470 5.2): the server would not act on it as early data. Once
+        // more, after the handshake (on any connection), and never as early data again.
+        ex->too_early = true;
+        log_(LogLevel::info, ex->request.method + " " + ex->origin.to_string() + ex->target +
+                                 ": 425 Too Early for the request sent as early data; sending it "
+                                 "again without early data");
+        Host& host = host_for(ex->route);
+        requeue(host, ex);
+        dispatch_later(host.key);
+        return;
+    }
+    finish(ex, std::move(err));
+}
 
 void Pool::requeue(Connection&, const ExchangePtr& ex) {
     Host& host = host_for(ex->route);

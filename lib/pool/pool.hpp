@@ -46,6 +46,11 @@ struct Host {
         bool http1_forced = false;   // a remembered fallback: HTTP/1.1 only
         bool may_multiplex = false;  // negotiate::may_speak_h2(): worth waiting for
         std::shared_ptr<ConnectAttempt> attempt;
+        // TLS 1.3 early data: the request written into its first flight, out of `waiting`,
+        // the bytes it went as, and the protocol they are in.
+        ExchangePtr early;
+        std::vector<std::uint8_t> early_bytes;
+        negotiate::Protocol early_protocol = negotiate::Protocol::http1_1;
     };
 
     std::string key;
@@ -55,6 +60,8 @@ struct Host {
     std::vector<std::shared_ptr<Connection>> connections;  // ready, or closed but not yet reported
     std::deque<ExchangePtr> waiting;
     std::vector<std::uint8_t> tls_session;  // for resumption (per key, so per backend)
+    std::deque<std::size_t> early_spent;    // hashes of sessions offered with early data: each
+                                            // is offered with it once (RFC 8446 8, replay)
     Clock::time_point http1_until{};        // fallback remembered until then
     std::string http1_why;                  // why HTTP/1.1 was forced last, for ConnectionInfo
     std::vector<std::function<void(const Error&)>> warmers;  // warm() calls waiting
@@ -113,6 +120,12 @@ private:
     void dispatch_later(const std::string& key);
     void open_connection(Host& host);
     void on_connect_done(const std::string& key, std::size_t id, Connected c);
+    // ConnectTarget::early for connect `id`: the first waiting request that may go as early
+    // data, written as the connection will speak it, and taken out of the queue; or nothing.
+    std::vector<std::uint8_t> early_payload(const std::string& key, std::size_t id,
+                                            std::size_t ticket,
+                                            const std::optional<std::string>& alpn,
+                                            std::size_t capacity);
     void connection_failed(Host& host, const Error& err, bool h2_rejected,
                            std::vector<ExchangePtr> unprocessed, const ConnectionInfo& info);
     void requeue(Host& host, const ExchangePtr& ex);

@@ -193,6 +193,19 @@ std::vector<ServedRequest> TestServer::served() const {
     return served_;
 }
 
+std::vector<tls::EarlyData> TestServer::early_seen() const {
+    std::lock_guard lock(mu_);
+    return early_;
+}
+
+void TestServer::new_context() {
+    Error err;
+    auto ctx = opt_.backend->server_context(opt_.tls, err);
+    if (!ctx) throw std::runtime_error("test server: " + err.message());
+    std::lock_guard lock(mu_);
+    ctx_ = std::move(ctx);
+}
+
 std::vector<std::string> TestServer::alpn_seen() const {
     std::lock_guard lock(mu_);
     return alpn_;
@@ -205,9 +218,14 @@ void TestServer::record(ServedRequest r) {
 
 void TestServer::serve(int fd) {
     std::unique_ptr<tls::Session> session;
-    if (ctx_) {
+    std::shared_ptr<tls::ServerContext> ctx;
+    {
+        std::lock_guard lock(mu_);
+        ctx = ctx_;
+    }
+    if (ctx) {
         Error err;
-        session = ctx_->new_session(err);
+        session = ctx->new_session(err);
         if (!session) return;
     }
     Conn conn(fd, session.get(), stopping_);
@@ -239,6 +257,7 @@ void TestServer::serve(int fd) {
         alpn = session->alpn().value_or("");
         std::lock_guard lock(mu_);
         alpn_.push_back(alpn.empty() ? "none" : alpn);
+        early_.push_back(session->early_data());
     }
 
     Bytes in;

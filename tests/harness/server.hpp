@@ -81,6 +81,10 @@ public:
     std::size_t requests() const;
     std::vector<ServedRequest> served() const;
     std::vector<std::string> alpn_seen() const;   // per TLS connection: what was selected
+    // Per TLS connection: what became of the client's early data (tls.max_early_data).
+    std::vector<tls::EarlyData> early_seen() const;
+    // A new server context from the same options: tickets issued so far no longer resume.
+    void new_context();
     std::size_t peak_h2_streams() const noexcept { return peak_streams_; }
 
 private:
@@ -99,6 +103,7 @@ private:
     std::vector<int> open_fds_;
     std::vector<ServedRequest> served_;
     std::vector<std::string> alpn_;
+    std::vector<tls::EarlyData> early_;
     std::atomic<std::size_t> connections_{0};
     std::atomic<std::size_t> handshakes_{0};
     std::atomic<std::size_t> peak_streams_{0};

@@ -373,8 +373,13 @@ TEST_CASE("patterns in match and no_proxy") {
 }
 
 TEST_CASE("TLS settings") {
-    one_error(defaults(R"("tls": {"early_data": true})"), errc::invalid_value,
-              R"(defaults.tls.early_data: early data (0-RTT) is reserved for a later version: it must be false)");
+    CHECK(static_cast<bool>(load(defaults(R"("tls": {"early_data": true, "early_data_methods": ["GET", "PUT"]})"))));
+    one_error(defaults(R"("tls": {"early_data_methods": ["GET", "get"]})"), errc::invalid_value,
+              R"(defaults.tls.early_data_methods[1]: "get" is not idempotent (RFC 9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE; methods are case-sensitive): early data can be replayed, so it never carries one)");
+    one_error(defaults(R"("tls": {"early_data_methods": ["GE T"]})"), errc::invalid_value,
+              R"(defaults.tls.early_data_methods[0]: "GE T" is not a method name)");
+    one_error(defaults(R"("tls": {"early_data": true, "resumption": false})"), errc::contradiction,
+              R"(defaults.tls.early_data: early data needs a resumed session, but this layer sets tls.resumption to false)");
     one_error(defaults(R"("tls": {"ca_file": ""})"), errc::invalid_value,
               R"(defaults.tls.ca_file: empty file name: leave ca_file out to use the system trust store)");
     one_error(defaults(R"("tls": {"sni": "192.0.2.1"})"), errc::invalid_value,
@@ -501,7 +506,7 @@ TEST_CASE("check(): the same semantic checks for a Config built by hand") {
     policy::Config cfg;
     cfg.source = "code";
     cfg.defaults.backend = "wolfssl";
-    cfg.defaults.tls.early_data = true;
+    cfg.defaults.tls.early_data_methods = std::vector<std::string>{"POST"};
     policy::Rule r;
     r.match.push_back(*policy::HostPattern::parse("a.example"));
     r.match.push_back(*policy::HostPattern::parse("A.example."));
@@ -511,7 +516,7 @@ TEST_CASE("check(): the same semantic checks for a Config built by hand") {
     REQUIRE(errors.size() == 4);
     CHECK(errors[0].describe() ==
           R"(defaults.backend: "wolfssl" is not compiled into this build (available: openssl, gnutls, mbedtls))");
-    CHECK(errors[1].path == "defaults.tls.early_data");
+    CHECK(errors[1].path == "defaults.tls.early_data_methods[0]");
     CHECK(errors[2].describe() == "hosts[1].match: missing: every rule needs the host pattern(s) it applies to");
     CHECK(errors[3].path == "hosts[0].match[1]");
     CHECK(errors[0].source == "code");

@@ -58,6 +58,17 @@ struct H2Settings {
 };
 
 // How the response was obtained: the negotiation, as a user debugging it needs to see it.
+// TLS 1.3 early data (policy tls.early_data) on a connection: what became of its first flight.
+enum class EarlyData : std::uint8_t {
+    not_attempted,  // none sent: off, cleartext, no ticket allowing it, no request that qualifies
+    accepted,       // the server took the request sent as early data (Response::info.early)
+    rejected,       // the server refused it: that request went again after the handshake
+};
+// "not_attempted", "accepted", "rejected"
+constexpr std::string_view to_string(EarlyData e) noexcept {
+    return e == EarlyData::accepted ? "accepted" : e == EarlyData::rejected ? "rejected" : "not_attempted";
+}
+
 struct ConnectionInfo {
     std::string backend;                       // TLS backend; empty on cleartext
     std::vector<std::string> alpn_offered;     // empty: no ALPN extension was sent
@@ -68,6 +79,8 @@ struct ConnectionInfo {
     std::optional<bool> resumed;               // TLS session resumed; nullopt: unknown
     bool verified = false;                     // certificate chain and host name verified
     bool client_certificate = false;           // we presented tls.client_cert (the server asked)
+    EarlyData early_data = EarlyData::not_attempted;  // the connection's first flight
+    bool early = false;                        // this request went as early data, accepted
     // When the server's certificate (the leaf) expires; nullopt on cleartext or when the
     // library showed none.
     std::optional<std::chrono::system_clock::time_point> certificate_expires;

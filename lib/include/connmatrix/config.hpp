@@ -13,7 +13,7 @@
 //   }
 //
 //   policy fields: "mode", "backend", "alpn", "no_alpn", "fallback", "remember", "cleartext",
-//                  "tls": {"verify", "ca_file", "min_version", "sni", "resumption", "early_data", "pin"},
+//                  "tls": {"verify", "ca_file", "min_version", "sni", "resumption", "early_data", "early_data_methods", "pin", ...},
 //                  "timeouts": {"connect", "tls", "request", "idle"},
 //                  "pool": {"max_connections_per_host", "max_idle_per_host", "max_concurrent_streams"},
 //                  "proxy": "http://host:port" or false

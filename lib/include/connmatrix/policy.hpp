@@ -164,7 +164,13 @@ struct TlsSettings {
                                                   // has no TLS 1.3, so "1.3" means 1.2 there)
     Sni sni;
     bool resumption = true;        // reuse TLS sessions (tickets) for this origin
-    bool early_data = false;       // reserved for later: always false for now
+    // TLS 1.3 early data (0-RTT, RFC 8446 2.3, RFC 8470): on a connection resuming a ticket
+    // that allows it, the first waiting request goes in the first flight when its method is in
+    // early_data_methods and it has no body. Early data may be replayed by an attacker, so only
+    // idempotent methods may be listed (check.cpp); a rejected one is resent after the
+    // handshake, a 425 Too Early answer is retried once without early data.
+    bool early_data = false;
+    std::vector<std::string> early_data_methods{"GET", "HEAD", "OPTIONS"};
     // Public key pins, "sha256//BASE64" as written (parse_pin() accepts each): the server's
     // leaf key must match one, checked even when verify is false. Empty: no pinning.
     std::vector<std::string> pin;
@@ -232,6 +238,7 @@ struct Overrides {
         std::optional<Sni> sni;
         std::optional<bool> resumption;
         std::optional<bool> early_data;
+        std::optional<std::vector<std::string>> early_data_methods;
         std::optional<std::vector<std::string>> pin;
         // Written together in one object: a rule's client_cert replaces the whole identity.
         std::optional<std::string> client_cert, client_key, client_key_password_file,

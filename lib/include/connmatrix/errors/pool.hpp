@@ -13,6 +13,8 @@ enum class errc {
     not_retryable,          // the connection failed under a request that may have been processed
     retries_exhausted,      // refused unprocessed (GOAWAY, REFUSED_STREAM) on 3 connections in a row
     wrong_thread,           // a blocking call (send, warm) from a callback, on the I/O thread
+    early_data_mismatch,    // the server took our early data but the connection cannot go on
+                            // from it (another protocol selected, or the request out of step)
 };
 
 const ErrorCategory& category() noexcept;
