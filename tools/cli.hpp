@@ -101,6 +101,7 @@ struct PolicyFlags {
     std::optional<std::vector<std::string>> pins;      // --pinnedpubkey: tls.pin everywhere
     std::optional<policy::TlsVersion> tls_max;  // --tls-max: tls.max_version everywhere
     std::optional<policy::ClientIdentity> client;  // --cert/--key/--key-pass-*: everywhere
+    bool early_data = false;  // --tls-earlydata: tls.early_data true everywhere
 };
 
 // --tls-max, probe --tls: "1.2" or "1.3" (curl's spelling). exit_usage otherwise.

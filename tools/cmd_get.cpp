@@ -85,6 +85,12 @@ public:
                      (i.verified ? "verified" : "NOT verified") + ", resumed: " +
                      (i.resumed ? (*i.resumed ? "yes" : "no") : "unknown"));
                 if (i.client_certificate) line("client certificate: presented (the server asked)");
+                if (i.early_data != EarlyData::not_attempted)
+                    line("early data (0-RTT): " + std::string(to_string(i.early_data)) +
+                         (i.early ? ", this request went in the first flight"
+                          : i.early_data == EarlyData::rejected
+                              ? ", the request was sent again after the handshake"
+                              : ""));
             }
         }
         if (!i.decision.empty())

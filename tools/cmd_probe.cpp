@@ -33,7 +33,7 @@ constexpr const char* config_mode = "config";
 // are a public interface (issue 5): scripts and CI pipelines read them.
 const char* const result_fields[] = {"backend", "mode", "alpn_offered", "alpn_selected",
                                      "protocol", "status", "error", "tls_version",
-                                     "handshake_ms", "tls_max", "resumed",
+                                     "handshake_ms", "tls_max", "resumed", "early_data",
                                      "certificate_expires", "h2_settings"};
 
 struct Cell {
@@ -60,6 +60,10 @@ struct Cell {
     // not asked, cleartext, or the second request failed: resume_error says why).
     std::optional<bool> resumed;
     std::string resume_error;
+    // --resumption with tls.early_data on: what became of the second connection's early data
+    // ("accepted", "rejected", "not_attempted"); nullopt: not asked.
+    std::optional<std::string> early_data;
+    bool early_enabled = false;  // the cell's policy has tls.early_data
     std::optional<std::string> certificate_expires;  // "2036-11-28T10:00:00Z"
     std::optional<H2Settings> h2_settings;
     double seconds = 0;
@@ -81,6 +85,7 @@ struct Cell {
         j["handshake_ms"] = handshake_ms ? json(*handshake_ms) : json(nullptr);
         j["tls_max"] = tls_max ? json(*tls_max) : json(nullptr);
         j["resumed"] = resumed ? json(*resumed) : json(nullptr);
+        j["early_data"] = early_data ? json(*early_data) : json(nullptr);
         j["certificate_expires"] = certificate_expires ? json(*certificate_expires) : json(nullptr);
         if (h2_settings)
             j["h2_settings"] = {{"max_concurrent_streams", h2_settings->max_concurrent_streams},
@@ -140,8 +145,8 @@ void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
     copts.log = [](LogLevel, std::string_view) {};  // the table says it all
     Result r;
     policy::ResolvedPolicy rp;
-    {
-        Client client(std::move(cfg), std::move(copts));
+    try {
+        Client client(cfg, std::move(copts));
         rp = client.policy().resolve(origin);
         Request req;
         req.url = url;
@@ -153,15 +158,24 @@ void run_cell(Cell& c, const policy::Config& base, const policy::Origin& origin,
             // A second connection: the first goes, its TLS session stays with the Client.
             client.close_idle_connections();
             Result again = client.send(std::move(req));
-            if (again && !again.response.info.reused)
+            if (again && !again.response.info.reused) {
                 c.resumed = again.response.info.resumed.value_or(false);
+                if (rp.policy.tls.early_data)
+                    c.early_data = std::string(to_string(again.response.info.early_data));
+            }
             else if (!again)
                 c.resume_error = again.error.message();
             else
                 c.resume_error = "the second request reused the first connection";
         }
         client.close();
+    } catch (const std::system_error& e) {
+        // A Client that refused this cell's policy at start (tls.early_data on mbedTLS, a client
+        // certificate this backend cannot load): the cell's outcome, not the probe's end.
+        r.error = Error{e.code(), e.what()};
+        rp = policy::Engine(cfg).resolve(origin);
     }
+    c.early_enabled = rp.policy.tls.early_data;
     c.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     const ConnectionInfo& i = r.response.info;
     c.effective_mode = std::string(policy::to_string(rp.policy.mode));
@@ -421,6 +435,11 @@ void write_junit(const std::string& path, const std::string& url, const std::vec
 void print_table(const std::string& url, const std::vector<Cell>& cells, bool show_effective_mode,
                  bool show_tls_max, bool show_resumed, int verbose) {
     const Style s{colour_enabled(stdout)};
+    // --resumption where a cell's policy has tls.early_data: did the second connection's
+    // first flight carry the request?
+    const bool show_early = show_resumed && std::any_of(cells.begin(), cells.end(), [](const Cell& c) {
+                                return c.early_enabled;
+                            });
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"backend", "mode", "ALPN offered", "ALPN selected", "protocol", "TLS",
                     "handshake", "outcome"});
@@ -437,9 +456,15 @@ void print_table(const std::string& url, const std::vector<Cell>& cells, bool sh
         if (show_resumed)
             rows.back().insert(rows.back().end() - 1,
                                c.resumed ? (*c.resumed ? "yes" : "no") : c.resume_error.empty() ? "-" : "error");
+        if (show_early)
+            rows.back().insert(rows.back().end() - 1,
+                               !c.early_data ? "-"
+                               : *c.early_data == "not_attempted" ? "no"
+                                                                  : *c.early_data);
         if (show_tls_max) rows.back().insert(rows.back().begin() + 2, c.tls_max.value_or("-"));
     }
     if (show_resumed) rows.front().insert(rows.front().end() - 1, "resumed");
+    if (show_early) rows.front().insert(rows.front().end() - 1, "0-RTT");
     if (show_tls_max) rows.front().insert(rows.front().begin() + 2, "TLS max");
     std::vector<std::size_t> w(rows.front().size());
     for (const auto& r : rows)

@@ -310,6 +310,10 @@ policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
                 r.set.timeouts.request = *f.timeout;
         }
     }
+    if (f.early_data) {
+        d.tls.early_data = true;
+        for (auto& r : cfg.hosts) r.set.tls.early_data.reset();
+    }
     if (f.pins) {
         d.tls.pin = *f.pins;
         for (auto& r : cfg.hosts) r.set.tls.pin.reset();

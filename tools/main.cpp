@@ -34,6 +34,7 @@ struct Shared {
     bool insecure = false;
     std::string pinnedpubkey;
     std::string cert, key, key_pass_file, key_pass_env;
+    bool tls_earlydata = false;
 };
 
 void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
@@ -73,6 +74,9 @@ void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
     cmd.add_option("--key-pass-env", s.key_pass_env,
                    "environment variable holding the passphrase of an encrypted --key")
         ->type_name("NAME");
+    cmd.add_flag("--tls-earlydata", s.tls_earlydata,
+                 "TLS 1.3 early data (0-RTT) for every host, as curl's: a bodyless GET, HEAD or "
+                 "OPTIONS on a resumed connection goes in its first flight (OpenSSL, GnuTLS)");
 }
 
 PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
@@ -85,6 +89,7 @@ PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
     if (!s.pinnedpubkey.empty()) f.pins = require_pins(s.pinnedpubkey);
     if (!s.tls_max.empty()) f.tls_max = require_tls_version(s.tls_max, "--tls-max");
     f.client = require_client_identity(s.cert, s.key, s.key_pass_file, s.key_pass_env);
+    f.early_data = s.tls_earlydata;
     return f;
 }
 

@@ -30,8 +30,8 @@ import xml.etree.ElementTree as ET
 MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn",
          "h2-only-prior-knowledge"]
 RESULT_FIELDS = ["backend", "mode", "alpn_offered", "alpn_selected", "protocol", "status",
-                 "error", "tls_version", "handshake_ms", "tls_max", "resumed", "certificate_expires",
-                 "h2_settings"]
+                 "error", "tls_version", "handshake_ms", "tls_max", "resumed", "early_data",
+                 "certificate_expires", "h2_settings"]
 EXIT = {"ok": 0, "check_failed": 1, "usage": 2, "config": 3, "net": 4, "tls": 5,
         "protocol": 6, "http": 7, "local_io": 8}
 
@@ -327,6 +327,7 @@ def probe_json(c):
             c.check(r["certificate_expires"] == want_expiry,
                     f"probe --json: {r['backend']} {r['mode']}: certificate_expires {want_expiry}", p)
         c.check(r["resumed"] is None, f"probe --json: {r['backend']} {r['mode']}: resumed null without --resumption", p)
+        c.check(r["early_data"] is None, f"probe --json: {r['backend']} {r['mode']}: early_data null without --resumption", p)
         c.check((r["h2_settings"] is not None) == (r["protocol"] == "h2"),
                 f"probe --json: {r['backend']} {r['mode']}: h2_settings exactly on h2 cells", p)
         if r["h2_settings"]:
