@@ -155,6 +155,18 @@ TEST_CASE("early_data_methods and the ticket's limit decide what goes early") {
     for (const tls::Backend* b : with_early_data()) {
         INFO("backend ", b->name());
         {
+            // HEAD, over h2 too: no body, and the connection goes on.
+            TestServer server(early_server(*b, {"h2", "http/1.1"}));
+            Client c = make_client(early_json(b->name(), "alpn"));
+            prime(c, server);
+            Result head = c.send({.method = "HEAD", .url = server.url("/head")});
+            INFO(head.error.message());
+            REQUIRE(head);
+            CHECK(head.response.info.early);
+            CHECK(head.response.body.empty());
+            CHECK(served_count(server, "/head") == 1);
+        }
+        {
             // OPTIONS only: a GET waits for the handshake.
             TestServer server(early_server(*b, {"h2", "http/1.1"}));
             Client c = make_client(early_json(b->name(), "alpn", "\"early_data_methods\": [\"OPTIONS\"]"));

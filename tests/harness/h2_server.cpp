@@ -310,7 +310,9 @@ void ServerSession::Impl::respond(ServerStream& s) {
     }
     const std::string length = std::to_string(s.resp.body.size());
     if (!has_length && s.resp.trailers.empty()) nva.push_back(glue::nv("content-length", length));
-    const bool with_body = !s.resp.body.empty() || !s.resp.trailers.empty();
+    // A HEAD response has the headers a GET would have, and no content (RFC 9110 9.3.2).
+    const bool with_body =
+        s.req.method != "HEAD" && (!s.resp.body.empty() || !s.resp.trailers.empty());
     const glue::DataProvider body = glue::data_provider(&s, read_body);
     if (int rv = glue::submit_response(session.get(), id, nva.data(), nva.size(),
                                        with_body ? &body : nullptr);
