@@ -6,6 +6,8 @@
 #include <connmatrix/config.hpp>
 #include <connmatrix/policy.hpp>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -154,12 +156,29 @@ struct ProbeOptions {
     bool json = false;
     std::string expect;
     std::string junit;
+    std::string html;                   // --html FILE: the matrix as a page (probe_html.cpp)
     unsigned parallel = 4;
     std::chrono::milliseconds timeout{5000};  // per cell
     int verbose = 0;
     bool resumption = false;  // a second connection per cell: did the TLS session resume?
 };
 int run_probe(const ProbeOptions& o);
+
+// Escapes text for XML and HTML, in content and in quoted attribute values (--junit, --html).
+std::string xml_escape(std::string_view s);
+// Writes a whole file (--junit, --html): Failure(exit_local_io) naming the flag, the path and the
+// reason when it cannot.
+void write_local_file(const std::string& path, std::string_view flag, const std::string& text);
+
+// probe --html FILE: one self-contained HTML page (inline CSS, no script, nothing fetched) with
+// the matrix of each probed URL as a table, backends by modes (by TLS versions on a --tls axis),
+// one <td> per cell, its class naming the outcome. Each matrix is
+//   {"url", "tls_axis": ["1.2", ...] ([]: none), "expect": FILE or null, "results": [...]},
+// a result being the cell's `--json` object plus "tls_axis_value" (its --tls version or null),
+// "fallback", "error_detail", "seconds", "differences" (--expect's, as stderr lists them),
+// "compared" and "table" (the text table's columns for the cell, header -> value, in order).
+// Failure(exit_local_io) when the file cannot be written.
+void write_probe_html(const std::string& path, const std::vector<nlohmann::ordered_json>& matrices);
 
 int run_explain(const std::string& config, const std::string& url, bool json);
 int run_check_config(const std::vector<std::string>& files, bool all_backends);

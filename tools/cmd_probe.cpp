@@ -1,6 +1,6 @@
 // connmatrix probe URL: every backend x every mode (x every TLS version of --tls) against one
-// server, each cell on a fresh Client, as a table, JSON (--json), a comparison with an expected matrix (--expect) and JUnit
-// XML (--junit).
+// server, each cell on a fresh Client, as a table, JSON (--json), a comparison with an expected matrix (--expect), JUnit
+// XML (--junit) and an HTML page (--html, probe_html.cpp).
 #include "cli.hpp"
 
 #include <connmatrix/tls.hpp>
@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -364,6 +366,8 @@ std::size_t compare(std::vector<Cell>& cells, const std::vector<Expected>& expec
     return differing;
 }
 
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Output.
 
@@ -384,6 +388,21 @@ std::string xml_escape(std::string_view s) {
     }
     return out;
 }
+
+void write_local_file(const std::string& path, std::string_view flag, const std::string& text) {
+    auto failed = [&]() {
+        const int e = errno;
+        return Failure(exit_local_io, std::string(flag) + " " + path + ": cannot write the file" +
+                                          (e != 0 ? std::string(": ") + std::strerror(e) : ""));
+    };
+    errno = 0;
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) throw failed();
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (std::fclose(f) != 0 || !ok) throw failed();
+}
+
+namespace {
 
 void write_junit(const std::string& path, const std::string& url, const std::vector<Cell>& cells) {
     double total = 0;
@@ -425,16 +444,14 @@ void write_junit(const std::string& path, const std::string& url, const std::vec
         x += "    </testcase>\n";
     }
     x += "  </testsuite>\n</testsuites>\n";
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) throw Failure(exit_local_io, "--junit " + path + ": cannot write the file");
-    const bool ok = std::fwrite(x.data(), 1, x.size(), f) == x.size();
-    if (std::fclose(f) != 0 || !ok)
-        throw Failure(exit_local_io, "--junit " + path + ": cannot write the file");
+    write_local_file(path, "--junit", x);
 }
 
-void print_table(const std::string& url, const std::vector<Cell>& cells, bool show_effective_mode,
-                 bool show_tls_max, bool show_resumed, int verbose) {
-    const Style s{colour_enabled(stdout)};
+// The text table: a header, then one row per cell. print_table() prints it; --html puts each
+// cell's row in its hover text.
+std::vector<std::vector<std::string>> table_rows(const std::vector<Cell>& cells,
+                                                 bool show_effective_mode, bool show_tls_max,
+                                                 bool show_resumed) {
     // --resumption where a cell's policy has tls.early_data: did the second connection's
     // first flight carry the request?
     const bool show_early = show_resumed && std::any_of(cells.begin(), cells.end(), [](const Cell& c) {
@@ -466,6 +483,12 @@ void print_table(const std::string& url, const std::vector<Cell>& cells, bool sh
     if (show_resumed) rows.front().insert(rows.front().end() - 1, "resumed");
     if (show_early) rows.front().insert(rows.front().end() - 1, "0-RTT");
     if (show_tls_max) rows.front().insert(rows.front().begin() + 2, "TLS max");
+    return rows;
+}
+
+void print_table(const std::string& url, const std::vector<Cell>& cells,
+                 const std::vector<std::vector<std::string>>& rows, int verbose) {
+    const Style s{colour_enabled(stdout)};
     std::vector<std::size_t> w(rows.front().size());
     for (const auto& r : rows)
         for (std::size_t k = 0; k < r.size(); ++k) w[k] = std::max(w[k], r[k].size());
@@ -506,6 +529,37 @@ void print_table(const std::string& url, const std::vector<Cell>& cells, bool sh
         }
     }
     std::fflush(stdout);
+}
+
+// What --html shows of the matrix: each cell's --json object, its row of the text table, and
+// what only the table, -v or stderr say (fallback, the full error, the time, the differences).
+json html_matrix(const std::string& url, const std::vector<Cell>& cells,
+                 const std::vector<std::vector<std::string>>& rows,
+                 const std::vector<policy::TlsVersion>& tls_axis, const std::string& expect) {
+    json m;
+    m["url"] = url;
+    m["tls_axis"] = json::array();
+    for (const auto v : tls_axis) m["tls_axis"].push_back(std::string(policy::to_string(v)));
+    m["expect"] = expect.empty() ? json(nullptr) : json(expect);
+    m["results"] = json::array();
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        const Cell& c = cells[i];
+        json r = c.to_json();
+        r["tls_axis_value"] = c.tls_max_value
+                                  ? json(std::string(policy::to_string(*c.tls_max_value)))
+                                  : json(nullptr);
+        r["fallback"] = c.fallback;
+        r["error_detail"] = c.error_detail;
+        r["resume_error"] = c.resume_error;
+        r["seconds"] = c.seconds;
+        r["differences"] = c.differences;
+        r["compared"] = c.compared;
+        json table = json::object();
+        for (std::size_t k = 0; k < rows.front().size(); ++k) table[rows.front()[k]] = rows[i + 1][k];
+        r["table"] = std::move(table);
+        m["results"].push_back(std::move(r));
+    }
+    return m;
 }
 
 }  // namespace
@@ -571,6 +625,7 @@ int run_probe(const ProbeOptions& o) {
         run_cells(cells, base, origin, o.url, o.timeout, o.parallel, o.resumption);
 
     const std::size_t differing = expected.empty() ? 0 : compare(cells, expected);
+    const auto rows = table_rows(cells, have_config, !tls_axis.empty(), o.resumption);
     if (o.json) {
         json doc;
         doc["url"] = o.url;
@@ -579,9 +634,11 @@ int run_probe(const ProbeOptions& o) {
         std::printf("%s\n", doc.dump(2).c_str());
         std::fflush(stdout);
     } else {
-        print_table(o.url, cells, have_config, !tls_axis.empty(), o.resumption, o.verbose);
+        print_table(o.url, cells, rows, o.verbose);
     }
     if (!o.junit.empty()) write_junit(o.junit, o.url, cells);
+    if (!o.html.empty())
+        write_probe_html(o.html, {html_matrix(o.url, cells, rows, tls_axis, o.expect)});
 
     int rc = exit_ok;
     if (!expected.empty()) {

@@ -194,6 +194,11 @@ int main(int argc, char** argv) {
     cmd_probe->add_option("--junit", probe.junit,
                           "write JUnit XML: one test case per cell, a failure where --expect differs")
         ->type_name("FILE");
+    cmd_probe->add_option("--html", probe.html,
+                          "write the matrix as one self-contained HTML page: a table of backends "
+                          "by modes, each cell coloured by its outcome, the full error and "
+                          "timings on hover, --expect differences marked")
+        ->type_name("FILE");
     cmd_probe->add_option("--parallel", probe.parallel, "cells run at once (default 4)")
         ->type_name("N");
     cmd_probe->add_option("--timeout", probe_timeout,
@@ -214,6 +219,7 @@ int main(int argc, char** argv) {
         "  connmatrix probe --tls 1.2,1.3 --modes alpn https://127.0.0.1:8443/\n"
         "  connmatrix probe --expect expected.json --junit probe.xml --cacert ca.pem "
         "https://staging.example.com/\n"
+        "  connmatrix probe --html matrix.html --tls 1.2,1.3 https://127.0.0.1:8443/\n"
         "Each cell is a fresh Client whose defaults set the cell's backend and mode; with\n"
         "--config, the file's other settings (TLS, timeouts, proxy) apply, its rules' backend\n"
         "and negotiation axes are replaced, and a \"config\" column shows the file's own choice.\n"
