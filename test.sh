@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=$PWD
 
-scripts/deps.sh
+# chromium: the cli_probe_html test renders probe --html's page in it (headless, offline).
+scripts/deps.sh chromium
 
 configs=(
   "all:-Dopenssl=enabled -Dgnutls=enabled -Dmbedtls=enabled"

@@ -5,7 +5,8 @@ codes, stdout and stderr.
     cli_test.py GROUP --connmatrix PATH --source-root DIR --backends openssl,gnutls --default-backend openssl
 
 GROUP is one of: usage_errors, check_config, explain, version (no network), and probe_json,
-probe_expect, probe_junit, probe_timeout, get_against_servers, mutual_tls (starts its own
+probe_expect, probe_junit, probe_html (renders its pages in headless Chromium), probe_timeout,
+get_against_servers, mutual_tls (starts its own
 openssl s_server and nginx that require a client certificate), probe_agrees_with_interop (also
 needs --interop-expect PATH), which need the interop servers: run them under
 tests/interop/with-servers.sh (it sets $CONNMATRIX_FIXTURE_DIR). Every check
@@ -14,11 +15,15 @@ exits 1.
 """
 import argparse
 import base64
+import collections
 import hashlib
+import html.parser
 import json
 import os
 import pathlib
 import re
+import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -26,6 +31,7 @@ import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
+import zlib
 
 MODES = ["alpn", "h2-only", "http1", "prior-knowledge", "prior-knowledge-alpn",
          "h2-only-prior-knowledge"]
@@ -517,6 +523,371 @@ def probe_junit(c):
     c.expect_exit(p, EXIT["local_io"], "probe --junit to an unwritable path")
 
 
+# --- probe --html, rendered by headless Chromium -----------------------------------------------
+
+# The <td> class for an outcome: a success by protocol, an error by its category.
+HTML_ERROR_CLASSES = {"negotiate": "refused-by-policy", "tls": "tls-error", "net": "network-error",
+                      "http2": "http2-error", "http1": "http1-error", "pool": "pool-error",
+                      "config": "config-error", "internal": "internal-error"}
+HTML_OUTCOMES = ["h2", "http1", "fallback", *HTML_ERROR_CLASSES.values(), "other-error"]
+
+
+def html_class(protocol, error, fell_back):
+    if error is None:
+        return "h2" if protocol == "h2" else ("fallback" if fell_back else "http1")
+    return HTML_ERROR_CLASSES.get(error.split(":")[0], "other-error")
+
+
+class PageDom(html.parser.HTMLParser):
+    """What the checks read from a page's DOM: every <td> (attributes, text), the table headers,
+    the legend's entries, the style sheet, the <h2> headings."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.cells, self.headers, self.legend, self.h2s = [], [], [], []
+        self.style = ""
+        self._td = self._th = self._h2 = None
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v if v is not None else "") for k, v in attrs}
+        if self._h2 is not None:
+            self._h2[1].append(tag)
+        if tag == "td":
+            self._td = {"attrs": a, "text": "", "marker": ""}
+            self.cells.append(self._td)
+        elif tag == "th":
+            self._th = [a, ""]
+            self.headers.append(self._th)
+        elif tag == "li" and "data-outcome" in a:
+            self.legend.append(a["data-outcome"])
+        elif tag == "h2":
+            self._h2 = ["", []]  # its text, the tags inside it
+            self.h2s.append(self._h2)
+        elif tag == "style":
+            self._in_style = True
+        elif tag == "span" and self._td is not None and a.get("class") == "marker":
+            self._td["marker"] = None  # filled by the text that follows
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._td = None
+        elif tag == "th":
+            self._th = None
+        elif tag == "h2":
+            self._h2 = None
+        elif tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data):
+        if self._td is not None:
+            self._td["text"] += data
+            if self._td["marker"] is None:
+                self._td["marker"] = data
+        if self._th is not None:
+            self._th[1] += data
+        if self._h2 is not None:
+            self._h2[0] += data
+        if self._in_style:
+            self.style += data
+
+
+class Chromium:
+    """Headless Chromium, bounded in time, in a network namespace of its own where one can be
+    made (root: unshare -n; else unshare -rn), so it could not reach the network if it tried:
+    the pages are local files with nothing to fetch."""
+
+    def __init__(self, c):
+        self.c = c
+        self.exe = shutil.which("chromium") or shutil.which("chromium-browser")
+        c.check(self.exe is not None, "chromium is installed (test.sh installs it: scripts/deps.sh chromium)")
+        self.prefix = []
+        for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+            if shutil.which("unshare") and subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+                self.prefix = prefix
+                break
+        print(f"note chromium {self.exe} runs {'under ' + ' '.join(self.prefix) if self.prefix else 'without a network namespace (none could be made)'}")
+        self.profile = c.tmp / "chromium-profile"
+        self.seconds = []
+
+    def run(self, page, *args):
+        argv = [*self.prefix, self.exe, "--headless", "--no-sandbox", "--disable-gpu",
+                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-default-apps", "--force-color-profile=srgb", "--hide-scrollbars",
+                f"--user-data-dir={self.profile}", *args, pathlib.Path(page).resolve().as_uri()]
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            self.c.check(False, f"chromium {' '.join(args)} {page}: done within 90 s")
+        self.seconds.append(time.monotonic() - t0)
+        self.c.check(p.returncode == 0, f"chromium {' '.join(args)} {pathlib.Path(page).name}: exit 0", p)
+        return p
+
+    def dom(self, page):
+        p = self.run(page, "--dump-dom")
+        self.c.check("<td" in p.stdout, f"chromium --dump-dom {pathlib.Path(page).name}: a DOM with cells", p)
+        dom = PageDom()
+        dom.feed(p.stdout)
+        return dom
+
+    def screenshot(self, page, png, width, height):
+        self.run(page, f"--screenshot={png}", f"--window-size={width},{height}")
+        return pathlib.Path(png)
+
+
+def png_rgb_counts(path, rows):
+    """The PNG's size and how many pixels of each colour its first `rows` rows have (8-bit RGB or
+    RGBA, not interlaced: what Chromium writes), decoded with zlib alone."""
+    data = pathlib.Path(path).read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("no PNG signature")
+    pos, idat, head = 8, [], None
+    while pos + 8 <= len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            head = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + n
+    width, height, depth, ctype, _, _, interlace = head
+    if depth != 8 or ctype not in (2, 6) or interlace:
+        raise ValueError(f"unexpected PNG format: depth {depth}, colour type {ctype}, interlace {interlace}")
+    bpp = 3 if ctype == 2 else 4
+    stride = width * bpp
+    raw = zlib.decompressobj().decompress(b"".join(idat), (stride + 1) * min(rows, height))
+    counts = collections.Counter()
+    prev = bytearray(stride)
+    for y in range(min(rows, height)):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if kind == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 255
+        elif kind == 2:
+            line = bytearray((a + b) & 255 for a, b in zip(line, prev))
+        elif kind == 3:
+            for i in range(stride):
+                line[i] = (line[i] + ((line[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
+        elif kind == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b, cc = prev[i], (prev[i - bpp] if i >= bpp else 0)
+                pa, pb, pc = abs(b - cc), abs(a - cc), abs(a + b - 2 * cc)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else cc)) & 255
+        counts.update(bytes(line[i:i + 3]).hex() for i in range(0, stride, bpp))
+        prev = line
+    return width, height, counts
+
+
+def table_rows_of(stdout):
+    """The text table: {(backend, mode, tls max): {column: value}}, from a --html run without --json."""
+    lines = [l for l in stdout.splitlines() if l.strip()]
+    header = re.split(r"\s{2,}", lines[1].strip())
+    rows = {}
+    for line in lines[2:]:
+        values = re.split(r"\s{2,}", line.removesuffix("  <- differs from --expect").strip())
+        if len(values) != len(header):
+            return None  # not the table: the caller's check fails
+        row = dict(zip(header, values))
+        rows[(row["backend"], row["mode"].split(" ")[0], row.get("TLS max", ""))] = row
+    return rows
+
+
+def page_cells(c, dom, what, p):
+    """The page's cells by (backend, mode, TLS axis); each key once."""
+    cells = {}
+    for td in dom.cells:
+        a = td["attrs"]
+        c.check({"data-backend", "data-mode", "data-tls-max", "data-tls-axis", "data-outcome", "title"} <= set(a),
+                f"{what}: every <td> has data-backend, data-mode, data-tls-max, data-tls-axis, data-outcome and a title", p)
+        key = (a["data-backend"], a["data-mode"], a["data-tls-axis"])
+        c.check(key not in cells, f"{what}: one <td> for {' '.join(key)}", p)
+        cells[key] = td
+    return cells
+
+
+def check_page_against_table(c, dom, rows, what, p, tls_axis):
+    cells = page_cells(c, dom, what, p)
+    c.check(len(cells) == len(rows) and rows, f"{what}: one <td> per row of the table ({len(rows)})", p)
+    for (backend, mode, tls), row in rows.items():
+        name = f"{what}: {backend} {mode}{' tls' + tls if tls else ''}"
+        td = cells.get((backend, mode, tls if tls_axis else ""))
+        c.check(td is not None, f"{name}: on the page", p)
+        title = td["attrs"]["title"].split("\n")
+        outcome = row["outcome"]
+        ok = outcome.startswith("ok ")
+        error = None if ok else outcome.split(": ")[0]
+        want = html_class(row["protocol"], error, "fell back to http/1.1" in outcome)
+        c.check(td["attrs"]["class"].split()[0] == want and td["attrs"]["data-outcome"] == want,
+                f"{name}: class {want} ({outcome})", p)
+        c.check(f"outcome: {outcome}" in title, f"{name}: the outcome in the title", p)
+        for column, value in row.items():
+            if column in ("backend", "mode", "outcome", "handshake"):
+                continue
+            c.check(f"{column}: {value}" in title, f"{name}: '{column}: {value}' in the title", p)
+        hs = row["handshake"]
+        c.check(f"handshake_ms: {hs[:-3] if hs != '-' else '-'}" in title,
+                f"{name}: handshake_ms in the title ({hs})", p)
+        c.check(any(re.fullmatch(r"seconds: \d+\.\d{3}", l) for l in title), f"{name}: seconds in the title", p)
+        c.check((error or f"{row['protocol']} {outcome.split()[1]}") in td["text"],
+                f"{name}: the cell shows {error or row['protocol']}", p)
+    return cells
+
+
+def check_page_against_json(c, dom, doc, what, p, fallbacks):
+    cells = page_cells(c, dom, what, p)
+    results = doc["results"]
+    c.check(len(cells) == len(results), f"{what}: one <td> per --json cell ({len(results)})", p)
+    on_axis = any(k[2] for k in cells)  # a --tls axis: the cells' tls_max is their version
+    for r in results:
+        axis = r["tls_max"] if on_axis else ""
+        name = f"{what}: {r['backend']} {r['mode']}{' tls' + axis if axis else ''}"
+        td = cells.get((r["backend"], r["mode"], axis))
+        c.check(td is not None, f"{name}: on the page", p)
+        a, title = td["attrs"], td["attrs"]["title"].split("\n")
+        want = html_class(r["protocol"], r["error"], (r["backend"], r["mode"], axis) in fallbacks)
+        c.check(a["class"].split()[0] == want and a["data-outcome"] == want,
+                f"{name}: class {want} (protocol {r['protocol']}, error {r['error']}; got {a['class']!r})", p)
+        c.check(a["data-tls-max"] == (r["tls_max"] or ""), f"{name}: data-tls-max {r['tls_max']}", p)
+        hs = "-" if r["handshake_ms"] is None else json.dumps(r["handshake_ms"])
+        c.check(f"handshake_ms: {hs}" in title, f"{name}: handshake_ms {hs} in the title", p)
+        if r["tls_max"] is not None:
+            c.check(f"TLS max: {r['tls_max']}" in title, f"{name}: TLS max in the title", p)
+        if r["error"] is not None:
+            c.check(f"error: {r['error']}" in title and any(l.startswith("detail: ") for l in title),
+                    f"{name}: the error and its full text in the title", p)
+            c.check(r["error"] in td["text"], f"{name}: the cell shows {r['error']}", p)
+        else:
+            c.check(f"{r['protocol']} {r['status']}" in td["text"], f"{name}: the cell shows {r['protocol']} {r['status']}", p)
+        if r["resumed"] is not None:
+            c.check(f"resumed: {'yes' if r['resumed'] else 'no'}" in title, f"{name}: resumed in the title", p)
+        if r["certificate_expires"] is not None:
+            c.check(f"certificate expires: {r['certificate_expires']}" in title, f"{name}: the expiry in the title", p)
+    return cells
+
+
+def check_page_basics(c, page, dom, url, what):
+    raw = pathlib.Path(page).read_text()
+    for pattern in (r"<script", r"<link", r"<img", r"<iframe", r"\bsrc\s*=", r"\bhref\s*=", r"url\(", r"@import"):
+        c.check(re.search(pattern, raw, re.I) is None, f"{what}: self-contained (no {pattern!r})")
+    c.check([h[0] for h in dom.h2s][0] == f"probe {url}", f"{what}: the URL as text in the heading")
+    used = {td["attrs"]["data-outcome"] for td in dom.cells}
+    c.check(set(HTML_OUTCOMES) <= set(dom.legend),
+            f"{what}: the legend lists every outcome ({', '.join(sorted(set(HTML_OUTCOMES) - set(dom.legend))) or 'all there'})")
+    fills = dict(re.findall(r"\.([a-z0-9-]+) \{ --fill: #([0-9a-f]{6});", dom.style))
+    c.check(used <= set(fills) and len(set(fills[k] for k in HTML_OUTCOMES)) == len(HTML_OUTCOMES),
+            f"{what}: each outcome has a colour of its own", None)
+    return fills
+
+
+def probe_html(c):
+    """probe --html: the page Chromium renders has every cell of the table and of --json, with its
+    outcome as class; a screenshot of it shows the outcomes' colours."""
+    need_fixture(c)
+    ca = c.fixture["CA_FILE"]
+    chrome = Chromium(c)
+
+    # 1. The table and the page from one run; --expect marks the cells that differ. The URL has
+    #    characters HTML must escape.
+    url = c.url("h1_noalpn", "hello.txt?q=<b>x</b>&r=\"'")
+    bad = expected_matrix(c)
+    for r in bad["results"]:
+        if r["mode"] == "prior-knowledge":
+            r["protocol"], r["error"] = "h2", None
+    expect = c.write("expect-html.json", bad)
+    page = c.tmp / "h1_noalpn.html"
+    p = c.run("probe", "--cacert", ca, "--expect", expect, "--html", str(page), url)
+    c.expect_exit(p, EXIT["check_failed"], "probe --html --expect (mismatch)")
+    rows = table_rows_of(p.stdout)
+    c.check(rows is not None, "probe --html: the table on stdout", p)
+    dom = chrome.dom(page)
+    fills = check_page_basics(c, page, dom, url, "h1_noalpn page")
+    c.check(dom.h2s[0][1] == ["code"], "h1_noalpn page: the URL's <b> is text, not an element")
+    cells = check_page_against_table(c, dom, rows, "h1_noalpn page", p, False)
+    differing = {}
+    for line in p.stderr.splitlines():
+        m = re.match(r"^  (\S+) (\S+): (.*)$", line)
+        if m:
+            differing[(m[1], m[2], "")] = m[3].split("; ")
+    c.check(len(differing) == len(c.backends), f"h1_noalpn: {len(c.backends)} cells differ on stderr", p)
+    compared = {(r["backend"], r["mode"], "") for r in bad["results"]}
+    for key, td in cells.items():
+        classes, title = td["attrs"]["class"].split(), td["attrs"]["title"].split("\n")
+        if key in differing:
+            c.check("unexpected" in classes and td["marker"] == "\u2260 expected",
+                    f"h1_noalpn page: {' '.join(key[:2])}: class unexpected and a visible marker", p)
+            for d in differing[key]:
+                c.check(f"differs from --expect: {d}" in title, f"h1_noalpn page: {' '.join(key[:2])}: {d!r} in the title", p)
+        else:
+            c.check("unexpected" not in classes and not any(l.startswith("differs") for l in title),
+                    f"h1_noalpn page: {' '.join(key[:2])}: not marked", p)
+            c.check(("as-expected" in classes) == (key in compared),
+                    f"h1_noalpn page: {' '.join(key[:2])}: as-expected exactly when compared", p)
+    c.check(any(td["attrs"]["data-outcome"] == "fallback" for td in cells.values()),
+            "h1_noalpn page: the fallback cells are there (prior-knowledge-alpn)", p)
+
+    # The screenshot: the size asked for, and the colours of the outcomes on the page in it.
+    png = chrome.screenshot(page, c.tmp / "h1_noalpn.png", 1280, 720)
+    size = png.stat().st_size if png.exists() else 0
+    c.check(size > 20_000, f"screenshot: a PNG of {size} bytes (> 20 KB)")
+    width, height, counts = png_rgb_counts(png, 460)
+    c.check((width, height) == (1280, 720), f"screenshot: 1280 x 720 ({width} x {height})")
+    c.check(len(counts) > 50, f"screenshot: {len(counts)} colours in the table's rows (not blank)")
+    for cls in sorted({td["attrs"]["data-outcome"] for td in cells.values()}):
+        n = counts.get(fills[cls], 0)
+        c.check(n > 1000, f"screenshot: {n} pixels of {cls}'s colour #{fills[cls]}")
+
+    # 2. The same server with --json: every cell of the JSON is on the page with its class (the
+    #    table of run 1 says which cells fell back: --json has no such field).
+    page = c.tmp / "h1_noalpn-json.html"
+    p = c.run("probe", "--json", "--cacert", ca, "--html", str(page), c.url("h1_noalpn"))
+    c.expect_exit(p, 0, "probe --json --html")
+    doc = json.loads(p.stdout)
+    fallbacks = {k for k, row in rows.items() if "fell back" in row["outcome"]}
+    check_page_against_json(c, chrome.dom(page), doc, "h1_noalpn --json page", p, fallbacks)
+
+    # 3. A TLS version axis (sub-columns) and --resumption.
+    page = c.tmp / "nginx_h2-tls.html"
+    p = c.run("probe", "--json", "--cacert", ca, "--tls", "1.2,1.3", "--resumption", "--html", str(page),
+              c.url("nginx_h2"))
+    c.expect_exit(p, 0, "probe --json --tls 1.2,1.3 --resumption --html")
+    doc = json.loads(p.stdout)
+    dom = chrome.dom(page)
+    cells = check_page_against_json(c, dom, doc, "nginx_h2 --tls page", p, set())
+    c.check({k[2] for k in cells} == {"1.2", "1.3"}, "nginx_h2 --tls page: cells of TLS 1.2 and 1.3", p)
+    heads = [h[1] for h in dom.headers]
+    c.check(heads.count("TLS 1.2") == len(MODES) and heads.count("TLS 1.3") == len(MODES),
+            "nginx_h2 --tls page: a TLS 1.2 and a TLS 1.3 sub-column under each mode", p)
+    c.check(all(h[0].get("colspan") == "2" for h in dom.headers if h[1] in MODES),
+            "nginx_h2 --tls page: each mode heads its two sub-columns", p)
+    c.check({td["attrs"]["data-outcome"] for td in cells.values()} >= {"h2", "http1", "http2-error"},
+            "nginx_h2 --tls page: h2, http1 and http2-error cells", p)
+
+    # 4. TLS errors, and 5. a server that is not there (exit 4, the page written all the same).
+    page = c.tmp / "nginx_h1.html"
+    p = c.run("probe", "--json", "--cacert", ca, "--modes", "alpn,h2-only", "--html", str(page), c.url("nginx_h1"))
+    c.expect_exit(p, 0, "probe --json --html nginx_h1")
+    cells = check_page_against_json(c, chrome.dom(page), json.loads(p.stdout), "nginx_h1 page", p, set())
+    c.check(sum(td["attrs"]["data-outcome"] == "tls-error" for td in cells.values()) == len(c.backends),
+            "nginx_h1 page: h2-only is a TLS error (no_application_protocol) in every backend", p)
+    page = c.tmp / "unreachable.html"
+    p = c.run("probe", "--json", "--modes", "alpn,http1", "--html", str(page), "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["net"], "probe --html of an unreachable server")
+    cells = check_page_against_json(c, chrome.dom(page), json.loads(p.stdout), "unreachable page", p, set())
+    c.check(all(td["attrs"]["data-outcome"] == "network-error" for td in cells.values()),
+            "unreachable page: every cell a network error", p)
+
+    # An unwritable file: exit 8 (local I/O), as --junit.
+    target = c.tmp / "no-such-dir" / "matrix.html"
+    p = c.run("probe", "--cacert", ca, "--modes", "alpn", "--html", str(target), c.url("nginx_h1"))
+    c.expect_exit(p, EXIT["local_io"], "probe --html to an unwritable path")
+    c.one_line_error(p, "probe --html to an unwritable path", f"--html {target}: cannot write the file")
+    print(f"chromium: {len(chrome.seconds)} runs, {sum(chrome.seconds):.1f} s "
+          f"({', '.join(f'{s:.1f}' for s in chrome.seconds)})")
+
+
 def probe_timeout(c):
     need_fixture(c)
     # openssl s_server answers an h2 preface with nothing and keeps the connection open: only the
@@ -812,7 +1183,7 @@ def probe_agrees_with_interop(c):
 
 
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
-                                  probe_expect, probe_junit, probe_timeout, get_against_servers,
+                                  probe_expect, probe_junit, probe_html, probe_timeout, get_against_servers,
                                   probe_agrees_with_interop, mutual_tls]}
 
 
