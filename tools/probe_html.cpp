@@ -142,12 +142,9 @@ std::string cell_body(const json& r, const std::string& cls) {
         // The table's outcome is "<error>: <short text>".
         how = outcome.rfind(what + ": ", 0) == 0 ? outcome.substr(what.size() + 2) : outcome;
     }
-    // A long error name may break after ':' and '_', not anywhere.
-    std::string shown;
-    for (const char ch : xml_escape(what)) {
-        shown += ch;
-        if (ch == ':' || ch == '_') shown += "<wbr>";
-    }
+    // A long error name breaks after its category's ':' before it breaks anywhere.
+    std::string shown = xml_escape(what);
+    if (const auto colon = shown.find(':'); colon != std::string::npos) shown.insert(colon + 1, "<wbr>");
     std::string b = "<span class=\"what\">" + shown + "</span><span class=\"how\">" +
                     xml_escape(how) + "</span>";
     if (!r["differences"].empty())
@@ -247,10 +244,11 @@ h2 { font-size: 1.1em; margin: 1.2em 0 .3em; }
 code { font: .95em "DejaVu Sans Mono", monospace; }
 .meta, .summary { color: #444; margin: .2em 0 .6em; }
 table { border-collapse: separate; border-spacing: 3px; }
-th { font-weight: 600; padding: .3em .6em; background: #f3f3f3; text-align: center; }
+th { font-weight: 600; padding: .3em .6em; background: #f3f3f3; text-align: center;
+     white-space: nowrap; }
 th[scope=row] { text-align: left; }
-th.corner { color: #666; font-weight: normal; white-space: nowrap; }
-td { vertical-align: top; min-width: 8em; max-width: 15em;
+th.corner { color: #666; font-weight: normal; }
+td { vertical-align: top; min-width: 8em; max-width: 16em;
      padding: .35em .55em .4em; background: var(--fill); border-left: 5px solid var(--edge);
      cursor: help; overflow-wrap: anywhere; }
 td .what { display: block; font-weight: 600; }
