@@ -159,7 +159,7 @@ TEST_CASE("a bad URL is an explanation with an error, not an exception") {
     CHECK(j == json{{"url", "gopher://x"}, {"error", "unsupported scheme \"gopher\": use http:// or https://"}});
     auto weird = engine().explain(std::string("https://a\xff.example"));
     CHECK_FALSE(weird.resolved);
-    CHECK_NOTHROW((void)json::parse(weird.json()));
+    CHECK(json::parse(weird.json()).is_object());  // valid JSON though the host is not UTF-8
 }
 
 TEST_CASE("an Engine with no configuration explains the built-in defaults") {
