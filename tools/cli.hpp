@@ -67,6 +67,10 @@ struct Style {
 void warn_insecure();
 
 std::string format_ms(std::chrono::microseconds us);  // "3.1"
+
+// The contents of a file named after '@' (-d @FILE, -w @FILE); "-" is standard input. Unreadable:
+// Failure(exit_local_io) naming the flag and the file.
+std::string read_input_file(const std::string& path, const char* flag);
 std::string join(const std::vector<std::string>& v, std::string_view sep);
 
 // ---------------------------------------------------------------------------------------------
@@ -94,13 +98,17 @@ bool config_is_builtin(const policy::Config& cfg);
 // file (other axes, rules' other settings) still applies.
 struct PolicyFlags {
     std::optional<std::string> backend;   // --backend: replaces every rule's backend
-    std::optional<policy::Mode> mode;     // --mode: replaces mode, alpn, no_alpn, fallback,
-                                          // remember and cleartext everywhere
+    std::optional<policy::Mode> mode;     // --mode (or --http1.1, --http2, --http2-prior-knowledge):
+                                          // replaces mode, alpn, no_alpn, fallback, remember
+                                          // and cleartext everywhere
+    std::optional<policy::Cleartext> cleartext;  // --http2: h2c-upgrade on http://, everywhere
+    bool no_alpn = false;                 // --no-alpn: alpn [] everywhere (no ALPN extension)
     std::optional<std::string> ca_file;   // --cacert (made absolute)
     bool insecure = false;                // -k: tls.verify false everywhere
     std::optional<policy::ProxyEndpoint> proxy;  // --proxy
     std::optional<std::chrono::milliseconds> timeout;  // --timeout: caps connect, tls, request
     std::optional<std::vector<std::string>> pins;      // --pinnedpubkey: tls.pin everywhere
+    std::optional<policy::TlsVersion> tls_min;  // --tlsv1.2, --tlsv1.3: tls.min_version everywhere
     std::optional<policy::TlsVersion> tls_max;  // --tls-max: tls.max_version everywhere
     std::optional<policy::ClientIdentity> client;  // --cert/--key/--key-pass-*: everywhere
     bool early_data = false;  // --tls-earlydata: tls.early_data true everywhere
@@ -108,6 +116,22 @@ struct PolicyFlags {
 
 // --tls-max, probe --tls: "1.2" or "1.3" (curl's spelling). exit_usage otherwise.
 policy::TlsVersion require_tls_version(const std::string& text, const char* flag);
+
+// get's flags in curl's language (README.md, "The connmatrix command in curl's language"), as
+// given on the command line; require_protocol_flags() turns them into PolicyFlags.
+struct CurlProtocolFlags {
+    bool http1_1 = false;                // --http1.1
+    bool http2 = false;                  // --http2
+    bool http2_prior_knowledge = false;  // --http2-prior-knowledge
+    bool no_alpn = false;                // --no-alpn
+    bool tlsv1_2 = false, tlsv1_3 = false;  // --tlsv1.2, --tlsv1.3
+    std::string mode;                    // --mode
+    std::string tls_max;                 // --tls-max
+};
+// Sets mode, cleartext, no_alpn, tls_min and tls_max in `out`. Two HTTP version flags, one with
+// --mode, both --tlsv1.2 and --tlsv1.3, a --tls-max below the --tlsv1.x minimum, or --no-alpn
+// with a mode that fails without ALPN: Failure(exit_usage) naming both flags.
+void require_protocol_flags(const CurlProtocolFlags& in, PolicyFlags& out);
 
 // --proxy: "http://host:port". exit_usage otherwise.
 policy::ProxyEndpoint require_proxy(const std::string& url);
@@ -143,6 +167,16 @@ struct GetOptions {
     int verbose = 0;                // -v (-vv: the library's debug log too)
     int repeat = 1;                 // -n
     bool fail = false;              // --fail
+    std::optional<std::string> write_out;  // -w: the format (already read from @FILE)
+    bool silent = false;            // -s: no error line, no warnings
+    bool show_error = false;        // -S: with -s, the error line again
+    int retry = 0;                  // --retry N: transient failures are retried N times
+    std::optional<std::chrono::milliseconds> retry_delay;  // --retry-delay: fixed, no backoff
+    std::optional<std::chrono::milliseconds> retry_max_time;  // --retry-max-time
+    bool retry_connrefused = false;  // --retry-connrefused
+    bool retry_all_errors = false;   // --retry-all-errors
+    // Whether main() prints the error line of a Failure: not under -s without -S.
+    bool errors_shown() const { return !silent || show_error; }
 };
 int run_get(const GetOptions& o);
 

@@ -1,25 +1,24 @@
 // connmatrix get URL: one request (or -n of them on the pooled connection), like curl, with -v
 // saying how the protocol was negotiated and by which rule.
 #include "cli.hpp"
+#include "write_out.hpp"
 
+#include <connmatrix/errors.hpp>
 #include <connmatrix/tls.hpp>
 
+#include <time.h>
+
 #include <algorithm>
-#include <fstream>
-#include <iterator>
+#include <cctype>
+#include <chrono>
+#include <ctime>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 namespace connmatrix::cli {
 
 namespace {
-
-std::string read_file(const std::string& path, const char* flag) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw Failure(exit_local_io, std::string(flag) + " @" + path + ": cannot read the file");
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 Header parse_header(const std::string& h) {
     const auto colon = h.find(':');
@@ -125,6 +124,115 @@ double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
+// --retry, as curl's: which outcomes are transient, and how long to wait before the next try.
+class Retrier {
+public:
+    explicit Retrier(const GetOptions& o) : o_(o), wait_(o.retry_delay.value_or(initial_)) {}
+
+    // What makes this outcome worth another try, in words; nullopt: it is final.
+    std::optional<std::string> transient(const Result& r) const {
+        if (!r) {
+            const std::error_code& c = r.error.code;
+            if (c == net::errc::connect_timeout || c == net::errc::tls_timeout ||
+                c == net::errc::request_timeout)
+                return "a timeout, " + error_name(c);
+            if (c == net::errc::resolve_failed) return "the host name did not resolve";
+            if (o_.retry_connrefused && c == net::errc::connect_failed) return "connection refused";
+            if (o_.retry_all_errors) return error_name(c);
+            return std::nullopt;
+        }
+        const int s = r.response.status;
+        if (s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504)
+            return "HTTP " + std::to_string(s);
+        if (o_.retry_all_errors && o_.fail && s >= 400) return "HTTP " + std::to_string(s) + " (--fail)";
+        return std::nullopt;
+    }
+
+    // After attempt number `done` (1-based) gave a transient outcome: the wait before the next,
+    // or nullopt when no retry is left or --retry-max-time would be passed (with why on stderr).
+    std::optional<std::chrono::milliseconds> next(const Result& r, int done, const std::string& why,
+                                                  std::chrono::steady_clock::time_point started) {
+        if (done > o_.retry) return std::nullopt;
+        auto wait = wait_;
+        if (r) {  // Retry-After (RFC 9110 10.2.3) lengthens the wait, never shortens it
+            if (const auto* ra = r.response.header("retry-after"))
+                if (auto after = retry_after(*ra)) wait = std::max(wait, *after);
+        }
+        const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started);
+        if (o_.retry_max_time && elapsed + wait > *o_.retry_max_time) {
+            warn("transient problem (" + why + "), but waiting " + format_wait(wait) +
+                 " would pass --retry-max-time " + format_wait(*o_.retry_max_time) + ": no retry");
+            return std::nullopt;
+        }
+        const int left = o_.retry - done;
+        warn("transient problem (" + why + "); will retry in " + format_wait(wait) + ", " +
+             std::to_string(left + 1) + (left == 0 ? " retry" : " retries") + " left");
+        if (!o_.retry_delay) wait_ = std::min(wait_ * 2, max_wait_);
+        return wait;
+    }
+
+private:
+    // delta-seconds, or an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT"); nullopt otherwise.
+    static std::optional<std::chrono::milliseconds> retry_after(const std::string& v) {
+        if (!v.empty() && std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); })) {
+            if (v.size() > 9) return max_wait_;
+            return std::min<std::chrono::milliseconds>(std::chrono::seconds(std::stol(v)), max_wait_);
+        }
+        std::tm tm{};
+        const char* end = ::strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (end == nullptr || *end != '\0') return std::nullopt;
+        const auto when = std::chrono::system_clock::from_time_t(::timegm(&tm));
+        const auto now = std::chrono::system_clock::now();
+        if (when <= now) return std::chrono::milliseconds{0};
+        return std::min(std::chrono::duration_cast<std::chrono::milliseconds>(when - now), max_wait_);
+    }
+
+    static std::string format_wait(std::chrono::milliseconds w) {
+        if (w.count() % 1000 == 0) return std::to_string(w.count() / 1000) + " s";
+        return std::to_string(w.count()) + " ms";
+    }
+
+    void warn(const std::string& text) const {
+        if (!o_.silent) std::fprintf(stderr, "connmatrix: %s\n", text.c_str());
+    }
+
+    // curl's schedule: 1 s, doubled after every retry, at most 10 minutes.
+    static constexpr std::chrono::milliseconds initial_{1000};
+    static constexpr std::chrono::milliseconds max_wait_{600'000};
+    const GetOptions& o_;
+    std::chrono::milliseconds wait_;
+};
+
+struct Attempt {
+    Result result;
+    std::size_t connects = 0;  // connections the last try opened (curl's num_connects)
+};
+
+// One request as the user sees it: sent, and sent again while --retry says so.
+Attempt send_with_retries(Client& client, const Request& req, const GetOptions& o, const Verbose& v,
+                          bool https) {
+    Retrier retrier(o);
+    const auto started = std::chrono::steady_clock::now();
+    for (int n = 1;; ++n) {
+        const std::size_t before = client.stats().connections_opened;
+        Attempt a{client.send(req), 0};
+        a.connects = client.stats().connections_opened - before;
+        const auto why = retrier.transient(a.result);
+        if (!why) return a;
+        // -v shows the attempts that are not the last; the caller shows the last.
+        const auto wait = retrier.next(a.result, n, *why, started);
+        if (!wait) return a;
+        if (o.verbose > 0) {
+            v.connection(a.result.response.info, https);
+            v.line("attempt " + std::to_string(n) + ": " + *why);
+        }
+        std::this_thread::sleep_for(*wait);
+        v.line("retry " + std::to_string(n) + " of " + std::to_string(o.retry) + ": " + req.method +
+               " " + req.url);
+    }
+}
+
 }  // namespace
 
 int run_get(const GetOptions& o) {
@@ -138,7 +246,7 @@ int run_get(const GetOptions& o) {
     const bool has_body = o.data || o.data_binary;
     if (has_body) {
         const std::string& d = o.data ? *o.data : *o.data_binary;
-        req.body = !d.empty() && d[0] == '@' ? read_file(d.substr(1), o.data ? "-d" : "--data-binary")
+        req.body = !d.empty() && d[0] == '@' ? read_input_file(d.substr(1), o.data ? "-d" : "--data-binary")
                                              : d;
         const bool has_type = std::any_of(req.headers.begin(), req.headers.end(), [](const Header& h) {
             std::string n = h.name;
@@ -152,7 +260,7 @@ int run_get(const GetOptions& o) {
     if (o.flags.timeout) req.timeout = *o.flags.timeout;
 
     policy::Config cfg = apply_flags(load_config(o.config), o.flags);
-    if (o.flags.insecure) warn_insecure();
+    if (o.flags.insecure && !o.silent) warn_insecure();
 
     ClientOptions copts;
     if (o.verbose > 0) {
@@ -175,19 +283,27 @@ int run_get(const GetOptions& o) {
         if (!file) throw Failure(exit_local_io, "-o " + o.output + ": cannot write the file");
         out = file.get();
     }
+    // -w goes to stdout after the body, whatever -o says (as curl's).
+    auto write_out_for = [&](const Attempt& a, int exit_code) {
+        if (!o.write_out) return;
+        std::fflush(out);
+        write_out(*o.write_out, Transfer{req, a.result, a.connects, exit_code}, stdout, stderr);
+    };
 
     std::vector<double> totals, first_bytes;
     std::vector<ConnectionInfo> infos;
-    int rc = exit_ok;
     for (int n = 0; n < o.repeat; ++n) {
         if (o.repeat > 1) v.line("request " + std::to_string(n + 1) + " of " + std::to_string(o.repeat));
         v.line(req.method + " " + o.url);
         if (n == 0) v.rule(o.url);
-        Result r = client.send(req);
+        const Attempt a = send_with_retries(client, req, o, v, https);
+        const Result& r = a.result;
         if (!r) {
             if (o.verbose > 0 && !r.response.info.mode.empty()) v.connection(r.response.info, https);
             client.close();
-            throw Failure(exit_code_for(r.error), describe_failure(r.error));
+            const int code = exit_code_for(r.error);
+            write_out_for(a, code);
+            throw Failure(code, describe_failure(r.error));
         }
         const Response& resp = r.response;
         v.connection(resp.info, https);
@@ -203,6 +319,7 @@ int run_get(const GetOptions& o) {
 
         if (o.fail && resp.status >= 400) {
             client.close();
+            write_out_for(a, exit_http);
             throw Failure(exit_http, "the server answered " + std::to_string(resp.status) + " to " +
                                          req.method + " " + o.url + " (--fail)");
         }
@@ -214,6 +331,7 @@ int run_get(const GetOptions& o) {
         }
         if (std::fwrite(resp.body.data(), 1, resp.body.size(), out) != resp.body.size())
             throw Failure(exit_local_io, "cannot write the response body");
+        write_out_for(a, exit_ok);
     }
     std::fflush(out);
 
@@ -236,7 +354,7 @@ int run_get(const GetOptions& o) {
                      summary(totals).c_str(), summary(first_bytes).c_str());
     }
     client.close();
-    return rc;
+    return exit_ok;
 }
 
 }  // namespace connmatrix::cli

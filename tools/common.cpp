@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 
 namespace connmatrix::cli {
 
@@ -89,6 +91,18 @@ std::string format_ms(std::chrono::microseconds us) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(us.count()) / 1000.0);
     return buf;
+}
+
+std::string read_input_file(const std::string& path, const char* flag) {
+    if (path == "-") {
+        std::string in{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+        if (std::cin.bad()) throw Failure(exit_local_io, std::string(flag) + " @-: cannot read standard input");
+        return in;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Failure(exit_local_io, std::string(flag) + " @" + path + ": cannot read the file");
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::string join(const std::vector<std::string>& v, std::string_view sep) {
@@ -187,6 +201,47 @@ bool config_is_builtin(const policy::Config& cfg) {
     return cfg.source.empty() || cfg.source == "<built-in>";
 }
 
+void require_protocol_flags(const CurlProtocolFlags& in, PolicyFlags& out) {
+    // The HTTP version flags and --mode each name the whole negotiation: at most one of them.
+    // (curl takes the last of its version flags; here two are a mistake worth saying.)
+    std::vector<std::string> given;
+    if (in.http1_1) given.emplace_back("--http1.1");
+    if (in.http2) given.emplace_back("--http2");
+    if (in.http2_prior_knowledge) given.emplace_back("--http2-prior-knowledge");
+    if (!in.mode.empty()) given.push_back("--mode " + in.mode);
+    if (given.size() > 1)
+        throw Failure(exit_usage, given[0] + " and " + given[1] +
+                                      " each choose the protocol: give one of them");
+    if (in.tlsv1_2 && in.tlsv1_3)
+        throw Failure(exit_usage, "--tlsv1.2 and --tlsv1.3 both set the lowest TLS version: give one");
+
+    if (!in.mode.empty()) out.mode = require_mode(in.mode);
+    if (in.http1_1) out.mode = policy::Mode::http1;
+    if (in.http2) {
+        // curl --http2: h2 if ALPN selects it, else HTTP/1.1; over http://, Upgrade: h2c.
+        out.mode = policy::Mode::alpn;
+        out.cleartext = policy::Cleartext::h2c_upgrade;
+    }
+    if (in.http2_prior_knowledge)
+        // curl 8.10+: over TLS ALPN [h2] only, and h2 whether the server selects h2 or nothing;
+        // with --no-alpn no ALPN at all. Over http://, h2c by prior knowledge (both modes).
+        out.mode = in.no_alpn ? policy::Mode::prior_knowledge : policy::Mode::h2_only_prior_knowledge;
+    out.no_alpn = in.no_alpn;
+    if (in.no_alpn && out.mode && policy::preset(*out.mode).no_alpn == policy::NoAlpn::fail)
+        throw Failure(exit_usage, "--no-alpn and --mode " + in.mode +
+                                      ": with no ALPN offered the server selects nothing, and that "
+                                      "mode fails then (--http2-prior-knowledge --no-alpn speaks "
+                                      "h2 without ALPN)");
+
+    if (in.tlsv1_2) out.tls_min = policy::TlsVersion::tls1_2;
+    if (in.tlsv1_3) out.tls_min = policy::TlsVersion::tls1_3;
+    if (!in.tls_max.empty()) out.tls_max = require_tls_version(in.tls_max, "--tls-max");
+    if (out.tls_min && out.tls_max && *out.tls_max < *out.tls_min)
+        throw Failure(exit_usage, std::string("--tls-max ") + in.tls_max + " is below --tlsv" +
+                                      std::string(policy::to_string(*out.tls_min)) +
+                                      ": no TLS version is left to negotiate");
+}
+
 policy::ProxyEndpoint require_proxy(const std::string& url) {
     const std::string prefix = "http://";
     auto bad = [&](const std::string& why) {
@@ -275,6 +330,21 @@ policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
         d.mode = *f.mode;
         for (auto& r : cfg.hosts) clear_negotiation(r.set);
     }
+    if (f.cleartext) {
+        d.cleartext = *f.cleartext;
+        for (auto& r : cfg.hosts) r.set.cleartext.reset();
+    }
+    if (f.no_alpn) {
+        // A rule's own mode would bring its preset's offer back (it beats defaults): there the
+        // empty offer is written into the rule itself.
+        d.alpn = std::vector<std::string>{};
+        for (auto& r : cfg.hosts) {
+            if (r.set.mode)
+                r.set.alpn = std::vector<std::string>{};
+            else
+                r.set.alpn.reset();
+        }
+    }
     if (f.ca_file) {
         d.tls.ca_file = *f.ca_file;
         for (auto& r : cfg.hosts) r.set.tls.ca_file.reset();
@@ -286,6 +356,10 @@ policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
     if (f.proxy) {
         d.proxy = std::optional<policy::ProxyEndpoint>(*f.proxy);
         for (auto& r : cfg.hosts) r.set.proxy.reset();  // defaults.no_proxy still applies
+    }
+    if (f.tls_min) {
+        d.tls.min_version = *f.tls_min;
+        for (auto& r : cfg.hosts) r.set.tls.min_version.reset();
     }
     if (f.tls_max) {
         d.tls.max_version = *f.tls_max;

@@ -79,18 +79,78 @@ void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
                  "OPTIONS on a resumed connection goes in its first flight (OpenSSL, GnuTLS)");
 }
 
-PolicyFlags to_flags(const Shared& s, bool with_negotiation) {
+// get's flags in curl's language that set the negotiation and TLS versions (README.md, "The
+// connmatrix command in curl's language").
+void add_curl_protocol(CLI::App& cmd, CurlProtocolFlags& c) {
+    cmd.add_flag("--http1.1", c.http1_1, "HTTP/1.1 only, as curl's: mode http1 (ALPN http/1.1)");
+    cmd.add_flag("--http2", c.http2,
+                 "h2 where ALPN selects it, else HTTP/1.1, as curl's: mode alpn; over http://, "
+                 "an Upgrade: h2c request (cleartext h2c-upgrade)");
+    cmd.add_flag("--http2-prior-knowledge", c.http2_prior_knowledge,
+                 "h2 only, as curl 8.10+: over TLS ALPN h2 offered and h2 spoken whether the server "
+                 "selects h2 or nothing (mode h2-only-prior-knowledge; with --no-alpn, mode "
+                 "prior-knowledge); over http://, h2c by prior knowledge");
+    cmd.add_flag("--no-alpn", c.no_alpn,
+                 "send no ALPN extension, for every host (alpn []): HTTP/1.1 unless the mode speaks "
+                 "h2 without ALPN");
+    cmd.add_flag("--tlsv1.2", c.tlsv1_2, "TLS 1.2 or later, for every host (tls.min_version 1.2, "
+                                         "the default)");
+    cmd.add_flag("--tlsv1.3", c.tlsv1_3, "TLS 1.3 only, for every host (tls.min_version 1.3)");
+}
+
+PolicyFlags to_flags(const Shared& s, const CurlProtocolFlags* curl) {
     PolicyFlags f;
-    if (with_negotiation && !s.backend.empty()) f.backend = require_backend(s.backend);
-    if (with_negotiation && !s.mode.empty()) f.mode = require_mode(s.mode);
+    if (curl) {  // get: --backend, --mode and the curl protocol flags
+        if (!s.backend.empty()) f.backend = require_backend(s.backend);
+        CurlProtocolFlags c = *curl;
+        c.mode = s.mode;
+        c.tls_max = s.tls_max;
+        require_protocol_flags(c, f);
+    } else if (!s.tls_max.empty()) {
+        f.tls_max = require_tls_version(s.tls_max, "--tls-max");
+    }
     if (!s.cacert.empty()) f.ca_file = require_ca_file(s.cacert);
     f.insecure = s.insecure;
     if (!s.proxy.empty()) f.proxy = require_proxy(s.proxy);
     if (!s.pinnedpubkey.empty()) f.pins = require_pins(s.pinnedpubkey);
-    if (!s.tls_max.empty()) f.tls_max = require_tls_version(s.tls_max, "--tls-max");
     f.client = require_client_identity(s.cert, s.key, s.key_pass_file, s.key_pass_env);
     f.early_data = s.tls_earlydata;
     return f;
+}
+
+// The flags of curl's that connmatrix has no counterpart for, taken so that using one says so
+// (exit 2) instead of "unknown flag".
+struct Unsupported {
+    bool location = false;
+    int max_redirs = -2;  // -2: not given
+    bool compressed = false;
+
+    void add(CLI::App& cmd) {
+        cmd.add_flag("-L,--location", location,
+                     "not supported: connmatrix does not follow redirects (the 3xx is the answer)");
+        cmd.add_option("--max-redirs", max_redirs, "not supported: connmatrix does not follow "
+                                                   "redirects")
+            ->type_name("N");
+        cmd.add_flag("--compressed", compressed,
+                     "not supported: connmatrix does not decode Content-Encoding");
+    }
+    void check() const {
+        if (location || max_redirs != -2)
+            throw Failure(exit_usage,
+                          std::string(location ? "-L/--location" : "--max-redirs") +
+                              ": not supported: connmatrix does not follow redirects; a 3xx answer "
+                              "is the response (its Location header shows with -i or -v)");
+        if (compressed)
+            throw Failure(exit_usage, "--compressed: not supported: connmatrix does not decode "
+                                      "Content-Encoding (send Accept-Encoding with -H to get the "
+                                      "encoded body as is)");
+    }
+};
+
+// --retry-delay, --retry-max-time: a time, or 0 (curl's "unset": the default backoff, no limit).
+std::optional<std::chrono::milliseconds> retry_time(const std::string& text, const char* flag) {
+    if (text.empty() || text == "0") return std::nullopt;
+    return require_timeout(text, flag);
 }
 
 // CLI11's message, on one line, with what to do.
@@ -151,6 +211,36 @@ int main(int argc, char** argv) {
         ->type_name("N")
         ->check(CLI::Range(1, 100000));
     cmd_get->add_flag("-f,--fail", get.fail, "exit 7 when the status is 400 or more");
+    CurlProtocolFlags get_curl;
+    add_curl_protocol(*cmd_get, get_curl);
+    std::string get_write_out, get_retry_delay, get_retry_max_time;
+    cmd_get->add_option("-w,--write-out", get_write_out,
+                        "after each transfer, print FORMAT on stdout with its %{variables} "
+                        "replaced, as curl's (@FILE reads it from a file; %{json} gives them all)")
+        ->type_name("FORMAT");
+    cmd_get->add_flag("-s,--silent", get.silent, "no error message and no warnings on stderr (the "
+                                                 "exit code still says what happened)");
+    cmd_get->add_flag("-S,--show-error", get.show_error, "with -s, show the error message again");
+    cmd_get->add_option("--retry", get.retry,
+                        "retry a transient failure (a timeout, DNS, HTTP 408, 429, 500, 502, "
+                        "503, 504) up to N times, waiting 1 s, then twice as long each time, as "
+                        "curl's")
+        ->type_name("N")
+        ->check(CLI::Range(0, 1000000));
+    cmd_get->add_option("--retry-delay", get_retry_delay,
+                        "wait this long between retries instead (seconds or 250ms, 3s; 0: the "
+                        "default backoff)")
+        ->type_name("TIME");
+    cmd_get->add_option("--retry-max-time", get_retry_max_time,
+                        "make no retry that would end later than this after the first try (0: no "
+                        "limit)")
+        ->type_name("TIME");
+    cmd_get->add_flag("--retry-connrefused", get.retry_connrefused,
+                      "with --retry, a refused connection is transient too");
+    cmd_get->add_flag("--retry-all-errors", get.retry_all_errors,
+                      "with --retry, every error is transient (with --fail, every status >= 400)");
+    Unsupported get_unsupported;
+    get_unsupported.add(*cmd_get);
     cmd_get->footer(std::string(
         "Examples:\n"
         "  connmatrix get https://example.com/\n"
@@ -158,6 +248,9 @@ int main(int argc, char** argv) {
         "  connmatrix get -n 20 --config configs/low-latency-api.json https://api.example.com/v1/time\n"
         "  connmatrix get -X POST -H 'Content-Type: application/json' --data-binary @req.json "
         "--fail https://api.example.com/v1/orders\n"
+        "  connmatrix get -s -o /dev/null -w '%{http_version} %{alpn} %{time_appconnect}\\n' "
+        "--http2-prior-knowledge https://127.0.0.1:8443/\n"
+        "  connmatrix get --retry 3 --fail -w '%{json}' https://api.example.com/v1/time\n"
         "--backend and --mode replace what the configuration says for every host; its other\n"
         "settings (TLS, timeouts, proxy, pool) still apply.\n\n") + exit_codes_help);
 
@@ -273,15 +366,25 @@ int main(int argc, char** argv) {
         return exit_usage;
     }
 
+    // get -s: the error line only with -S (curl's rule); usage errors (exit 2) are always
+    // shown, as curl shows its option errors.
+    const bool errors_shown = !app.got_subcommand(cmd_get) || get.errors_shown();
     try {
         if (app.got_subcommand(cmd_get)) {
-            get.flags = to_flags(get_shared, true);
+            get_unsupported.check();
+            get.flags = to_flags(get_shared, &get_curl);
+            if (!get_write_out.empty())
+                get.write_out = get_write_out[0] == '@'
+                                    ? read_input_file(get_write_out.substr(1), "-w")
+                                    : get_write_out;
+            get.retry_delay = retry_time(get_retry_delay, "--retry-delay");
+            get.retry_max_time = retry_time(get_retry_max_time, "--retry-max-time");
             if (!get_timeout.empty()) get.flags.timeout = require_timeout(get_timeout, "--timeout");
             get.config = get_shared.config;
             return run_get(get);
         }
         if (app.got_subcommand(cmd_probe)) {
-            probe.flags = to_flags(probe_shared, false);
+            probe.flags = to_flags(probe_shared, nullptr);
             probe.timeout = require_timeout(probe_timeout, "--timeout");
             probe.config = probe_shared.config;
             return run_probe(probe);
@@ -293,12 +396,14 @@ int main(int argc, char** argv) {
         return exit_usage;
     } catch (const Failure& f) {
         std::fflush(stdout);
-        std::fprintf(stderr, "connmatrix: %s\n", f.what());
+        if (errors_shown || f.code == exit_usage)
+            std::fprintf(stderr, "connmatrix: %s\n", f.what());
         return f.code;
     } catch (const std::system_error& e) {  // a Client that refused to start (its key log file,
                                             // a client certificate it cannot load)
         std::fflush(stdout);
-        std::fprintf(stderr, "connmatrix: %s [%s]\n", e.what(), error_name(e.code()).c_str());
+        if (errors_shown)
+            std::fprintf(stderr, "connmatrix: %s [%s]\n", e.what(), error_name(e.code()).c_str());
         return exit_code_for(Error{e.code(), std::string()});
     } catch (const std::exception& e) {
         std::fflush(stdout);
