@@ -4,11 +4,12 @@ codes, stdout and stderr.
 
     cli_test.py GROUP --connmatrix PATH --source-root DIR --backends openssl,gnutls --default-backend openssl
 
-GROUP is one of: usage_errors, check_config, explain, version (no network), and probe_json,
-probe_expect, probe_junit, probe_html (renders its pages in headless Chromium), probe_timeout,
-get_against_servers, mutual_tls (starts its own
-openssl s_server and nginx that require a client certificate), probe_agrees_with_interop (also
-needs --interop-expect PATH), which need the interop servers: run them under
+GROUP is one of: usage_errors, check_config, explain, version, retry (its own HTTP server on
+127.0.0.1 that fails on purpose; no other network), and probe_json, probe_expect, probe_junit,
+probe_html (renders its pages in headless Chromium), probe_timeout, get_against_servers,
+curl_flags (get's curl flags and every -w variable), mutual_tls (starts its own openssl s_server
+and nginx that require a client certificate), probe_agrees_with_interop (also needs
+--interop-expect PATH), which need the interop servers: run them under
 tests/interop/with-servers.sh (it sets $CONNMATRIX_FIXTURE_DIR). Every check
 prints what it checked; the first failure prints the command, its exit code and output, and
 exits 1.
@@ -59,7 +60,7 @@ class Ctx:
                     k, v = line.split("=", 1)
                     self.fixture[k] = v
 
-    def run(self, *argv, env=None, timeout=60):
+    def run(self, *argv, env=None, timeout=60, input=None):
         e = dict(os.environ)
         e.pop("CONNMATRIX_CONFIG", None)
         e.pop("CONNMATRIX_LOG", None)
@@ -68,7 +69,7 @@ class Ctx:
             e.update(env)
         t0 = time.monotonic()
         p = subprocess.run([self.exe, *argv], capture_output=True, text=True, env=e,
-                           timeout=timeout)
+                           timeout=timeout, input=input)
         p.seconds = time.monotonic() - t0
         return p
 
@@ -178,6 +179,25 @@ def usage_errors(c):
         c.expect_exit(p, EXIT["usage"], " ".join(args))
         c.one_line_error(p, " ".join(args), says)
 
+    # curl's flags: conflicting ones name both; those connmatrix lacks say so (not "unknown").
+    for args, says in [(["--http1.1", "--http2-prior-knowledge"], "--http1.1 and --http2-prior-knowledge"),
+                       (["--http2", "--http1.1"], "--http1.1 and --http2"),
+                       (["--http2-prior-knowledge", "--mode", "alpn"], "--http2-prior-knowledge and --mode alpn"),
+                       (["--mode", "http1", "--http1.1"], "--http1.1 and --mode http1"),
+                       (["--tlsv1.2", "--tlsv1.3"], "--tlsv1.2 and --tlsv1.3"),
+                       (["--tlsv1.3", "--tls-max", "1.2"], "--tls-max 1.2 is below --tlsv1.3"),
+                       (["--no-alpn", "--mode", "h2-only"], "--no-alpn and --mode h2-only"),
+                       (["-L"], "-L/--location: not supported: connmatrix does not follow redirects"),
+                       (["--location"], "-L/--location: not supported"),
+                       (["--max-redirs", "5"], "--max-redirs: not supported"),
+                       (["--compressed"], "--compressed: not supported: connmatrix does not decode"),
+                       (["-s", "-L"], "-L/--location: not supported")]:
+        p = c.run("get", *args, "https://127.0.0.1:1/")
+        c.expect_exit(p, EXIT["usage"], "get " + " ".join(args))
+        c.one_line_error(p, "get " + " ".join(args), says)
+    p = c.run("get", "-w", "@" + str(c.tmp / "missing-format.txt"), "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["local_io"], "get -w @FILE, FILE missing")
+    c.one_line_error(p, "get -w @FILE, FILE missing", "missing-format.txt: cannot read the file")
     # Configuration problems: exit 3, before any network.
     p = c.run("get", "--config", str(c.tmp / "missing.json"), "https://127.0.0.1:1/")
     c.expect_exit(p, EXIT["config"], "unreadable --config")
@@ -965,6 +985,346 @@ def get_against_servers(c):
     c.expect_exit(p, 0, "get --proxy")
 
 
+
+# --- get in curl's language: protocol flags and -w, against the interop servers ------------------
+
+# Every -w variable, as README.md and connmatrix(1) list them; %{json} has exactly these.
+WRITE_OUT_VARS = ["content_type", "errormsg", "exitcode", "http_code", "http_version", "method",
+                  "num_connects", "num_redirects", "remote_ip", "remote_port", "response_code",
+                  "size_download", "time_appconnect", "time_connect", "time_namelookup",
+                  "time_pretransfer", "time_redirect", "time_starttransfer", "time_total", "url",
+                  "url_effective", "alpn", "alpn_offered", "backend", "mode", "rule", "tls_version"]
+TIMES = ["time_namelookup", "time_connect", "time_appconnect", "time_pretransfer",
+         "time_starttransfer", "time_total"]
+OURS = {"alpn", "alpn_offered", "backend", "mode", "rule", "tls_version"}  # "none" when absent
+
+
+def write_out(c, what, url, *flags, exit=0):
+    """get -w with every variable on one tab-separated line, then %{json}: checks that the JSON
+    parses, has every variable and agrees with each %{name}; returns the values as text."""
+    fmt = "\\t".join("%{" + v + "}" for v in WRITE_OUT_VARS) + "\\n%{json}\\n"
+    p = c.run("get", "-s", "-o", os.devnull, "--cacert", c.fixture["CA_FILE"], *flags, "-w", fmt, url)
+    c.expect_exit(p, exit, what)
+    lines = p.stdout.split("\n")
+    c.check(len(lines) == 3 and lines[2] == "", f"{what}: -w wrote two lines", p)
+    text = dict(zip(WRITE_OUT_VARS, lines[0].split("\t")))
+    c.check(len(text) == len(WRITE_OUT_VARS) == len(lines[0].split("\t")), f"{what}: every variable", p)
+    try:
+        doc = json.loads(lines[1])
+    except json.JSONDecodeError as e:
+        c.check(False, f"{what}: %{{json}} parses ({e})", p)
+    c.check(list(doc) == WRITE_OUT_VARS, f"{what}: %{{json}} has exactly the variables", p)
+    for name in WRITE_OUT_VARS:
+        v, t = doc[name], text[name]
+        if v is None:
+            want = "none" if name in OURS else ""
+        elif name in ("http_code", "response_code"):
+            want = f"{v:03d}"
+        elif isinstance(v, float) or name.startswith("time_"):
+            want = f"{v:.6f}"
+        else:
+            want = str(v)
+        c.check(t == want, f"{what}: %{{{name}}} {t!r} agrees with %{{json}} ({v!r})", p)
+    for name in TIMES:
+        c.check(re.fullmatch(r"\d+\.\d{6}", text[name]) is not None,
+                f"{what}: %{{{name}}} in seconds with 6 decimals ({text[name]})", p)
+    text["_p"] = p
+    return text
+
+
+def check_times(c, what, t, tls):
+    """curl's points in time, cumulative from the start: in order (time_appconnect is 0 without TLS)."""
+    p = t["_p"]
+    chain = [n for n in TIMES if tls or n != "time_appconnect"]
+    v = {n: float(t[n]) for n in TIMES}
+    c.check(all(v[a] <= v[b] for a, b in zip(chain, chain[1:])) and v["time_total"] > 0,
+            f"{what}: {' <= '.join(n[5:] for n in chain)} ({', '.join(t[n] for n in chain)})", p)
+    if tls:
+        c.check(v["time_appconnect"] > v["time_connect"],
+                f"{what}: the TLS handshake lies between connect and appconnect", p)
+    else:
+        c.check(v["time_appconnect"] == 0 and v["time_pretransfer"] == v["time_connect"],
+                f"{what}: no TLS: time_appconnect 0, pretransfer = connect", p)
+
+
+def curl_flags(c):
+    need_fixture(c)
+    tls13 = {b: ("TLSv1.2" if b == "mbedtls" else "TLSv1.3") for b in c.backends}  # mbedTLS 2.28: no 1.3
+
+    def port(server):
+        return c.fixture[server.upper() + "_PORT"]
+
+    # The HTTP version flags, on every backend, against nginx (ALPN h2, http/1.1) and the
+    # terminator that answers without ALPN in front of an h2-only server.
+    cases = [
+        ("nginx_h2", [], "200", "2", "h2", "h2,http/1.1", "alpn"),
+        ("nginx_h2", ["--http1.1"], "200", "1.1", "http/1.1", "http/1.1", "http1"),
+        ("nginx_h2", ["--http2"], "200", "2", "h2", "h2,http/1.1", "alpn"),
+        ("nginx_h2", ["--http2-prior-knowledge"], "200", "2", "h2", "h2", "h2-only-prior-knowledge"),
+        ("nginx_h2", ["--no-alpn"], "200", "1.1", "none", "none", "alpn"),
+        ("nginx_h2", ["--http1.1", "--no-alpn"], "200", "1.1", "none", "none", "http1"),
+        # nginx answers an h2 preface sent without ALPN with HTTP/1.1 400: http2:not_h2.
+        ("nginx_h2", ["--http2-prior-knowledge", "--no-alpn"], "000", "0", "none", "none", "prior-knowledge"),
+        ("h2_noalpn", ["--http2-prior-knowledge"], "200", "2", "none", "h2", "h2-only-prior-knowledge"),
+        ("h2_noalpn", ["--http2-prior-knowledge", "--no-alpn"], "200", "2", "none", "none", "prior-knowledge"),
+    ]
+    for b in c.backends:
+        for server, flags, code, version, alpn, offered, mode in cases:
+            what = f"get {' '.join(flags) or '(no flag)'} --backend {b} {server}"
+            t = write_out(c, what, c.url(server), "--backend", b, *flags, exit=0 if code == "200" else EXIT["protocol"])
+            got = (t["http_code"], t["http_version"], t["alpn"], t["alpn_offered"], t["mode"])
+            c.check(got == (code, version, alpn, offered, mode),
+                    f"{what}: http_code, http_version, alpn, alpn_offered, mode = {code} {version} {alpn} "
+                    f"{offered} {mode} (got {' '.join(got)})", t["_p"])
+            c.check(t["backend"] == b and t["tls_version"] == tls13[b] and t["remote_ip"] == "127.0.0.1" and
+                    t["remote_port"] == port(server) and t["num_connects"] == "1",
+                    f"{what}: backend {b}, {tls13[b]}, 127.0.0.1:{port(server)}, one connection", t["_p"])
+            if code == "200":
+                check_times(c, what, t, tls=True)
+                c.check(t["exitcode"] == "0" and t["errormsg"] == "" and t["size_download"] ==
+                        str(len(c.fixture[server.upper() + "_BODY"]) + 1), f"{what}: exitcode 0, the body's size", t["_p"])
+            else:
+                c.check(t["exitcode"] == str(EXIT["protocol"]) and "[http2:not_h2]" in t["errormsg"],
+                        f"{what}: exitcode 6, errormsg names http2:not_h2", t["_p"])
+
+    # The rest on the default backend: servers that refuse or cannot speak what is asked.
+    b = c.default_backend
+    t = write_out(c, "get --http2 nginx_h1", c.url("nginx_h1"), "--http2")
+    c.check((t["http_version"], t["alpn"]) == ("1.1", "http/1.1"), "--http2 to an HTTP/1.1 server: HTTP/1.1 by ALPN", t["_p"])
+    t = write_out(c, "get --http2-prior-knowledge nginx_h1", c.url("nginx_h1"), "--http2-prior-knowledge",
+                  exit=EXIT["tls"])
+    c.check(t["http_code"] == "000" and "[tls:no_application_protocol]" in t["errormsg"] and
+            t["tls_version"] == "none", "--http2-prior-knowledge to an HTTP/1.1 server: the "
+                                        "no_application_protocol alert", t["_p"])
+    t = write_out(c, "get --http2-prior-knowledge h1_noalpn", c.url("h1_noalpn"), "--http2-prior-knowledge",
+                  exit=EXIT["protocol"])
+    c.check("[http2:not_h2]" in t["errormsg"] and t["alpn"] == "none",
+            "--http2-prior-knowledge, no ALPN answer, an HTTP/1.1 server: http2:not_h2", t["_p"])
+    t = write_out(c, "get --no-alpn h1_noalpn", c.url("h1_noalpn"), "--no-alpn")
+    c.check((t["http_code"], t["http_version"], t["alpn_offered"]) == ("200", "1.1", "none"),
+            "--no-alpn to the no-ALPN HTTP/1.1 server: HTTP/1.1", t["_p"])
+    # Two connections when h2 that ALPN did not confirm is refused and HTTP/1.1 follows.
+    t = write_out(c, "get --mode prior-knowledge-alpn h1_noalpn", c.url("h1_noalpn"), "--mode", "prior-knowledge-alpn")
+    c.check((t["http_code"], t["http_version"], t["num_connects"]) == ("200", "1.1", "2"),
+            "the fallback to HTTP/1.1: num_connects 2", t["_p"])
+
+    # Over a configuration whose rule names a mode, --no-alpn still empties the offer there (the
+    # rule's preset would bring it back), and the rest of the rule applies.
+    cfg = c.write("rule-mode.json", {"hosts": [{"match": "127.0.0.1", "mode": "h2-only-prior-knowledge"}]})
+    t = write_out(c, "get --config (a rule's mode)", c.url("nginx_h2"), "--config", cfg)
+    c.check((t["mode"], t["alpn_offered"], t["http_version"]) == ("h2-only-prior-knowledge", "h2", "2"),
+            "a rule's mode h2-only-prior-knowledge: ALPN h2 offered, h2", t["_p"])
+    t = write_out(c, "get --no-alpn --config (a rule's mode)", c.url("nginx_h2"), "--config", cfg, "--no-alpn",
+                  exit=EXIT["protocol"])
+    c.check((t["mode"], t["alpn_offered"], t["rule"]) == ("h2-only-prior-knowledge", "none", "hosts[0] (127.0.0.1)")
+            and "[http2:not_h2]" in t["errormsg"],
+            "--no-alpn over the rule's mode: nothing offered, h2 spoken at once (nginx: not h2)", t["_p"])
+
+    # Cleartext: --http2 is an Upgrade: h2c request, --http2-prior-knowledge h2c at once.
+    for server, flags, version in [("h2c_upgrade", [], "1.1"), ("h2c_upgrade", ["--http2"], "2"),
+                                   ("h2c_upgrade", ["--http1.1"], "1.1"),
+                                   ("h2c_upgrade", ["--http2-prior-knowledge"], "2"),
+                                   ("nginx_plain", ["--http2"], "1.1"),  # nginx ignores the Upgrade
+                                   ("nghttpd_h2c", ["--http2-prior-knowledge"], "2"),
+                                   ("nghttpd_h2c", ["--http2-prior-knowledge", "--no-alpn"], "2")]:
+        what = f"get {' '.join(flags) or '(no flag)'} {server}"
+        t = write_out(c, what, c.url(server), *flags)
+        c.check((t["http_code"], t["http_version"]) == ("200", version), f"{what}: HTTP/{version} 200", t["_p"])
+        c.check((t["alpn"], t["tls_version"], t["backend"], t["remote_port"]) == ("none", "none", "none", port(server)),
+                f"{what}: alpn, tls_version and backend none; the server's port", t["_p"])
+        check_times(c, what, t, tls=False)
+
+    # --tlsv1.2 / --tlsv1.3 (tls.min_version), with --tls-max.
+    for backend in c.backends:
+        what = f"get --tlsv1.3 --backend {backend}"
+        if backend == "mbedtls":
+            t = write_out(c, what, c.url("nginx_h2"), "--backend", backend, "--tlsv1.3", exit=EXIT["tls"])
+            c.check("[tls:unsupported]" in t["errormsg"], f"{what}: mbedTLS 2.28 has no TLS 1.3", t["_p"])
+        else:
+            t = write_out(c, what, c.url("nginx_h2"), "--backend", backend, "--tlsv1.3")
+            c.check(t["tls_version"] == "TLSv1.3", f"{what}: TLSv1.3", t["_p"])
+            t = write_out(c, what + " to a TLS 1.2 server", c.url("nginx_h2_tls12"), "--backend", backend,
+                          "--tlsv1.3", exit=EXIT["tls"])
+            c.check(t["http_code"] == "000" and t["errormsg"].startswith("tls"),
+                    f"{what} to a TLS 1.2 server: a TLS error", t["_p"])
+        t = write_out(c, f"get --tlsv1.2 --tls-max 1.2 --backend {backend}", c.url("nginx_h2"), "--backend", backend,
+                      "--tlsv1.2", "--tls-max", "1.2")
+        c.check(t["tls_version"] == "TLSv1.2", f"--tlsv1.2 --tls-max 1.2 --backend {backend}: TLSv1.2", t["_p"])
+
+    ca = c.fixture["CA_FILE"]
+    body = c.fixture["NGINX_H2_BODY"] + "\n"
+    # -n: a -w line per transfer; the first opens the connection, the others reuse it.
+    for server in ("nginx_h2", "nginx_h1"):
+        p = c.run("get", "-n", "3", "--cacert", ca, "-o", os.devnull, "-w", "%{num_connects} %{http_code}\\n",
+                  c.url(server))
+        c.expect_exit(p, 0, f"get -n 3 -w {server}")
+        c.check(p.stdout == "1 200\n0 200\n0 200\n", f"get -n 3 {server}: num_connects 1, 0, 0", p)
+    # After the body, on stdout even with -o; %header{}, %{content_type}, %{url}, %{method}.
+    p = c.run("get", "--cacert", ca, "-w", "[%{http_code} %{content_type} %header{content-type} %{method} %{url}]",
+              c.url("nginx_h2"))
+    c.check(p.stdout == body + f"[200 text/plain text/plain GET {c.url('nginx_h2')}]",
+            "-w: after the body; content_type, %header{content-type}, method, url", p)
+    out = c.tmp / "body-w.txt"
+    p = c.run("get", "--cacert", ca, "-o", str(out), "-w", "%{size_download}", c.url("nginx_h2"))
+    c.check(out.read_text() == body and p.stdout == str(len(body)), "-w -o FILE: the body in the file, -w on stdout", p)
+    # The format language: escapes, %%, literal %{ without }, %{stderr}, @FILE, @-.
+    p = c.run("get", "--cacert", ca, "-o", os.devnull, "-w", r"a\tb\nc%%d\qe %{http_code", c.url("nginx_h2"))
+    c.check(p.stdout == "a\tb\nc%d\\qe %{http_code", "-w: \\t, \\n, %%, other backslashes and an unclosed %{ as "
+                                                    "curl writes them", p)
+    p = c.run("get", "--cacert", ca, "-o", os.devnull, "-w", "%{http_code}%{stderr}%{http_version}%{stdout}!",
+              c.url("nginx_h2"))
+    c.check(p.stdout == "200!" and p.stderr == "2", "-w %{stderr} and %{stdout} switch the stream", p)
+    fmt = c.write("format.txt", "%{http_version} from a file\n")
+    p = c.run("get", "--cacert", ca, "-o", os.devnull, "-w", "@" + fmt, c.url("nginx_h2"))
+    c.check(p.stdout == "2 from a file\n", "-w @FILE reads the format from the file", p)
+    p = c.run("get", "--cacert", ca, "-o", os.devnull, "-w", "@-", c.url("nginx_h2"), input="%{alpn} from stdin")
+    c.check(p.stdout == "h2 from stdin", "-w @- reads the format from stdin", p)
+    p = c.run("get", "--cacert", ca, "-o", os.devnull, "-w", "%{http_code} %{nope} %{time_total_ms}.", c.url("nginx_h2"))
+    c.expect_exit(p, 0, "-w with unknown variables")
+    c.check(p.stdout == "200  ." and
+            p.stderr.splitlines() == ["connmatrix: unknown --write-out variable: 'nope'",
+                                      "connmatrix: unknown --write-out variable: 'time_total_ms'"],
+            "-w: an unknown variable writes nothing and says so on stderr, as curl", p)
+    # A status >= 400 with --fail, and a failed request: -w still runs (curl's 000).
+    p = c.run("get", "--cacert", ca, "--fail", "-w", "%{http_code} %{exitcode}", c.url("nginx_h2", "no-such-file"))
+    c.expect_exit(p, EXIT["http"], "get --fail -w on a 404")
+    c.check(p.stdout == "404 7", "--fail -w: the status and exit code 7, no body", p)
+    p = c.run("get", "-w", "%{http_code} %{http_version} %{exitcode} %{remote_ip} %{time_total}", "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["net"], "get -w, connection refused")
+    c.check(re.fullmatch(r"000 0 4  \d+\.\d{6}", p.stdout) is not None and "net:connect_failed" in p.stderr,
+            "-w on a failed request: 000, http_version 0, exitcode 4, no remote_ip", p)
+
+    # -s: no error line and no warnings; -sS: the error line again; usage errors always.
+    p = c.run("get", "-s", "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["net"], "get -s, connection refused")
+    c.check(p.stderr == "", "get -s: nothing on stderr", p)
+    p = c.run("get", "-sS", "https://127.0.0.1:1/")
+    c.expect_exit(p, EXIT["net"], "get -sS, connection refused")
+    c.one_line_error(p, "get -sS", "net:connect_failed")
+    p = c.run("get", "-s", "-k", c.url("nginx_h2"))
+    c.check(p.returncode == 0 and p.stdout == body and p.stderr == "", "get -s -k: the body, no warning", p)
+    p = c.run("get", "-s", "--http1.1", "--http2", c.url("nginx_h2"))
+    c.expect_exit(p, EXIT["usage"], "get -s with conflicting flags")
+    c.one_line_error(p, "get -s with conflicting flags", "--http1.1 and --http2")
+
+
+# --- --retry, against a server that fails on purpose --------------------------------------------
+
+class FlakyServer:
+    """An HTTP/1.1 server on 127.0.0.1 for --retry: /fail<N>/... answers 503 to its first N
+    requests (GET or POST), /after/... 503 with Retry-After: 1 once, /stall/... does not answer its
+    first request for 3 s, /gone/... is always 404. Counts the requests per path."""
+
+    def __init__(self):
+        import http.server
+        self.hits = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self):
+                if "Content-Length" in self.headers:
+                    self.rfile.read(int(self.headers["Content-Length"]))
+                n = server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                kind = self.path.split("/")[1]
+                headers = {}
+                if kind.startswith("fail") and n <= int(kind[4:]):
+                    code = 503
+                elif kind == "after" and n == 1:
+                    code, headers = 503, {"Retry-After": "1"}
+                elif kind == "gone":
+                    code = 404
+                else:
+                    code = 200
+                if kind == "stall" and n == 1:
+                    time.sleep(3)
+                body = f"{self.command} {self.path}: attempt {n}\n".encode()
+                try:
+                    self.send_response(code)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+            do_GET = do_POST = answer
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def retry(c):
+    s = FlakyServer()
+    try:
+        fast = ["--retry-delay", "100ms"]
+        p = c.run("get", "--retry", "3", *fast, "-w", "%{http_code}", s.url + "/fail2/a")
+        c.expect_exit(p, 0, "--retry 3 on two 503s")
+        c.check(p.stdout == "GET /fail2/a: attempt 3\n200" and s.hits["/fail2/a"] == 3,
+                "--retry: the third attempt's body only, and -w of that attempt", p)
+        c.check(p.stderr.splitlines() == [
+            "connmatrix: transient problem (HTTP 503); will retry in 100 ms, 3 retries left",
+            "connmatrix: transient problem (HTTP 503); will retry in 100 ms, 2 retries left"],
+            "--retry: a warning per retry, with the wait and the retries left (curl's)", p)
+        p = c.run("get", "--retry", "1", *fast, "-w", " %{http_code}", s.url + "/fail2/b")
+        c.expect_exit(p, 0, "--retry 1 on two 503s: the last 503 is the answer (no --fail)")
+        c.check(p.stdout == "GET /fail2/b: attempt 2\n 503" and s.hits["/fail2/b"] == 2, "--retry 1: two attempts", p)
+        p = c.run("get", "--retry", "1", *fast, "--fail", s.url + "/fail2/c")
+        c.expect_exit(p, EXIT["http"], "--retry 1 --fail on two 503s")
+        p = c.run("get", "-s", "--retry", "2", *fast, "-d", "x=1", s.url + "/fail1/post")
+        c.check(p.returncode == 0 and p.stdout == "POST /fail1/post: attempt 2\n" and p.stderr == "",
+                "--retry retries a POST too, as curl (-s: no warnings)", p)
+        p = c.run("get", "--retry", "3", *fast, s.url + "/gone/x")
+        c.check(p.returncode == 0 and s.hits["/gone/x"] == 1 and p.stderr == "", "--retry: a 404 is not retried", p)
+        p = c.run("get", "--retry", "3", *fast, "--fail", "--retry-all-errors", s.url + "/gone/y")
+        c.check(p.returncode == EXIT["http"] and s.hits["/gone/y"] == 4,
+                "--retry-all-errors --fail: a 404 is retried 3 times", p)
+        # Retry-After lengthens the wait (curl 7.66+); --retry-max-time stops a retry that would pass it.
+        p = c.run("get", "--retry", "2", *fast, s.url + "/after/a")
+        c.check(p.returncode == 0 and "will retry in 1 s" in p.stderr and s.hits["/after/a"] == 2,
+                "Retry-After: 1 beats --retry-delay 100ms", p)
+        p = c.run("get", "--retry", "2", "--retry-max-time", "500ms", s.url + "/after/b")
+        c.check(p.returncode == 0 and s.hits["/after/b"] == 1 and
+                "waiting 1 s would pass --retry-max-time 500 ms: no retry" in p.stderr,
+                "--retry-max-time: no retry past it", p)
+        # curl's backoff: 1 s, then 2 s; the second would pass --retry-max-time 2.
+        p = c.run("get", "--retry", "5", "--retry-max-time", "2", s.url + "/fail9/backoff")
+        c.check(p.returncode == 0 and s.hits["/fail9/backoff"] == 2 and
+                "will retry in 1 s, 5 retries left" in p.stderr and
+                "waiting 2 s would pass --retry-max-time 2 s: no retry" in p.stderr,
+                "the default backoff doubles: 1 s, then 2 s", p)
+        # A timeout is transient; a refused connection only with --retry-connrefused.
+        p = c.run("get", "--timeout", "500ms", "--retry", "1", *fast, s.url + "/stall/a")
+        c.check(p.returncode == 0 and p.stdout == "GET /stall/a: attempt 2\n" and
+                "transient problem (a timeout, net:request_timeout)" in p.stderr,
+                "--retry after net:request_timeout", p)
+        p = c.run("get", "--retry", "2", *fast, "http://127.0.0.1:1/")
+        c.check(p.returncode == EXIT["net"] and "will retry" not in p.stderr,
+                "--retry: a refused connection is final without --retry-connrefused", p)
+        p = c.run("get", "--retry", "2", *fast, "--retry-connrefused", "http://127.0.0.1:1/")
+        c.check(p.returncode == EXIT["net"] and p.stderr.count("will retry") == 2 and
+                "connection refused" in p.stderr, "--retry-connrefused: retried twice, then exit 4", p)
+        for args, says in [(["--retry", "-1"], "--retry"), (["--retry-delay", "soon"], "--retry-delay"),
+                           (["--retry-max-time", "-3"], "--retry-max-time")]:
+            p = c.run("get", *args, s.url + "/x")
+            c.expect_exit(p, EXIT["usage"], " ".join(args))
+            c.one_line_error(p, " ".join(args), says)
+    finally:
+        s.close()
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -1184,7 +1544,7 @@ def probe_agrees_with_interop(c):
 
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
                                   probe_expect, probe_junit, probe_html, probe_timeout, get_against_servers,
-                                  probe_agrees_with_interop, mutual_tls]}
+                                  probe_agrees_with_interop, mutual_tls, curl_flags, retry]}
 
 
 def main():
