@@ -7,6 +7,7 @@ packages=(
   libssl-dev libgnutls28-dev libmbedtls-dev libnghttp2-dev libasio-dev
   nlohmann-json3-dev doctest-dev libcli11-dev
   python3 python3-jsonschema
+  groff-base  # the cli suite renders connmatrix(1) with groff -man -ww
   "$@"
 )
 missing=()

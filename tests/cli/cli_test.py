@@ -50,6 +50,7 @@ class Ctx:
         self.backends = [b for b in args.backends.split(",") if b]
         self.default_backend = args.default_backend
         self.interop_expect = args.interop_expect
+        self.man_page = args.man_page
         self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="connmatrix-cli-test."))
         self.checks = 0
         self.fixture = {}
@@ -325,6 +326,117 @@ def version(c):
     for b in {"openssl", "gnutls", "mbedtls"} - set(c.backends):
         c.check(re.search(rf"^  {b}\b", p.stdout, re.M) is None, f"--version: no {b} (not built)", p)
     c.check(f"default backend: {c.default_backend}" in p.stdout, "--version: the default backend", p)
+
+
+
+# --- the manual page and the bash completion ------------------------------------------------------
+
+COMMANDS = ["get", "probe", "explain", "check-config"]
+
+
+def help_flags(c):
+    """Every flag each command's --help lists ("" for connmatrix itself), as CLI11 prints them:
+    option lines of the Options: section, "-X,--request METHOD"."""
+    flags = {}
+    for cmd in [""] + COMMANDS:
+        p = c.run(*([cmd] if cmd else []), "--help")
+        c.expect_exit(p, 0, f"connmatrix {cmd} --help")
+        section, found = None, set()
+        for line in p.stdout.splitlines():
+            if line and not line.startswith(" "):
+                section = line.rstrip(":")
+                continue
+            m = re.match(r"^  (-[^\s]+)", line)
+            if section == "Options" and m:
+                found.update(m.group(1).split(","))
+        c.check(len(found) >= 2 and "--help" in found, f"connmatrix {cmd} --help: its flags parsed ({len(found)})", p)
+        flags[cmd] = found
+    return flags
+
+
+def man_page(c):
+    c.check(bool(c.man_page), "--man-page names the built connmatrix.1")
+    page = pathlib.Path(c.man_page)
+    source = page.read_text()
+    c.check("@VERSION@" not in source and re.search(r'^\.TH CONNMATRIX 1 "" "connmatrix \d+\.\d+\.\d+"', source, re.M),
+            "connmatrix.1: .TH with the version filled in by the build")
+    groff = shutil.which("groff")
+    c.check(groff is not None, "groff is installed (scripts/deps.sh installs groff-base)")
+    r = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", str(page)], capture_output=True, text=True)
+    c.check(r.returncode == 0 and r.stderr == "", f"groff -man -ww renders connmatrix.1 without a warning:\n{r.stderr}")
+    r = subprocess.run([groff, "-man", "-Tascii", "-P-cbou", str(page)], capture_output=True, text=True,
+                       env=dict(os.environ, LC_ALL="C"))
+    text = r.stdout
+    for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "GET OPTIONS", "PROBE OPTIONS", "WRITE-OUT",
+                    "ENVIRONMENT", "EXIT STATUS", "EXAMPLES", "SEE ALSO"]:
+        c.check(re.search(rf"^{section}$", text, re.M) is not None, f"connmatrix(1) renders a {section} section")
+    for cmd in COMMANDS:
+        c.check(f"connmatrix {cmd}" in text, f"connmatrix(1): the synopsis of {cmd}")
+    # Every flag of every --help is described: written \-\-flag in roff.
+    plain = re.sub(r"\\f[BIRP]", "", source).replace("\\-", "-")
+    for cmd, flags in help_flags(c).items():
+        for f in sorted(flags):
+            c.check(re.search(rf"(?<![\w-]){re.escape(f)}(?![\w.-])", plain) is not None,
+                    f"connmatrix(1) describes {cmd or 'connmatrix'} {f}")
+    # Every -w variable and exit code.
+    p = c.run("get", "-w", "%{json}", "https://127.0.0.1:1/")
+    names = list(json.loads(p.stdout))
+    c.check(len(names) > 20, f"-w %{{json}} names the variables ({len(names)})", p)
+    readme = (c.root / "README.md").read_text()
+    for n in names:
+        c.check(re.search(rf"^\.(B|BR) .*\b{n}\b", source, re.M) is not None, f"connmatrix(1) describes %{{{n}}}")
+        c.check(f"`{n}`" in readme, f"README.md lists %{{{n}}}")
+    for code in range(9):
+        c.check(re.search(rf"^\.B {code}$", source, re.M) is not None, f"connmatrix(1): exit status {code}")
+
+
+def completion(c):
+    script = (c.root / "tools" / "connmatrix.bash").resolve()
+
+    def complete(*words):
+        """The completions bash offers after `connmatrix WORDS` (the last word is the one being
+        completed), with the completion function itself, as bash calls it."""
+        quoted = " ".join("'" + w.replace("'", "'\\''") + "'" for w in (c.exe,) + words)
+        prog = (f"source '{script}'\n"
+                "complete -p connmatrix >/dev/null || exit 3\n"
+                f"COMP_WORDS=({quoted}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMPREPLY=()\n"
+                "_connmatrix; printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+        r = subprocess.run(["bash", "--norc", "--noprofile", "-c", prog], capture_output=True, text=True,
+                           env=dict(os.environ, LC_ALL="C"), cwd=c.tmp)
+        c.check(r.returncode == 0 and r.stderr == "", f"completing {' '.join(words)!r}: runs ({r.stderr})")
+        return [l for l in r.stdout.splitlines() if l]
+
+    def check(words, want, exact=True):
+        got = complete(*words)
+        ok = sorted(got) == sorted(want) if exact else set(want) <= set(got)
+        c.check(ok, f"connmatrix {' '.join(words)}<TAB> -> {' '.join(want)} (got {' '.join(got)})")
+
+    check([""], COMMANDS)
+    check(["ch"], ["check-config"])
+    check(["get", "--http2"], ["--http2", "--http2-prior-knowledge"])
+    check(["get", "--ret"], ["--retry", "--retry-delay", "--retry-max-time", "--retry-connrefused",
+                              "--retry-all-errors"])
+    # --mode values are connmatrix's modes, as the unknown-mode error lists them.
+    p = c.run("get", "--mode", "?", "https://127.0.0.1:1/")
+    modes = re.search(r"\(modes: ([^)]*)\)", p.stderr).group(1).split(", ")
+    c.check(len(modes) >= 6, f"the modes, from the error ({', '.join(modes)})", p)
+    check(["get", "--mode", ""], modes)
+    check(["get", "--mode", "=", "h2"], [m for m in modes if m.startswith("h2")])
+    check(["probe", "--modes", "alpn,pr"], ["alpn," + m for m in modes if m.startswith("pr")])
+    # --backend: the backends this binary was built with.
+    check(["get", "--backend", ""], c.backends)
+    check(["probe", "--backends", c.backends[0] + ","], [c.backends[0] + "," + b for b in c.backends])
+    check(["get", "--tls-max", ""], ["1.2", "1.3"])
+    (c.tmp / "policy-a.json").write_text("{}")
+    (c.tmp / "policy-b.json").write_text("{}")
+    check(["get", "--config", "policy-"], ["policy-a.json", "policy-b.json"])
+    check(["check-config", "policy-"], ["policy-a.json", "policy-b.json"])
+    check(["get", "-H", ""], [])
+    # Every flag of every --help completes, and nothing else does.
+    for cmd, flags in help_flags(c).items():
+        got = set(complete(*([cmd] if cmd else []), "-"))
+        c.check(got == flags, f"connmatrix {cmd} -<TAB>: exactly the flags of its --help "
+                              f"(missing {sorted(flags - got)}, extra {sorted(got - flags)})")
 
 
 # --- groups that need the interop servers -----------------------------------------------------
@@ -1544,7 +1656,8 @@ def probe_agrees_with_interop(c):
 
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
                                   probe_expect, probe_junit, probe_html, probe_timeout, get_against_servers,
-                                  probe_agrees_with_interop, mutual_tls, curl_flags, retry]}
+                                  probe_agrees_with_interop, mutual_tls, curl_flags, retry, man_page,
+                                  completion]}
 
 
 def main():
@@ -1555,6 +1668,7 @@ def main():
     ap.add_argument("--backends", required=True)
     ap.add_argument("--default-backend", required=True)
     ap.add_argument("--interop-expect", help="the interop_expect program (probe_agrees_with_interop)")
+    ap.add_argument("--man-page", help="the built connmatrix.1 (man_page)")
     c = Ctx(ap.parse_args())
     GROUPS[ap.parse_args().group](c)
     print(f"{c.checks} checks passed")
