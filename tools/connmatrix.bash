@@ -44,8 +44,8 @@ _connmatrix() {
                 --retry-connrefused --retry-all-errors -L --location --max-redirs --compressed"
             ;;
         probe)
-            flags="-h --help --backends --modes --tls $shared --json --expect --junit --parallel
-                --timeout -v --verbose --resumption"
+            flags="-h --help --backends --modes --tls $shared --json --expect --junit --html
+                --parallel --timeout -v --verbose --resumption"
             ;;
         explain) flags="-h --help --config --json" ;;
         check-config) flags="-h --help --all-backends" ;;
@@ -66,7 +66,8 @@ _connmatrix() {
         --tls-max) values="1.2 1.3" ;;
         --tls) list=1 values="1.2 1.3" ;;
         -X | --request) values="GET HEAD POST PUT PATCH DELETE OPTIONS" ;;
-        --config | --cacert | -o | --output | -E | --cert | --key | --key-pass-file | --expect | --junit)
+        --config | --cacert | -o | --output | -E | --cert | --key | --key-pass-file | --expect | \
+            --junit | --html)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return 0
