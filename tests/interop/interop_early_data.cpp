@@ -51,14 +51,7 @@ using interop::FixtureEnv;
 
 namespace {
 
-const FixtureEnv& fixture() {
-    static const std::optional<FixtureEnv> env = FixtureEnv::from_environment();
-    if (!env)
-        throw std::runtime_error(
-            "CONNMATRIX_FIXTURE_DIR is not set: run this through tests/interop/with-servers.sh "
-            "(meson test -C BUILD interop_early_data does)");
-    return *env;
-}
+const FixtureEnv& fixture() { return FixtureEnv::required("interop_early_data"); }
 
 // The client backends that can send early data (OpenSSL and GnuTLS; mbedTLS 2.28 has no TLS 1.3).
 std::vector<std::string> early_backends() {

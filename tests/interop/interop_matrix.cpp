@@ -237,14 +237,7 @@ void write_matrix(const std::string& path, const std::vector<Cell>& cells,
     if (!out) throw std::runtime_error("cannot write " + path);
 }
 
-const FixtureEnv& fixture() {
-    static const std::optional<FixtureEnv> env = FixtureEnv::from_environment();
-    if (!env)
-        throw std::runtime_error(
-            "CONNMATRIX_FIXTURE_DIR is not set: run this through tests/interop/with-servers.sh "
-            "(meson test -C BUILD interop_matrix does)");
-    return *env;
-}
+const FixtureEnv& fixture() { return FixtureEnv::required("interop_matrix"); }
 
 std::vector<std::string> backends() { return tls::Registry::compiled_in().names(); }
 
