@@ -17,7 +17,7 @@
 // flight within a fraction of a millisecond, and a busy machine can make nginx read the early
 // request only together with that Finished: it then processed early data after the handshake
 // (seen: accepted, yet `early=`, and no 425). With 40 ms between the two flights of the client,
-// what nginx says no longer depends on the scheduler.
+// only a 40 ms stall of nginx could do that.
 //
 // Run it with the servers up: CONNMATRIX_DELAY_RELAY=build/bench/delay_relay
 // tests/interop/with-servers.sh build/tests/interop/interop_early_data (meson test does that).
