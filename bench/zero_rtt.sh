@@ -23,7 +23,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
-build=build-bench
+build="build-bench"
 delay=20
 rounds=10
 smoke=0
@@ -74,11 +74,11 @@ fi
 # see it); waits for its "listening 127.0.0.1:PORT" line and sets $listening_port.
 listening_port=
 start_listening() { # name command...
-  local name=$1 line i
+  local name=$1 line
   shift
   setsid "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null &
   pids+=("$!")
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     line=$(head -n 1 "$work/$name.out" 2>/dev/null || true)
     if [[ $line == listening* ]]; then
       listening_port=${line##*:}
