@@ -351,6 +351,10 @@ void Connection::arm_idle_timer() {
 
 void Connection::shutdown() {
     if (proto_) proto_->shutdown();
+    // Idle: nothing to wait for, so the protocol's goodbye (h2 GOAWAY) is followed by the close
+    // itself, as when the idle timer expires. HTTP/1.1 has no goodbye: without the close the
+    // connection stayed open, unusable, until timeouts.idle.
+    if (state_ == State::ready && active() == 0) close_transport();
 }
 
 void Connection::close() {

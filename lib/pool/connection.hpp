@@ -86,7 +86,7 @@ public:
     void submit(const ExchangePtr& ex);
     void cancel(Exchange& ex);
     void close();           // now, without reporting
-    void shutdown();        // gracefully
+    void shutdown();        // gracefully: the protocol's goodbye, then, when idle, the close
     const ConnectionInfo& info() const noexcept { return info_; }
     std::size_t id() const noexcept { return id_; }
     const std::string& key() const noexcept { return key_; }

@@ -635,7 +635,7 @@ void Pool::close_idle() {
     for (auto& [key, host] : hosts_)
         for (auto& c : host->connections)
             if (c->idle()) idle.push_back(c);
-    for (auto& c : idle) c->shutdown();  // reports closed() later, through the usual path
+    for (auto& c : idle) c->shutdown();  // closes them; reports closed() later, the usual path
 }
 
 bool Pool::keep_idle(Connection& c) {

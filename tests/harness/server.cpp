@@ -179,6 +179,7 @@ void TestServer::accept_loop() {
         workers_.emplace_back([this, fd] {
             serve(fd);
             ::close(fd);
+            ++closed_;
         });
     }
 }

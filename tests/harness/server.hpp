@@ -77,6 +77,7 @@ public:
     void stop();
 
     std::size_t connections() const noexcept { return connections_; }
+    std::size_t closed() const noexcept { return closed_; }  // connections served to their end
     std::size_t handshakes() const noexcept { return handshakes_; }
     std::size_t requests() const;
     std::vector<ServedRequest> served() const;
@@ -105,6 +106,7 @@ private:
     std::vector<std::string> alpn_;
     std::vector<tls::EarlyData> early_;
     std::atomic<std::size_t> connections_{0};
+    std::atomic<std::size_t> closed_{0};
     std::atomic<std::size_t> handshakes_{0};
     std::atomic<std::size_t> peak_streams_{0};
 };

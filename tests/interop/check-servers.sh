@@ -3,11 +3,14 @@
 # third-party clients only -- openssl s_client, nghttp, bash /dev/tcp -- and prints what each
 # one really does, as a Markdown table: the ALPN it answers to four offers, what it does with
 # an HTTP/1.1 GET and with an h2 prior-knowledge preface sent without ALPN, and h2 through ALPN.
-# This documents the behaviour the interop matrix asserts (tests/interop/README.md).
+# This documents the behaviour the interop matrix asserts (tests/interop/README.md). A second
+# table shows what each TLS 1.3 server that speaks HTTP/1.x does with early data (0-RTT) on a
+# resumed session, sent by openssl s_client -early_data.
 #
 # Usage: tests/interop/check-servers.sh STATE_DIR
 # Exit status: 0 when every server answered GET /hello.txt with its known body over at least one
-# protocol (and the proxy tunnelled), 1 otherwise.
+# protocol (and the proxy tunnelled), and every server with <NAME>_EARLY_DATA=on took a GET /
+# sent as early data as early data and refused GET /too-early with 425; 1 otherwise.
 set -euo pipefail
 [ $# -eq 1 ] || { sed -n '8p' "$0" | sed 's/^# //' >&2; exit 2; }
 state=$1
@@ -155,8 +158,46 @@ nghttp_get() { # url body [nghttp args...]
   fi
 }
 
+# --- early data (TLS 1.3 0-RTT) ----------------------------------------------------------------
+# A first connection stores a session (-sess_out; -quiet waits for the server to close, so its
+# tickets have arrived); a second resumes it with PATH's GET as early data (-sess_in -early_data).
+early_request() { # port path
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$2" "$1"
+}
+early_status() { # port path [-ign_eof]: "accepted", "rejected", ...; the answer in $tmp/early.out
+  local port=$1 path=$2 out
+  early_request "$port" "$path" | timeout "$T" openssl s_client -connect "127.0.0.1:$port" \
+    -servername localhost -CAfile "$ca" -quiet -sess_out "$tmp/sess" >/dev/null 2>&1 || true
+  if [ ! -s "$tmp/sess" ]; then echo "no session to resume"; return; fi
+  early_request "$port" "$path" >"$tmp/early.req"
+  # -ign_eof: read the answer until the server closes (Connection: close), not only the handshake
+  out=$(timeout "$T" openssl s_client -connect "127.0.0.1:$port" -servername localhost \
+    -CAfile "$ca" -sess_in "$tmp/sess" -early_data "$tmp/early.req" "${@:3}" </dev/null 2>&1 |
+    tr -d '\0') || true
+  rm -f "$tmp/sess"
+  printf '%s\n' "$out" >"$tmp/early.out"
+  if ! grep -q '^Reused, ' <<<"$out"; then echo "not resumed"
+  elif grep -q 'Early data was accepted' <<<"$out"; then echo accepted
+  elif grep -q 'Early data was rejected' <<<"$out"; then echo rejected
+  elif grep -q 'Early data was not sent' <<<"$out"; then echo "not sent: the ticket allows none"
+  else echo "unknown: $(grep -i 'early' <<<"$out" | head -n 1)"
+  fi
+}
+early_row() { # name port -> 0 when early data was taken as such (GET / said early=1, 425 for /too-early)
+  local name=$1 port=$2 st root late
+  st=$(early_status "$port" /)
+  if [ "$st" != accepted ]; then row "$name" "$st" "-" "-"; return 1; fi
+  early_status "$port" / -ign_eof >/dev/null
+  root=$(grep -a '^early=' "$tmp/early.out" | head -n 1 || true)
+  early_status "$port" /too-early -ign_eof >/dev/null
+  late=$(grep -a '^HTTP/' "$tmp/early.out" | head -n 1 | tr -d '\r' | sed 's/ *$//' || true)
+  row "$name" "$st" "${root:-no early= line}" "${late:-no answer}"
+  [ "$root" = early=1 ] && [ "${late#* }" = 425 ]
+}
+
 # --- the table ----------------------------------------------------------------------------------
 ok_all=1
+early_servers=()
 row() { printf '| %s |\n' "$(IFS='|'; echo "$*" | sed 's/|/ | /g')"; }
 echo "| server | TLS | ALPN to [h2,http/1.1] | to [h2] | to [http/1.1] | to no ALPN | HTTP/1.1 GET, no ALPN offered | h2 preface, no ALPN offered | h2 after ALPN h2 (nghttp) | speaks |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -226,5 +267,18 @@ for name in $(get SERVERS); do
   fi
   [ ${#speaks[@]} -gt 0 ] || ok_all=0
   row "$name" "$tls" "${c[@]}" "$h1" "$h2" "$h2a" "$(IFS=';'; echo "${speaks[*]:-NOTHING}" | sed 's/;/; /g')"
+  [ "$tls" = TLSv1.3 ] && [[ $(get "${up}_SPEAKS") == *http/1.* ]] && early_servers+=("$name")
+done
+
+echo
+echo "| server | early data to a resumed session (GET /) | GET / as early data answers | GET /too-early as early data answers |"
+echo "|---|---|---|---|"
+for name in "${early_servers[@]}"; do
+  up=${name^^}
+  if early_row "$name" "$(get "${up}_PORT")"; then
+    [ "$(get "${up}_EARLY_DATA")" = on ] || ok_all=0
+  else
+    [ "$(get "${up}_EARLY_DATA")" = on ] && ok_all=0
+  fi
 done
 [ $ok_all -eq 1 ]

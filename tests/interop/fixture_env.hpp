@@ -56,6 +56,17 @@ public:
         return load(dir);
     }
 
+    // The fixture of $CONNMATRIX_FIXTURE_DIR, loaded once per program; throws when it is unset,
+    // naming `test`, the meson test that runs the program through with-servers.sh.
+    static const FixtureEnv& required(const std::string& test) {
+        static const std::optional<FixtureEnv> env = from_environment();
+        if (!env)
+            throw std::runtime_error(
+                "CONNMATRIX_FIXTURE_DIR is not set: run this through tests/interop/with-servers.sh "
+                "(meson test -C BUILD " + test + " does)");
+        return *env;
+    }
+
     std::optional<std::string> get(const std::string& key) const {
         const auto it = values_.find(key);
         if (it == values_.end()) return std::nullopt;

@@ -20,6 +20,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 
 using namespace connmatrix;
@@ -40,9 +41,10 @@ json expect_file(const ServerFacts& s, const std::vector<std::string>& backends)
     json results = json::array();
     json why = json::object();
     for (const auto& b : backends) {
+        const bool tls13 = backend_has_tls13(b);
         for (const auto& m : kModes) {
             if (m.cleartext_only) continue;  // not a probe mode
-            const Outcome x = expect(m, s);
+            const Outcome x = expect(m, s, tls13);
             json cell;
             cell["backend"] = b;
             cell["mode"] = m.name;
@@ -87,7 +89,12 @@ int main(int argc, char** argv) {
     if (cmd == "expect" && argc >= 4) {
         for (const auto& s : kServers) {
             if (s.name != std::string(argv[2])) continue;
-            std::printf("%s\n", expect_file(s, {argv + 3, argv + argc}).dump(2).c_str());
+            try {
+                std::printf("%s\n", expect_file(s, {argv + 3, argv + argc}).dump(2).c_str());
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "interop_expect: %s\n", e.what());
+                return 1;
+            }
             return 0;
         }
         std::fprintf(stderr, "interop_expect: no server \"%s\" in the spec (interop_spec.hpp)\n",

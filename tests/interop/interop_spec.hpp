@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -60,6 +61,8 @@ struct ServerFacts {
     bool h2c_upgrade;                     // cleartext: answers `Upgrade: h2c` with 101 and h2
     bool one_connection_at_a_time;        // s_server: run its cells one by one
     const char* note;                     // for the matrix document
+    bool tls13_only = false;              // ssl_protocols TLSv1.3: a client without TLS 1.3
+                                          // (mbedTLS 2.28) gets the protocol_version alert
 };
 
 inline constexpr Answer N = Answer::none, H2 = Answer::h2, H1 = Answer::http1_1, ALERT = Answer::alert;
@@ -75,6 +78,8 @@ inline const std::vector<ServerFacts> kServers = {
      "nginx `listen ssl`, ALPN http/1.1 only: an offer of [h2] alone gets the no_application_protocol alert"},
     {"nginx_h2_tls12",    true,  H2,     H2,    H1,   OnHttp1::ok,                   OnPreface::http1_400,            false, false,
      "as nginx_h2, TLS 1.2 only: ALPN in the ServerHello"},
+    {"nginx_early",       true,  H2,     H2,    H1,   OnHttp1::ok,                   OnPreface::http1_400,            false, false,
+     "as nginx_h2, TLS 1.3 only, with `ssl_early_data on` (tests/interop/interop_early_data.cpp)", true},
     {"s_server_noalpn",   true,  N,      N,     N,    OnHttp1::ok,                   OnPreface::stall,                false, true,
      "openssl s_server -WWW: never answers ALPN; HTTP/1.0, close-delimited; never answers an h2 preface; one connection at a time"},
     {"s_server_alpn",     true,  H1,     ALERT, H1,   OnHttp1::ok,                   OnPreface::stall,                false, true,
@@ -163,10 +168,23 @@ inline std::optional<std::string> alpn_name(Answer a) {
     return std::nullopt;
 }
 
-inline Outcome expect(const ModeSpec& m, const ServerFacts& s) {
+// Whether the compiled backend `name` can negotiate TLS 1.3, as its capabilities declare.
+inline bool backend_has_tls13(const std::string& name) {
+    const auto reg = tls::Registry::compiled_in();
+    const tls::Backend* b = reg.find(name);
+    if (b == nullptr) throw std::runtime_error("interop spec: backend " + name + " is not compiled in");
+    return b->capabilities().tls13;
+}
+
+// `client_tls13`: the client's backend can negotiate TLS 1.3 (backend_has_tls13()).
+inline Outcome expect(const ModeSpec& m, const ServerFacts& s, bool client_tls13) {
     Outcome o;
     bool h2 = false;
     bool confirmed = false;
+    if (s.tls && s.tls13_only && !client_tls13)
+        return failure(tls::errc::protocol_version,
+                       "RFC 8446 4.2.1: a TLS 1.3-only server and a client offering TLS 1.2 at "
+                       "most: the server sends the protocol_version alert");
     if (s.tls) {
         const Answer a = answer_to(s, m.offer);
         o.alpn = alpn_name(a);

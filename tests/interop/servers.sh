@@ -158,6 +158,7 @@ catalog=(
   "nginx_h2|https|h2,http/1.1|h2,http/1.1|nginx|nginx listen ssl http2: ALPN h2 and http/1.1"
   "nginx_h1|https|http/1.1|http/1.1|nginx|nginx listen ssl without http2: ALPN http/1.1 only"
   "nginx_h2_tls12|https|h2,http/1.1|h2,http/1.1|nginx|nginx listen ssl http2 limited to TLS 1.2: ALPN travels in the ServerHello instead of EncryptedExtensions"
+  "nginx_early|https|h2,http/1.1|h2,http/1.1|nginx|nginx listen ssl http2, TLS 1.3 only, ssl_early_data on: GET / answers early=\$ssl_early_data, GET /too-early answers 425 to a request that came as early data"
   "s_server_noalpn|https|none|http/1.0|s_server_noalpn|openssl s_server -WWW without -alpn: no ALPN, HTTP/1.0 answer then close, one connection at a time"
   "s_server_alpn|https|http/1.1|http/1.0|s_server_alpn|openssl s_server -WWW -alpn http/1.1: HTTP/1.0 answer then close, one connection at a time"
   "gnutls_serv|https|http/1.1|http/1.0|gnutls_serv|gnutls-serv --http --alpn=http/1.1: HTTP/1.0 answer with Content-Length, then close"
@@ -169,6 +170,8 @@ catalog=(
   "h2c_upgrade|http|none|http/1.1,h2c|nghttpx|nghttpx cleartext frontend (HTTP/1.1, Upgrade: h2c, and h2c prior knowledge) in front of nginx"
   "connect_proxy|http|none|proxy|connect_proxy|tinyproxy HTTP proxy: CONNECT allowed to any port (URL is the proxy URL)"
 )
+# The servers configured to take TLS 1.3 early data (servers.env: <NAME>_EARLY_DATA=on).
+early_data_servers=" nginx_early "
 field() { # entry index
   local IFS='|' parts
   read -r -a parts <<<"$1"
@@ -215,6 +218,13 @@ http {
   server { listen 127.0.0.1:${port[nginx_h1]} ssl; root $state/www/nginx_h1; }
   server { listen 127.0.0.1:${port[nginx_h2_tls12]} ssl http2; ssl_protocols TLSv1.2;
            root $state/www/nginx_h2_tls12; }
+  # TLS 1.3 early data (0-RTT). \$ssl_early_data is "1" for a request read before the handshake
+  # completed, i.e. sent as early data. / says which; /too-early refuses early data with 425 Too
+  # Early (RFC 8470 5.2). Session tickets are nginx's default (on, stateless).
+  server { listen 127.0.0.1:${port[nginx_early]} ssl http2; ssl_protocols TLSv1.3; ssl_early_data on;
+           root $state/www/nginx_early; default_type text/plain;
+           location = / { return 200 "early=\$ssl_early_data\n"; }
+           location = /too-early { if (\$ssl_early_data) { return 425; } return 200 "early=\$ssl_early_data\n"; } }
   server { listen 127.0.0.1:${port[nginx_plain]}; root $state/www/nginx_plain; }
   # behind stunnel (h1_noalpn) and nghttpx (h2c_upgrade)
   server { listen 127.0.0.1:${port[h1_noalpn_backend]}; root $state/www/h1_noalpn; }
@@ -263,7 +273,7 @@ procs=(
   "nghttpd_alpn|nghttpd_alpn|start_nghttpd_alpn"
   "nghttpd_h2c|nghttpd_h2c|start_nghttpd_h2c"
   "h2_noalpn_backend|h2_noalpn_backend|start_h2_noalpn_backend"
-  "nginx|nginx_h2 nginx_h1 nginx_h2_tls12 nginx_plain h1_noalpn_backend h2c_upgrade_backend|start_nginx"
+  "nginx|nginx_h2 nginx_h1 nginx_h2_tls12 nginx_early nginx_plain h1_noalpn_backend h2c_upgrade_backend|start_nginx"
   "s_server_noalpn|s_server_noalpn|start_s_server_noalpn"
   "s_server_alpn|s_server_alpn|start_s_server_alpn"
   "gnutls_serv|gnutls_serv|start_gnutls_serv"
@@ -416,6 +426,7 @@ write_env() {
       echo "${up}_SPEAKS=$(field "$entry" 3)"
       if [ "$name" = connect_proxy ]; then echo "${up}_BODY="; else echo "${up}_BODY=hello from $name"; fi
       [ -n "${port[${name}_backend]:-}" ] && echo "${up}_BACKEND_PORT=${port[${name}_backend]}"
+      if [[ $early_data_servers == *" $name "* ]]; then echo "${up}_EARLY_DATA=on"; else echo "${up}_EARLY_DATA=off"; fi
       echo "${up}_PROCESS=$proc"
       echo "${up}_PID=$(cat "$pids/$proc.pid")"
       echo "${up}_DESC=$(field "$entry" 5)"
@@ -451,7 +462,7 @@ do_start() {
   cc -shared -fPIC -O2 -o "$state/bind-loopback.so" "$here/bind-loopback.c" -ldl \
     || die "cannot build $here/bind-loopback.c (needed to keep gnutls-serv on 127.0.0.1)"
 
-  pick_ports nghttpd_alpn nginx_h2 nginx_h1 nginx_h2_tls12 s_server_noalpn s_server_alpn gnutls_serv \
+  pick_ports nghttpd_alpn nginx_h2 nginx_h1 nginx_h2_tls12 nginx_early s_server_noalpn s_server_alpn gnutls_serv \
     gnutls_alpn_fatal h2_noalpn h1_noalpn nghttpd_h2c nginx_plain h2c_upgrade connect_proxy \
     h2_noalpn_backend h1_noalpn_backend h2c_upgrade_backend
 
