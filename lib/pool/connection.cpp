@@ -42,9 +42,12 @@ void Connection::start() {
         // Before anything is read: the server's answer to it may be here already. (What the
         // server accepted is skipped as the session writes it, within submit().)
         const bool accepted = !early_sent_.empty();
+        const Clock::time_point written = ex->sent;
         submit(ex);
         ex->early = accepted;
         ex->response.info.early = accepted;
+        // Sent with the ClientHello: its first byte is timed from then, not from now.
+        if (accepted && written != Clock::time_point{}) ex->sent = written;
     }
     std::weak_ptr<Connection> weak = self;
     transport_->on_sent([weak] {

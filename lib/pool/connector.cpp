@@ -159,13 +159,13 @@ private:
         // Known before the handshake: a failure from here on still reports them.
         info_.backend = std::string(session->backend_name());
         info_.alpn_offered = ctx->config().alpn;
+        if (log_.on(LogLevel::debug))
+            log_(LogLevel::debug, "TLS " + info_.backend + " #" + std::to_string(target_.id) +
+                                      ": ALPN offered " + alpn_text(info_.alpn_offered));
         if (target_.early && !write_early(*session)) {
             finish(session->error());
             return;
         }
-        if (log_.on(LogLevel::debug))
-            log_(LogLevel::debug, "TLS " + info_.backend + " #" + std::to_string(target_.id) +
-                                      ": ALPN offered " + alpn_text(info_.alpn_offered));
         auto self = shared_from_this();
         transport_->handshake(std::move(session), p.timeouts.tls,
                               [self](const Error& e) { self->on_handshake(e); });

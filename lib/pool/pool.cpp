@@ -347,6 +347,7 @@ std::vector<std::uint8_t> Pool::early_payload(const std::string& key, std::size_
                 : make_h1_session(rec, max_body_, false, max_interim_);
         s->submit(ex);
     }
+    const Clock::time_point written = ex->sent;  // when it leaves, if it does: now
     ex->sent = {};
     if (rec.failed || rec.bytes.empty()) return {};
     if (rec.bytes.size() > capacity) {
@@ -358,6 +359,7 @@ std::vector<std::uint8_t> Pool::early_payload(const std::string& key, std::size_
         return {};
     }
     host->waiting.erase(it);
+    ex->sent = written;
     o->early = ex;
     o->early_bytes = rec.bytes;
     o->early_protocol = d.protocol;
@@ -388,7 +390,10 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     // A request taken for early data that did not go, or a connect that failed: it waits with
     // the others, first, as it was (it is idempotent: sending it again is safe either way).
     const auto put_back = [&] {
-        if (early && !early->finished) host.waiting.push_front(early);
+        if (early && !early->finished) {
+            early->sent = {};  // not sent, or not on a connection that goes on
+            host.waiting.push_front(early);
+        }
         early = nullptr;
     };
     if (!c.early_written) put_back();

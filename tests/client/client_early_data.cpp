@@ -78,6 +78,9 @@ TEST_CASE("accepted: a GET goes in the first flight of a resumed connection, h2 
                 CHECK(r.response.body ==
                       std::string(std::string_view(mode) == "alpn" ? "h2" : "http/1.1") + " GET /early");
                 CHECK(served_count(server, "/early") == 1);  // delivered once, not again
+                // Timed from the first flight, which went before the handshake began.
+                CHECK(i.timings.first_byte >= i.timings.tls);
+                CHECK(i.timings.tls.count() > 0);
                 const auto early = server.early_seen();
                 REQUIRE(early.size() == 2);
                 CHECK(early[0] == tls::EarlyData::not_attempted);
