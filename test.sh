@@ -23,11 +23,22 @@ configs=(
 # shellcheck source=scripts/test-config.sh
 . scripts/test-config.sh
 passed=0 failed=0 skipped=0
+# Every failure is listed again just above the summary line, where a log's tail shows it.
+# (.ci/run passes its own file, to list the failures of all its stages together.)
+own_failures=
+if [ -z "${FAILURES_FILE:-}" ]; then
+  FAILURES_FILE=$(mktemp) own_failures=1
+fi
+export FAILURES_FILE
 # -O2 with assertions, without debug info: these builds are for running tests, and -g costs
 # about a third of their compile time (the sanitizer build in .ci/run keeps it, for its reports).
 for entry in "${configs[@]}"; do
   name=${entry%%:*}
   test_config "$name" "$root/build-test-$name" "${entry#*:} -Ddebug=false" all
 done
+if [ -n "$own_failures" ]; then
+  [ -s "$FAILURES_FILE" ] && { echo "--- failures:"; cat "$FAILURES_FILE"; }
+  rm -f "$FAILURES_FILE"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

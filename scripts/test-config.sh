@@ -8,6 +8,13 @@
 # runtimes' log_path points there (the caller sets ASAN_OPTIONS etc. to say so): any report
 # written into it, by a test or by a program a test started, counts as one more failure, and is
 # printed.
+# When FAILURES_FILE names a file, each failure (a test, a build, warnings, sanitizer reports)
+# adds a line "config: what: result" to it, so the caller can list them next to its summary.
+note_failure() {
+    [ -n "${FAILURES_FILE:-}" ] && echo "$1" >>"$FAILURES_FILE"
+    return 0
+}
+
 test_config() {
     local name=$1 dir=$2 opts=$3 build=$4
     shift 4
@@ -40,11 +47,12 @@ for f in sorted(want):
     print(os.path.relpath(f, d))
 PY
 )
-        [ ${#targets[@]} -eq 0 ] && { echo "no tests selected in $name"; failed=$((failed + 1)); return; }
+        [ ${#targets[@]} -eq 0 ] && { echo "no tests selected in $name"; note_failure "$name: no tests"; failed=$((failed + 1)); return; }
     fi
     if ! ninja -C "$dir" -j "$jobs" "${targets[@]}" >"$dir/build-output.txt" 2>&1; then
         tail -n 60 "$dir/build-output.txt"
         echo "build failed for $name"
+        note_failure "$name: build"
         failed=$((failed + 1))
         return
     fi
@@ -53,6 +61,7 @@ PY
     if grep -q "warning:" "$dir/build-output.txt"; then
         echo "--- $name: compiler warnings:"
         grep -A3 "warning:" "$dir/build-output.txt" | head -n 60
+        note_failure "$name: compiler warnings"
         failed=$((failed + 1))
     fi
     if [ -n "${SANITIZER_REPORTS:-}" ]; then
@@ -60,15 +69,18 @@ PY
     fi
     meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" "$@" || true
     local p f s
-    read -r p f s < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+    read -r p f s < <(python3 - "$dir/meson-logs/testlog.json" "$name" "${FAILURES_FILE:-/dev/null}" <<'PY'
 import json, sys
 p = f = s = 0
-with open(sys.argv[1]) as fh:
+with open(sys.argv[1]) as fh, open(sys.argv[3], "a") as out:
     for line in fh:
-        r = json.loads(line)["result"]
+        t = json.loads(line)
+        r = t["result"]
         if r in ("OK", "EXPECTEDFAIL"): p += 1
         elif r == "SKIP": s += 1
-        else: f += 1
+        else:
+            f += 1
+            out.write(f"{sys.argv[2]}: {t['name']}: {r}\n")
 print(p, f, s)
 PY
 )
@@ -78,6 +90,7 @@ PY
             echo "### $r"
             head -n 80 "$r"
         done
+        note_failure "$name: sanitizer reports"
         f=$((f + 1))
     fi
     echo "--- $name: $p passed, $f failed, $s skipped"
