@@ -8,6 +8,7 @@ packages=(
   nlohmann-json3-dev doctest-dev libcli11-dev
   python3 python3-jsonschema
   groff-base  # the cli suite renders connmatrix(1) with groff -man -ww
+  cmake       # Meson writes the CMake package files with CMake's own version-file template
   "$@"
 )
 missing=()

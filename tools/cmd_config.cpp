@@ -1,7 +1,9 @@
 // connmatrix explain, check-config and --version: the configuration and the build, no network.
 #include "cli.hpp"
 
-#include <connmatrix/tls.hpp>
+#include <connmatrix/version.hpp>
+
+#include <algorithm>
 
 namespace connmatrix::cli {
 
@@ -37,17 +39,14 @@ int run_check_config(const std::vector<std::string>& files, bool all_backends) {
 }
 
 std::string version_text() {
-    const tls::Registry reg = tls::Registry::compiled_in();
-    std::string out = std::string("connmatrix ") + CONNMATRIX_VERSION + "\nTLS backends:\n";
-    const std::string def(reg.default_backend().name());
+    const VersionInfo v = version();  // the library's, which may be newer than our headers
+    std::string out = "connmatrix " + v.version + "\nTLS backends:\n";
     std::size_t w = 0;
-    for (const auto& b : reg.all()) w = std::max(w, b->name().size());
-    for (const auto& b : reg.all()) {
-        const std::string name(b->name());
-        out += "  " + name + std::string(w - name.size() + 2, ' ') + b->library_version() +
-               (name == def ? "  (default)" : "") + "\n";
-    }
-    out += "default backend: " + def;
+    for (const auto& b : v.backends) w = std::max(w, b.name.size());
+    for (const auto& b : v.backends)
+        out += "  " + b.name + std::string(w - b.name.size() + 2, ' ') + b.library_version +
+               (b.is_default ? "  (default)" : "") + "\n";
+    out += "default backend: " + v.default_backend;
     return out;
 }
 

@@ -4,6 +4,8 @@
 // data-* attributes for scripts and tests, and the full outcome, error and timings in its title.
 #include "cli.hpp"
 
+#include <connmatrix/version.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -309,7 +311,7 @@ void write_probe_html(const std::string& path, const std::vector<json>& matrices
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                     "<title>" + xml_escape(title) + "</title>\n<style>" + style() +
                     "</style>\n</head>\n<body>\n<h1>connmatrix probe</h1>\n<p class=\"meta\">"
-                    "connmatrix " CONNMATRIX_VERSION " \xc2\xb7 " + now_utc() + " \xc2\xb7 " +
+                    "connmatrix " + version().version + " \xc2\xb7 " + now_utc() + " \xc2\xb7 " +
                     "backends by negotiation modes, one fresh connection per cell</p>\n" + body +
                     legend(totals) + "</body>\n</html>\n";
     write_local_file(path, "--html", h);

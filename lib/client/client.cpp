@@ -198,7 +198,8 @@ policy::BuildInfo build_info(const tls::Registry& registry) {
 
 }  // namespace
 
-struct Client::Impl {
+// Hidden: nested in an exported class, it would otherwise be exported with it.
+struct [[gnu::visibility("hidden")]] Client::Impl {
     // The compiled-in backends, each constructed once for this Client. Everything below uses
     // this one: the engine for its names, routes for the backend objects.
     tls::Registry registry;

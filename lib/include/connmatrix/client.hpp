@@ -15,6 +15,7 @@
 #include <connmatrix/error.hpp>
 #include <connmatrix/errors/net.hpp>
 #include <connmatrix/errors/pool.hpp>
+#include <connmatrix/export.hpp>
 #include <connmatrix/policy.hpp>
 #include <connmatrix/types.hpp>
 
@@ -94,7 +95,7 @@ struct ConnectionInfo {
     Timings timings;
 };
 
-struct Response {
+struct CONNMATRIX_API Response {
     int status = 0;
     Headers headers;
     std::string body;
@@ -116,7 +117,7 @@ struct Result {
 };
 
 enum class LogLevel { error, warn, info, debug, trace };
-std::string_view to_string(LogLevel l) noexcept;
+CONNMATRIX_API std::string_view to_string(LogLevel l) noexcept;
 using LogSink = std::function<void(LogLevel, std::string_view)>;
 
 // What a broken or hostile HTTP/2 server may make the client do, per connection (README.md,
@@ -174,7 +175,7 @@ struct ClientOptions {
     bool keylog_from_environment = true;
 };
 
-class Client {
+class CONNMATRIX_API Client {
 public:
     // The file named by $CONNMATRIX_CONFIG, or the built-in defaults (mode alpn, verification
     // on) when it is unset. A bad file throws std::system_error (category "config") with every

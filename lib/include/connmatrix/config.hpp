@@ -30,6 +30,7 @@
 
 #include <connmatrix/error.hpp>
 #include <connmatrix/errors/config.hpp>
+#include <connmatrix/export.hpp>
 #include <connmatrix/policy.hpp>
 
 #include <cstddef>
@@ -48,7 +49,7 @@ namespace connmatrix::config {
 inline constexpr std::size_t max_file_size = 1024 * 1024;
 
 // One problem, with where it is.
-struct Diagnostic {
+struct CONNMATRIX_API Diagnostic {
     std::error_code code;
     std::string path;      // JSON path: "hosts[2].backend", "defaults.tls", "" for the document
     std::string message;   // "\"wolfssl\" is not compiled into this build (available: openssl)"
@@ -63,7 +64,7 @@ struct Diagnostic {
     Error to_error() const;  // {code, describe(), 0, "config"}
 };
 
-struct LoadResult {
+struct CONNMATRIX_API LoadResult {
     std::optional<policy::Config> config;  // set if and only if errors is empty
     std::vector<Diagnostic> errors;        // every problem found, in document order
 
@@ -74,11 +75,11 @@ struct LoadResult {
 
 // Load a configuration from a file or from text. The BuildInfo says which backends exist; the
 // overloads without one use policy::BuildInfo::compiled_in().
-LoadResult load_file(const std::string& path, const policy::BuildInfo& build);
-LoadResult load_file(const std::string& path);
-LoadResult load_string(std::string_view json, std::string_view source_name,
+CONNMATRIX_API LoadResult load_file(const std::string& path, const policy::BuildInfo& build);
+CONNMATRIX_API LoadResult load_file(const std::string& path);
+CONNMATRIX_API LoadResult load_string(std::string_view json, std::string_view source_name,
                        const policy::BuildInfo& build);
-LoadResult load_string(std::string_view json, std::string_view source_name = "<string>");
+CONNMATRIX_API LoadResult load_string(std::string_view json, std::string_view source_name = "<string>");
 
 // The name of the environment variable that names a configuration file.
 inline constexpr const char* environment_variable = "CONNMATRIX_CONFIG";
@@ -86,12 +87,12 @@ inline constexpr const char* environment_variable = "CONNMATRIX_CONFIG";
 // For APIs given no configuration: the file named by $CONNMATRIX_CONFIG (read now, at each
 // call), or, when it is unset or empty, the built-in defaults (an empty Config, source
 // "<built-in>").
-LoadResult from_environment(const policy::BuildInfo& build);
-LoadResult from_environment();
+CONNMATRIX_API LoadResult from_environment(const policy::BuildInfo& build);
+CONNMATRIX_API LoadResult from_environment();
 
 // The semantic checks load_* run after parsing, for a Config built by hand: backends, modes'
 // contradictions, duplicate rules, pattern/scheme conflicts. Paths name the JSON fields the
 // Config would have been written with; no line numbers.
-std::vector<Diagnostic> check(const policy::Config& cfg, const policy::BuildInfo& build);
+CONNMATRIX_API std::vector<Diagnostic> check(const policy::Config& cfg, const policy::BuildInfo& build);
 
 }  // namespace connmatrix::config

@@ -14,6 +14,8 @@
 // can be searched for.
 #pragma once
 
+#include <connmatrix/export.hpp>
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -32,7 +34,7 @@ struct ErrorEntry {
 // A module's category. Enumerators are numbered 1..size(); entries[v - 1] describes value v.
 // `libraries` are the underlying libraries whose text and codes this module's errors carry
 // (see Error::origin).
-class ErrorCategory : public std::error_category {
+class CONNMATRIX_API ErrorCategory : public std::error_category {
 public:
     constexpr ErrorCategory(const char* name, std::span<const ErrorEntry> entries,
                             std::span<const std::string_view> libraries = {}) noexcept

@@ -13,12 +13,13 @@
 #include <connmatrix/errors/net.hpp>
 #include <connmatrix/errors/pool.hpp>
 #include <connmatrix/errors/tls.hpp>
+#include <connmatrix/export.hpp>
 
 #include <vector>
 
 namespace connmatrix {
 
 // Every category connmatrix has, each once: config, net, tls, negotiate, http1, http2, pool.
-std::vector<const ErrorCategory*> error_categories();
+CONNMATRIX_API std::vector<const ErrorCategory*> error_categories();
 
 }  // namespace connmatrix

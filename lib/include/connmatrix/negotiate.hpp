@@ -24,6 +24,7 @@
 
 #include <connmatrix/error.hpp>
 #include <connmatrix/errors/negotiate.hpp>
+#include <connmatrix/export.hpp>
 #include <connmatrix/policy.hpp>
 
 #include <cstdint>
@@ -41,13 +42,13 @@ namespace connmatrix::negotiate {
 // ---------------------------------------------------------------------------------------------
 
 enum class Protocol : std::uint8_t { http1_1, h2 };
-std::string_view to_string(Protocol p) noexcept;  // "http/1.1", "h2" (the ALPN names)
+CONNMATRIX_API std::string_view to_string(Protocol p) noexcept;  // "http/1.1", "h2" (the ALPN names)
 
 enum class Transport : std::uint8_t { tls, cleartext };
-std::string_view to_string(Transport t) noexcept;  // "tls", "cleartext"
+CONNMATRIX_API std::string_view to_string(Transport t) noexcept;  // "tls", "cleartext"
 
 // What the handshake reported. Names compare byte for byte: "H2" is `other`.
-struct AlpnOutcome {
+struct CONNMATRIX_API AlpnOutcome {
     enum class Kind : std::uint8_t { none, h2, http1_1, other };
     Kind kind = Kind::none;
     std::string name;  // the selected name for `other` (and "h2"/"http/1.1" for those kinds)
@@ -69,9 +70,9 @@ enum class Basis : std::uint8_t {
     cleartext,        // http/1.1 on cleartext, by the cleartext rule
     h2c_upgrade,      // http/1.1 on cleartext, offering `Upgrade: h2c` on the first request
 };
-std::string_view to_string(Basis b) noexcept;
+CONNMATRIX_API std::string_view to_string(Basis b) noexcept;
 
-struct Decision {
+struct CONNMATRIX_API Decision {
     std::error_code error;  // negotiate category; when set, protocol and basis mean nothing
     Protocol protocol = Protocol::http1_1;
     Basis basis = Basis::alpn;
@@ -86,7 +87,7 @@ struct Decision {
     Error to_error() const;  // {error, reason, 0, "negotiate"}
 };
 
-Decision decide(const policy::Policy& policy, Transport transport, const AlpnOutcome& outcome);
+CONNMATRIX_API Decision decide(const policy::Policy& policy, Transport transport, const AlpnOutcome& outcome);
 inline Decision decide(const policy::ResolvedPolicy& resolved, Transport transport,
                        const AlpnOutcome& outcome) {
     return decide(resolved.policy, transport, outcome);
@@ -102,26 +103,26 @@ inline Transport transport_of(policy::Scheme s) noexcept {
 // The ALPN list to offer, in order (empty: no ALPN extension): the policy's, or when HTTP/1.1
 // is forced the same without "h2" (the server rejected h2 it never confirmed; offering it
 // again would not help).
-std::vector<std::string> alpn_offer(const policy::Policy& policy, bool http1_forced);
+CONNMATRIX_API std::vector<std::string> alpn_offer(const policy::Policy& policy, bool http1_forced);
 
 // The policy decide() judges the attempt's outcome with: `policy` itself, or when HTTP/1.1 is
 // forced the same with alpn = alpn_offer(), no_alpn http/1.1 and cleartext http/1.1, so that
 // no outcome leads to h2 again (no ALPN answer: http/1.1; cleartext: http/1.1).
-policy::Policy attempt_policy(const policy::Policy& policy, bool http1_forced);
+CONNMATRIX_API policy::Policy attempt_policy(const policy::Policy& policy, bool http1_forced);
 
 // Whether an attempt judged by `policy` (an attempt_policy()) may end up speaking h2, or
 // upgrading to h2c: then the connection being opened will probably carry every request
 // waiting for it, and a pool waits for it rather than opening more.
-bool may_speak_h2(const policy::Policy& policy, Transport transport) noexcept;
+CONNMATRIX_API bool may_speak_h2(const policy::Policy& policy, Transport transport) noexcept;
 
 // Whether `policy` lets a connection speak HTTP/1.1 at all: TLS offers http/1.1, or takes an
 // answer without ALPN as HTTP/1.1, or falls back to it; cleartext is not h2c by prior
 // knowledge, or falls back. h2-only and prior-knowledge cannot (their presets).
-bool may_speak_http1(const policy::Policy& policy, Transport transport) noexcept;
+CONNMATRIX_API bool may_speak_http1(const policy::Policy& policy, Transport transport) noexcept;
 
 // A request an h2 server refused with HTTP_1_1_REQUIRED goes again over HTTP/1.1: what the
 // policy says of it. Empty: retry (on_http11_required "http/1.1" and may_speak_http1());
 // otherwise why not, in words.
-std::string http11_retry_refusal(const policy::Policy& policy, Transport transport);
+CONNMATRIX_API std::string http11_retry_refusal(const policy::Policy& policy, Transport transport);
 
 }  // namespace connmatrix::negotiate

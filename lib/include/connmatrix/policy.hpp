@@ -26,6 +26,8 @@
 // This header uses the standard library only; JSON loading lives behind <connmatrix/config.hpp>.
 #pragma once
 
+#include <connmatrix/export.hpp>
+
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -87,20 +89,20 @@ enum class TlsVersion : std::uint8_t { tls1_2, tls1_3 };
 
 enum class Scheme : std::uint8_t { http, https };
 
-std::string_view to_string(Mode m) noexcept;        // "alpn", "h2-only", ... "prior-knowledge-alpn"
-std::string_view to_string(NoAlpn v) noexcept;      // "http/1.1", "h2", "fail"
-std::string_view to_string(Fallback v) noexcept;    // "none", "http/1.1"
-std::string_view to_string(OnHttp11Required v) noexcept;  // "http/1.1", "fail"
-std::string_view to_string(Cleartext v) noexcept;   // "http/1.1", "h2c", "h2c-upgrade"
-std::string_view to_string(TlsVersion v) noexcept;  // "1.2", "1.3"
-std::string_view to_string(Scheme s) noexcept;      // "http", "https"
+CONNMATRIX_API std::string_view to_string(Mode m) noexcept;        // "alpn", "h2-only", ... "prior-knowledge-alpn"
+CONNMATRIX_API std::string_view to_string(NoAlpn v) noexcept;      // "http/1.1", "h2", "fail"
+CONNMATRIX_API std::string_view to_string(Fallback v) noexcept;    // "none", "http/1.1"
+CONNMATRIX_API std::string_view to_string(OnHttp11Required v) noexcept;  // "http/1.1", "fail"
+CONNMATRIX_API std::string_view to_string(Cleartext v) noexcept;   // "http/1.1", "h2c", "h2c-upgrade"
+CONNMATRIX_API std::string_view to_string(TlsVersion v) noexcept;  // "1.2", "1.3"
+CONNMATRIX_API std::string_view to_string(Scheme s) noexcept;      // "http", "https"
 
-std::optional<Mode> parse_mode(std::string_view s) noexcept;
-std::optional<NoAlpn> parse_no_alpn(std::string_view s) noexcept;
-std::optional<Fallback> parse_fallback(std::string_view s) noexcept;
-std::optional<OnHttp11Required> parse_on_http11_required(std::string_view s) noexcept;
-std::optional<Cleartext> parse_cleartext(std::string_view s) noexcept;
-std::optional<TlsVersion> parse_tls_version(std::string_view s) noexcept;
+CONNMATRIX_API std::optional<Mode> parse_mode(std::string_view s) noexcept;
+CONNMATRIX_API std::optional<NoAlpn> parse_no_alpn(std::string_view s) noexcept;
+CONNMATRIX_API std::optional<Fallback> parse_fallback(std::string_view s) noexcept;
+CONNMATRIX_API std::optional<OnHttp11Required> parse_on_http11_required(std::string_view s) noexcept;
+CONNMATRIX_API std::optional<Cleartext> parse_cleartext(std::string_view s) noexcept;
+CONNMATRIX_API std::optional<TlsVersion> parse_tls_version(std::string_view s) noexcept;
 
 // Every mode, in documentation order.
 inline constexpr std::array<Mode, 6> all_modes{Mode::alpn, Mode::h2_only, Mode::http1,
@@ -109,13 +111,13 @@ inline constexpr std::array<Mode, 6> all_modes{Mode::alpn, Mode::h2_only, Mode::
 
 // Durations as written in configuration files: one or more <digits><unit> groups with units
 // h, m, s, ms in that order, each at most once: "250ms", "3s", "1m", "1h30m", "1s500ms".
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) noexcept;
-std::string format_duration(std::chrono::milliseconds d);  // the shortest such spelling
+CONNMATRIX_API std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) noexcept;
+CONNMATRIX_API std::string format_duration(std::chrono::milliseconds d);  // the shortest such spelling
 
 // A public key pin as curl's --pinnedpubkey writes it: "sha256//" and the base64 (RFC 4648,
 // padded) of the 32-byte SHA-256 of a certificate's SubjectPublicKeyInfo. nullopt, and *why,
 // when it is not one (another prefix, not base64, not 32 bytes).
-std::optional<std::array<std::uint8_t, 32>> parse_pin(std::string_view s, std::string* why = nullptr);
+CONNMATRIX_API std::optional<std::array<std::uint8_t, 32>> parse_pin(std::string_view s, std::string* why = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // The resolved values.
@@ -126,7 +128,7 @@ struct ModePreset {
     Fallback fallback = Fallback::none;
     Cleartext cleartext = Cleartext::http1_1;
 };
-ModePreset preset(Mode m);
+CONNMATRIX_API ModePreset preset(Mode m);
 
 // The server name to send in the TLS ClientHello.
 struct Sni {
@@ -154,7 +156,7 @@ struct ClientIdentity {
 
 // The key's passphrase as the identity says where to find it: "" when it names no source;
 // nullopt and *why set when the file cannot be read or the variable is not set.
-std::optional<std::string> read_key_password(const ClientIdentity& id, std::string* why = nullptr);
+CONNMATRIX_API std::optional<std::string> read_key_password(const ClientIdentity& id, std::string* why = nullptr);
 
 struct TlsSettings {
     bool verify = true;            // verify chain and host name; off only when asked
@@ -194,14 +196,14 @@ struct PoolLimits {
 };
 
 // An HTTP CONNECT proxy: "http://host:port".
-struct ProxyEndpoint {
+struct CONNMATRIX_API ProxyEndpoint {
     std::string host;  // normalised: lower case, no brackets, no trailing dot
     std::uint16_t port = 0;
     std::string to_string() const;  // "http://proxy.example:3128", "http://[::1]:3128"
     friend bool operator==(const ProxyEndpoint&, const ProxyEndpoint&) = default;
 };
 
-struct Policy {
+struct CONNMATRIX_API Policy {
     Mode mode = Mode::alpn;          // the mode the negotiation axes were taken from (informative)
     std::string backend;             // a compiled-in TLS backend: "openssl", "gnutls", "mbedtls"
     std::vector<std::string> alpn{"h2", "http/1.1"};  // to offer, in order; [] = no extension
@@ -259,7 +261,7 @@ struct Overrides {
 // ---------------------------------------------------------------------------------------------
 // Origins and host patterns.
 
-struct Origin {
+struct CONNMATRIX_API Origin {
     Scheme scheme = Scheme::https;
     std::string host;         // normalised: lower case, IPv6 without brackets, no trailing dot
     std::uint16_t port = 443;
@@ -272,7 +274,7 @@ struct Origin {
     friend bool operator==(const Origin&, const Origin&) = default;
 };
 
-class HostPattern {
+class CONNMATRIX_API HostPattern {
 public:
     enum class Kind : std::uint8_t { host, ipv4, ipv6, wildcard };
 
@@ -335,7 +337,7 @@ struct Config {
 
 // What the build offers: the backend names a config may use, and the one used when none is
 // named. BuildInfo::compiled_in() asks tls::Registry::compiled_in().
-struct BuildInfo {
+struct CONNMATRIX_API BuildInfo {
     std::vector<std::string> backends;
     std::string default_backend;
     static BuildInfo compiled_in();
@@ -364,7 +366,7 @@ struct RuleMatch {
     std::string pattern;    // the matching pattern, as written
 };
 
-struct ResolvedPolicy {
+struct CONNMATRIX_API ResolvedPolicy {
     Origin origin;
     Policy policy;
     std::vector<RuleMatch> matches;       // every matching rule, most specific (the winner) first
@@ -375,7 +377,7 @@ struct ResolvedPolicy {
 };
 
 // Everything explain() says about one URL.
-struct Explanation {
+struct CONNMATRIX_API Explanation {
     std::string url;
     std::string error;                       // non-empty when the URL could not be parsed
     std::optional<ResolvedPolicy> resolved;  // set when error is empty
@@ -388,7 +390,7 @@ struct Explanation {
 // Resolves origins against a configuration. Immutable after construction: safe to share
 // between threads. The Config should have passed config::check() (load_* do that); otherwise
 // rules of equal specificity resolve to the first in file order.
-class Engine {
+class CONNMATRIX_API Engine {
 public:
     explicit Engine(Config cfg = {}, BuildInfo build = BuildInfo::compiled_in());
 
@@ -404,6 +406,6 @@ private:
 };
 
 // The same resolution without an Engine (the loader and the fuzz target use it).
-ResolvedPolicy resolve(const Config& cfg, const Origin& origin, std::string_view default_backend);
+CONNMATRIX_API ResolvedPolicy resolve(const Config& cfg, const Origin& origin, std::string_view default_backend);
 
 }  // namespace connmatrix::policy

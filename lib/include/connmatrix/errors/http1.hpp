@@ -3,6 +3,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/export.hpp>
 
 #include <system_error>
 
@@ -29,8 +30,8 @@ enum class errc {
     unsolicited_response,           // bytes from the server while no request was outstanding
 };
 
-const ErrorCategory& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+CONNMATRIX_API const ErrorCategory& category() noexcept;
+CONNMATRIX_API std::error_code make_error_code(errc e) noexcept;
 
 }  // namespace connmatrix::http1
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/export.hpp>
 
 #include <system_error>
 
@@ -32,8 +33,8 @@ enum class errc {
                          // (h2-only, prior-knowledge, on_http11_required "fail")
 };
 
-const ErrorCategory& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+CONNMATRIX_API const ErrorCategory& category() noexcept;
+CONNMATRIX_API std::error_code make_error_code(errc e) noexcept;
 
 }  // namespace connmatrix::http2
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/export.hpp>
 
 #include <system_error>
 
@@ -17,8 +18,8 @@ enum class errc {
     alpn_on_cleartext,               // an ALPN outcome other than none on a cleartext connection
 };
 
-const ErrorCategory& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+CONNMATRIX_API const ErrorCategory& category() noexcept;
+CONNMATRIX_API std::error_code make_error_code(errc e) noexcept;
 
 }  // namespace connmatrix::negotiate
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/export.hpp>
 
 #include <system_error>
 
@@ -23,8 +24,8 @@ enum class errc {
     response_too_large,     // the body exceeded ClientOptions::max_response_body
 };
 
-const ErrorCategory& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+CONNMATRIX_API const ErrorCategory& category() noexcept;
+CONNMATRIX_API std::error_code make_error_code(errc e) noexcept;
 
 }  // namespace connmatrix::net
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <connmatrix/error.hpp>
+#include <connmatrix/export.hpp>
 
 #include <system_error>
 
@@ -17,8 +18,8 @@ enum class errc {
                             // from it (another protocol selected, or the request out of step)
 };
 
-const ErrorCategory& category() noexcept;
-std::error_code make_error_code(errc e) noexcept;
+CONNMATRIX_API const ErrorCategory& category() noexcept;
+CONNMATRIX_API std::error_code make_error_code(errc e) noexcept;
 
 }  // namespace connmatrix::pool
 
