@@ -22,7 +22,9 @@
 ///     tls::ClientConfig cfg;                  // verification on, TLS 1.2 and 1.3
 ///     cfg.alpn = {"h2", "http/1.1"};
 ///     auto ctx = backends.default_backend().client_context(cfg, err);
-///     auto session = ctx->new_session({.host = "api.example.com"}, err);
+///     tls::ClientSessionParams params;
+///     params.host = "api.example.com";        // verified, and sent as SNI
+///     auto session = ctx->new_session(params, err);
 ///     while (session->handshake() == tls::Status::want_input) {
 ///         send(session->take_output());       // to the peer
 ///         session->feed(receive());           // from the peer (feed_eof() at its end)
