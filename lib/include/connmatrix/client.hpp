@@ -1,14 +1,15 @@
-// connmatrix/client.hpp - the public API: a Client sends HTTP requests over pooled connections,
-// negotiating the protocol per host as its policy says.
-//
-//   connmatrix::Error err;
-//   auto client = connmatrix::Client::from_file("connmatrix.json", err);
-//   auto r = client->send({.method = "GET", .url = "https://api.example.com/v1/time"});
-//   if (r) std::cout << r.response.status << " over " << r.response.info.alpn_selected.value_or("no ALPN");
-//
-// A Client owns one I/O thread and its connections. Its methods are safe to call from any
-// thread; callbacks run on the I/O thread (don't block there). The destructor closes it at once:
-// requests still in flight end with pool::errc::client_closed.
+/// \file
+/// The public API: a Client sends HTTP requests over pooled connections, negotiating the
+/// protocol per host as its policy says.
+///
+///     connmatrix::Error err;
+///     auto client = connmatrix::Client::from_file("connmatrix.json", err);
+///     auto r = client->send({.method = "GET", .url = "https://api.example.com/v1/time"});
+///     if (r) std::cout << r.response.status << " over " << r.response.info.alpn_selected.value_or("no ALPN");
+///
+/// A Client owns one I/O thread and its connections. Its methods are safe to call from any
+/// thread; callbacks run on the I/O thread (don't block there). The destructor closes it at once:
+/// requests still in flight end with pool::errc::client_closed.
 #pragma once
 
 #include <connmatrix/config.hpp>
@@ -33,208 +34,322 @@
 
 namespace connmatrix {
 
+/// One HTTP request. The Client takes it by value: move it in, and its body is sent from that
+/// string without a copy.
 struct Request {
-    std::string method = "GET";
-    std::string url;                                 // http:// or https://
+    std::string method = "GET";  ///< Any token; only GET, HEAD, OPTIONS, TRACE, PUT and DELETE are
+                                 ///< sent again after a connection fails under them (idempotent).
+    std::string url;             ///< http:// or https://; the path and query are sent, a fragment not.
+    /// Sent as given (names lowercased over HTTP/2). Host (`:authority`) is added for you,
+    /// from the URL; a Host given here replaces it over HTTP/1.1 and is ignored over HTTP/2.
+    /// Content-Length is written from the body (and for an empty POST, PUT or PATCH); do not
+    /// set it or Transfer-Encoding: HTTP/1.1 refuses the request with
+    /// http1::errc::invalid_message, HTTP/2 drops them, with the other connection-specific
+    /// fields (RFC 9113 8.2.2).
     Headers headers;                                 // Host/:authority is added for you
-    std::string body;
+    std::string body;                                ///< Sent as is; empty: no body.
+    /// Overrides the policy's request timeout (policy::Timeouts::request) for this request:
+    /// from send() to the end of the response, waiting for a connection included.
     std::optional<std::chrono::milliseconds> timeout;  // overrides the policy's request timeout
 };
 
+/// Where a request's time went. On a reused connection dns, connect and tls are zero: the
+/// request paid for none of them.
 struct Timings {
-    std::chrono::microseconds dns{0};      // zero on a reused connection
-    std::chrono::microseconds connect{0};  // TCP (and proxy tunnel)
-    std::chrono::microseconds tls{0};      // the TLS handshake
-    std::chrono::microseconds first_byte{0};  // request sent -> first response byte
-    std::chrono::microseconds total{0};    // send() called -> response complete
+    std::chrono::microseconds dns{0};      ///< Name resolution; zero on a reused connection.
+    std::chrono::microseconds connect{0};  ///< TCP (and proxy tunnel).
+    std::chrono::microseconds tls{0};      ///< The TLS handshake.
+    std::chrono::microseconds first_byte{0};  ///< Request sent -> first response byte.
+    std::chrono::microseconds total{0};    ///< send() called -> response complete (or the error).
 };
 
-// An h2 server's SETTINGS (RFC 9113 6.5.2), as they stood when the response began.
+/// An h2 server's SETTINGS (RFC 9113 6.5.2), as they stood when the response began.
 struct H2Settings {
-    std::uint32_t max_concurrent_streams = 0;
-    std::uint32_t initial_window_size = 0;
-    std::uint32_t max_frame_size = 0;
-    std::uint32_t max_header_list_size = 0;  // 0xffffffff: the server set no limit
+    std::uint32_t max_concurrent_streams = 0;  ///< SETTINGS_MAX_CONCURRENT_STREAMS.
+    std::uint32_t initial_window_size = 0;     ///< SETTINGS_INITIAL_WINDOW_SIZE.
+    std::uint32_t max_frame_size = 0;          ///< SETTINGS_MAX_FRAME_SIZE.
+    std::uint32_t max_header_list_size = 0;  ///< 0xffffffff: the server set no limit.
+    /// Field-by-field equality.
     friend bool operator==(const H2Settings&, const H2Settings&) = default;
 };
 
 // How the response was obtained: the negotiation, as a user debugging it needs to see it.
-// TLS 1.3 early data (policy tls.early_data) on a connection: what became of its first flight.
+/// TLS 1.3 early data (policy tls.early_data) on a connection: what became of its first flight.
 enum class EarlyData : std::uint8_t {
-    not_attempted,  // none sent: off, cleartext, no ticket allowing it, no request that qualifies
-    accepted,       // the server took the request sent as early data (Response::info.early)
-    rejected,       // the server refused it: that request went again after the handshake
+    not_attempted,  ///< None sent: off, cleartext, no ticket allowing it, no request that qualifies.
+    accepted,       ///< The server took the request sent as early data (Response::info.early).
+    rejected,       ///< The server refused it: that request went again after the handshake.
 };
-// "not_attempted", "accepted", "rejected"
+/// The outcome's name, as `probe --json` prints it.
+/// \param e the outcome.
+/// \return `"not_attempted"`, `"accepted"` or `"rejected"`.
 constexpr std::string_view to_string(EarlyData e) noexcept {
     return e == EarlyData::accepted ? "accepted" : e == EarlyData::rejected ? "rejected" : "not_attempted";
 }
 
+/// How the response was obtained: the negotiation, as a user debugging it needs to see it.
+/// The connection's fields are the same for every request it carried.
 struct ConnectionInfo {
-    std::string backend;                       // TLS backend; empty on cleartext
-    std::vector<std::string> alpn_offered;     // empty: no ALPN extension was sent
-    std::optional<std::string> alpn_selected;  // nullopt: the server answered without ALPN
-    Protocol protocol = Protocol::http1_1;
-    std::string tls_version;                   // "TLSv1.3"; empty on cleartext
-    std::string cipher;
-    std::optional<bool> resumed;               // TLS session resumed; nullopt: unknown
-    bool verified = false;                     // certificate chain and host name verified
-    bool client_certificate = false;           // we presented tls.client_cert (the server asked)
-    EarlyData early_data = EarlyData::not_attempted;  // the connection's first flight
-    bool early = false;                        // this request went as early data, accepted
-    // When the server's certificate (the leaf) expires; nullopt on cleartext or when the
-    // library showed none.
+    std::string backend;                       ///< TLS backend; empty on cleartext.
+    std::vector<std::string> alpn_offered;     ///< Empty: no ALPN extension was sent.
+    std::optional<std::string> alpn_selected;  ///< nullopt: the server answered without ALPN.
+    Protocol protocol = Protocol::http1_1;     ///< The protocol the request was sent over.
+    std::string tls_version;                   ///< "TLSv1.3"; empty on cleartext.
+    std::string cipher;                        ///< The TLS library's name for the cipher suite.
+    std::optional<bool> resumed;               ///< TLS session resumed; nullopt: unknown.
+    bool verified = false;                     ///< Certificate chain and host name verified.
+    bool client_certificate = false;           ///< We presented tls.client_cert (the server asked).
+    EarlyData early_data = EarlyData::not_attempted;  ///< The connection's first flight.
+    bool early = false;                        ///< This request went as early data, accepted.
+    /// When the server's certificate (the leaf) expires; nullopt on cleartext or when the
+    /// library showed none.
     std::optional<std::chrono::system_clock::time_point> certificate_expires;
-    std::optional<H2Settings> h2_settings;     // h2: the server's SETTINGS
-    std::string mode;                          // the policy mode, e.g. "prior-knowledge-alpn"
-    std::string rule;                          // the rule that decided, e.g. "hosts[1] (*.example.com)"
-    std::string decision;                      // why this protocol, in words
-    bool reused = false;                       // sent on a connection opened earlier
-    bool fallback = false;                     // HTTP/1.1 because h2 was rejected (now or remembered)
-    std::string remote_address;                // "127.0.0.1:8443"
-    Timings timings;
+    std::optional<H2Settings> h2_settings;     ///< h2: the server's SETTINGS.
+    std::string mode;                          ///< The policy mode, for example "prior-knowledge-alpn".
+    std::string rule;                          ///< The rule that decided: "hosts[1] (*.example.com)", "defaults".
+    std::string decision;                      ///< Why this protocol, in words.
+    bool reused = false;                       ///< Sent on a connection opened earlier.
+    bool fallback = false;                     ///< HTTP/1.1 because h2 was rejected (now or remembered).
+    std::string remote_address;                ///< "127.0.0.1:8443": the peer of the TCP connection (the proxy, through one).
+    Timings timings;                           ///< Where the request's time went.
 };
 
+/// An HTTP response, of any status (a 404 or 500 is a Response, not an error).
 struct CONNMATRIX_API Response {
-    int status = 0;
+    int status = 0;  ///< The final status (1xx interim responses are not kept); 0 in a failed Result.
+    /// In the order received: header fields, then trailer fields. Names as received (always
+    /// lowercase over HTTP/2); use header() to find one.
     Headers headers;
+    /// The body, decoded from its framing (chunked, Content-Length); no content coding is
+    /// undone (gzip stays gzip). At most ClientOptions::max_response_body bytes.
     std::string body;
-    ConnectionInfo info;
+    ConnectionInfo info;  ///< How it was obtained.
 
-    // The first header with this name (case-insensitive), or nullptr.
+    /// The first header with this name (case-insensitive), or nullptr.
+    /// \param name the field name, in any case.
+    /// \return a pointer to its value, valid while this Response lives unchanged; nullptr when
+    ///         there is none.
     const std::string* header(std::string_view name) const noexcept;
 };
 
-// Exactly one of: a response (any status), or an error saying what failed and where. On an
-// error, response.status is 0 and has no headers or body, but response.info holds what the
-// attempt learnt before failing, for diagnostics: the rule and mode always (once a connection
-// was tried), the backend and ALPN offered once the TLS session was created, ALPN selected,
-// TLS version and cipher once the handshake completed (a policy refusing its outcome), timings.
+/// Exactly one of: a response (any status), or an error saying what failed and where. On an
+/// error, response.status is 0 and has no headers or body, but response.info holds what the
+/// attempt learnt before failing, for diagnostics: the rule and mode always (once a connection
+/// was tried), the backend and ALPN offered once the TLS session was created, ALPN selected,
+/// TLS version and cipher once the handshake completed (a policy refusing its outcome), timings.
 struct Result {
-    Error error;
-    Response response;
+    Error error;        ///< Set when the request failed; its category says which layer.
+    Response response;  ///< The response, or what the failed attempt learnt (see above).
+    /// `if (result)`: whether there is a response.
+    /// \return whether error is unset.
     explicit operator bool() const noexcept { return !error; }
 };
 
+/// How much a Client logs: each level includes the ones before it. `info` says each
+/// negotiation step (rule, ALPN offered and selected, decision, fallback); `debug` and
+/// `trace` add the pool's work, request by request. No level logs a secret, a Cookie or
+/// Authorization value, or a body.
 enum class LogLevel { error, warn, info, debug, trace };
+/// The level's name, as `CONNMATRIX_LOG` spells it.
+/// \param l the level.
+/// \return `"error"`, `"warn"`, `"info"`, `"debug"` or `"trace"`.
 CONNMATRIX_API std::string_view to_string(LogLevel l) noexcept;
+/// Where a Client's log lines go: called with each line's level and text (one line, no
+/// newline), on the I/O thread (lines about starting up: on the thread that builds the
+/// Client). One Client's calls never overlap; a sink shared by several Clients must be
+/// thread-safe. It must not block: every connection of the Client waits for it.
 using LogSink = std::function<void(LogLevel, std::string_view)>;
 
-// What a broken or hostile HTTP/2 server may make the client do, per connection (README.md,
-// "Limits"). Beyond a limit the connection ends at once with GOAWAY ENHANCE_YOUR_CALM, and its
-// requests with the error named here; other connections and hosts are not affected.
+/// What a broken or hostile HTTP/2 server may make the client do, per connection (README.md,
+/// "Limits"). Beyond a limit the connection ends at once with GOAWAY ENHANCE_YOUR_CALM, and its
+/// requests with the error named here; other connections and hosts are not affected.
 struct Http2Limits {
-    // The decoded size of a response's header list, counted as RFC 9113 6.5.2 does (name +
-    // value + 32 per field); also sent as SETTINGS_MAX_HEADER_LIST_SIZE. A larger one fails that
-    // request with http2:header_invalid: an HPACK bomb (one large field in the dynamic table,
-    // referenced many times in a few bytes) ends here.
+    /// The decoded size of a response's header list, counted as RFC 9113 6.5.2 does (name +
+    /// value + 32 per field); also sent as SETTINGS_MAX_HEADER_LIST_SIZE. A larger one fails that
+    /// request with http2:header_invalid: an HPACK bomb (one large field in the dynamic table,
+    /// referenced many times in a few bytes) ends here.
     std::uint32_t max_header_list_size = 64 * 1024;
-    // CONTINUATION frames after one HEADERS (the 2024 CONTINUATION-flood CVEs): more is
-    // http2:flood.
+    /// CONTINUATION frames after one HEADERS (the 2024 CONTINUATION-flood CVEs): more is
+    /// http2:flood.
     std::uint32_t max_continuations = 8;
-    // DATA frames in a row on open streams that carry no data and do not end their stream:
-    // more is http2:flood. Only DATA or HEADERS on an open stream end a run; frames on a stream
-    // no longer open do not.
+    /// DATA frames in a row on open streams that carry no data and do not end their stream:
+    /// more is http2:flood. Only DATA or HEADERS on an open stream end a run; frames on a stream
+    /// no longer open do not.
     std::uint32_t max_empty_data_frames = 100;
-    // Frames that make us work without carrying a response: PING, SETTINGS, PRIORITY, GOAWAY,
-    // interim (1xx) responses, frames of unknown types; on a stream no longer open RST_STREAM,
-    // HEADERS and DATA under 1 KiB (a full frame the server had in flight when we reset the
-    // stream is not counted); WINDOW_UPDATE beyond one per HEADERS and two per DATA frame we
-    // sent (what a server reading our upload sends is free). More is http2:flood.
+    /// Frames that make us work without carrying a response: PING, SETTINGS, PRIORITY, GOAWAY,
+    /// interim (1xx) responses, frames of unknown types; on a stream no longer open RST_STREAM,
+    /// HEADERS and DATA under 1 KiB (a full frame the server had in flight when we reset the
+    /// stream is not counted); WINDOW_UPDATE beyond one per HEADERS and two per DATA frame we
+    /// sent (what a server reading our upload sends is free). More is http2:flood.
     RateLimit control_frames{1000, 100};
-    // Our streams the server resets (RST_STREAM, any code, REFUSED_STREAM included) before their
-    // response is complete: more is http2:too_many_resets, the rapid-reset pattern
-    // (CVE-2023-44487) turned on the client. The figures nghttp2 uses for its servers.
+    /// Our streams the server resets (RST_STREAM, any code, REFUSED_STREAM included) before their
+    /// response is complete: more is http2:too_many_resets, the rapid-reset pattern
+    /// (CVE-2023-44487) turned on the client. The figures nghttp2 uses for its servers.
     RateLimit peer_resets{1000, 33};
 };
 
+/// What a Client is built with besides its policy: logging, the limits that protect it from
+/// a broken or hostile server, and TLS key logging. The defaults suit a production client.
 struct ClientOptions {
-    // Where log lines go. Unset: stderr, at the level named by CONNMATRIX_LOG
-    // (error|warn|info|debug|trace), or nowhere when that is unset. Secrets and bodies are
-    // never logged.
+    /// Where log lines go. Unset: stderr, at the level named by CONNMATRIX_LOG
+    /// (error|warn|info|debug|trace), or nowhere when that is unset. Secrets and bodies are
+    /// never logged.
     LogSink log;
-    LogLevel log_level = LogLevel::info;  // for `log`, when set
+    LogLevel log_level = LogLevel::info;  ///< For `log`, when set: the most detailed level passed to it.
+    /// The largest response body kept (256 MiB); a larger one ends its request with
+    /// net::errc::response_too_large.
     std::size_t max_response_body = 256 * 1024 * 1024;
-    // HTTP/1.1: 1xx interim responses (100 Continue, 103 Early Hints) accepted before the final
-    // response; one more is http1::errc::too_many_interim_responses.
+    /// HTTP/1.1: 1xx interim responses (100 Continue, 103 Early Hints) accepted before the final
+    /// response; one more is http1::errc::too_many_interim_responses.
     std::size_t max_interim_responses = 32;
-    // Connections to one host (pool key) that may end in a row before carrying any request
-    // (refused, closed at once, unsolicited bytes, a bad proxy tunnel) while requests wait for
-    // one; then those requests fail with the last connection's error. Before each new attempt
-    // the pool waits reconnect_backoff (at least 10 ms), doubled after every such failure (at
-    // most 2 s).
+    /// Connections to one host (pool key) that may end in a row before carrying any request
+    /// (refused, closed at once, unsolicited bytes, a bad proxy tunnel) while requests wait for
+    /// one; then those requests fail with the last connection's error. Before each new attempt
+    /// the pool waits reconnect_backoff (at least 10 ms), doubled after every such failure (at
+    /// most 2 s).
     unsigned max_connect_failures = 3;
-    std::chrono::milliseconds reconnect_backoff{100};
-    Http2Limits h2;
-    // Key logging, for Wireshark: every TLS connection's secrets are appended to this file in
-    // the NSS key log format, on every backend. Empty: the file named by $SSLKEYLOGFILE (as
-    // curl and browsers read it) unless keylog_from_environment is false. The Client logs a
-    // warning once when it is on, and fails to start when the file cannot be opened for
-    // appending. Whoever can read the file can decrypt the traffic: for debugging only.
+    std::chrono::milliseconds reconnect_backoff{100};  ///< The first wait before reconnecting (see above).
+    Http2Limits h2;  ///< What an HTTP/2 server may make the client do, per connection.
+    /// Key logging, for Wireshark: every TLS connection's secrets are appended to this file in
+    /// the NSS key log format, on every backend. Empty: the file named by $SSLKEYLOGFILE (as
+    /// curl and browsers read it) unless keylog_from_environment is false. The Client logs a
+    /// warning once when it is on, and fails to start when the file cannot be opened for
+    /// appending. Whoever can read the file can decrypt the traffic: for debugging only.
     std::string keylog_file;
-    bool keylog_from_environment = true;
+    bool keylog_from_environment = true;  ///< Whether an empty keylog_file means $SSLKEYLOGFILE.
 };
 
+/// Sends HTTP requests over pooled connections, negotiating each connection's protocol as the
+/// policy says for its host.
+///
+/// A Client owns one I/O thread, the connection pool and the TLS backends it resolves once.
+/// Its public methods are safe to call from any thread, at the same time. Callbacks (the
+/// `done` of send_async(), a LogSink) run on the I/O thread, never inside the call that
+/// started the request: do not block there, and do not call the blocking methods (send(),
+/// warm()) from there, they answer pool::errc::wrong_thread.
+///
+/// Every request ends exactly once, with a Response or an Error, within its timeout. The
+/// Client is movable, not copyable; a moved-from Client may only be destroyed or assigned to.
+/// Destroying it is close(0ms): it returns at once and every request still in flight ends
+/// with pool::errc::client_closed. Never destroy a Client from its own callbacks.
 class CONNMATRIX_API Client {
 public:
-    // The file named by $CONNMATRIX_CONFIG, or the built-in defaults (mode alpn, verification
-    // on) when it is unset. A bad file throws std::system_error (category "config") with every
-    // problem in what(): never a silent fallback to defaults. from_environment() is the
-    // non-throwing form.
+    /// The file named by $CONNMATRIX_CONFIG, or the built-in defaults (mode alpn, verification
+    /// on) when it is unset. A bad file throws std::system_error (category "config") with every
+    /// problem in what(): never a silent fallback to defaults. from_environment() is the
+    /// non-throwing form.
+    /// \throws std::system_error as above, or as Client(policy::Config, ClientOptions) throws.
     Client();
+    /// A Client with this configuration, taken as it is: config::check() is not run (the
+    /// factories below, through config::load_*, run it). Starts the I/O thread.
+    /// \param config the configuration (moved in).
+    /// \param options logging, limits, key logging.
+    /// \throws std::system_error when the Client cannot start: the key log file cannot be
+    ///         opened for appending, a client certificate (tls.client_cert) cannot be loaded
+    ///         by the backend that would use it, or tls.early_data is set for a backend without
+    ///         it (mbedTLS). The code is a tls::errc, what() names the setting.
     explicit Client(policy::Config config, ClientOptions options = {});
-    // A Config from config::load_*: only when valid; otherwise nullopt and err says why.
+    /// A Client with the policy of a configuration file. A Config from config::load_*: only
+    /// when valid; otherwise nullopt and err says why.
+    /// \param path the configuration file (config::load_file()).
+    /// \param err set when no Client is made: the config error (LoadResult::error()), or why
+    ///        it could not start (see the constructor).
+    /// \param options logging, limits, key logging.
+    /// \return the Client, or nullopt.
     static std::optional<Client> from_file(const std::string& path, Error& err,
                                            ClientOptions options = {});
+    /// A Client with the policy of a configuration's text (config::load_string()), as
+    /// from_file() makes one.
+    /// \param json the configuration.
+    /// \param err set when no Client is made.
+    /// \param options logging, limits, key logging.
+    /// \return the Client, or nullopt.
     static std::optional<Client> from_json(std::string_view json, Error& err,
                                            ClientOptions options = {});
-    // $CONNMATRIX_CONFIG, or the built-in defaults when it is unset.
+    /// A Client with the policy of $CONNMATRIX_CONFIG, or the built-in defaults when it is
+    /// unset: Client() without exceptions.
+    /// \param err set when no Client is made (a bad file, or it could not start).
+    /// \param options logging, limits, key logging.
+    /// \return the Client, or nullopt.
     static std::optional<Client> from_environment(Error& err, ClientOptions options = {});
 
+    /// Takes over the other Client's thread, pool and requests; `other` may then only be
+    /// destroyed or assigned to.
     Client(Client&&) noexcept;
+    /// Takes over the other Client's thread, pool and requests; this Client's own are closed
+    /// as the destructor closes them.
+    /// \return `*this`.
     Client& operator=(Client&&) noexcept;
+    /// close(0ms): returns at once, requests in flight end with pool::errc::client_closed.
     ~Client();
 
-    // Blocking: waits for exactly one response or one error.
+    /// Blocking: waits for exactly one response or one error.
+    /// \param request the request (moved in).
+    /// \return the response (any status), or the error: the URL (net::errc::bad_url,
+    ///         unsupported_scheme), the connection, TLS, the negotiation, the codecs, a timeout,
+    ///         pool::errc::client_closed, or pool::errc::wrong_thread from a callback.
     Result send(Request request);
-    // Asynchronous: `done` runs exactly once, on the I/O thread (or at once on the calling
-    // thread, with pool::errc::client_closed, after close()).
+    /// Asynchronous: `done` runs exactly once, on the I/O thread (or at once on the calling
+    /// thread, with pool::errc::client_closed, after close()).
+    /// \param request the request (moved in).
+    /// \param done called with the Result; it must not block (it holds up the I/O thread).
     void send_async(Request request, std::function<void(Result)> done);
+    /// Asynchronous, as a future. Do not wait for it on the I/O thread (in a callback).
+    /// \param request the request (moved in).
+    /// \return a future that becomes ready with the Result.
     std::future<Result> send_future(Request request);
 
-    // Opens up to n connections to the origin of `url` before the first request (h2: one
-    // connection carries many streams, so n > 1 only helps when streams would run out).
+    /// Opens up to n connections to the origin of `url` before the first request (h2: one
+    /// connection carries many streams, so n > 1 only helps when streams would run out).
+    /// Connections already open count, and pool.max_connections_per_host caps n. Blocks until
+    /// no connect to that origin is in flight.
+    /// \param url any URL of the origin (its path is ignored).
+    /// \param n how many connections the origin should have.
+    /// \return no error when at least one connection is ready; otherwise the last connect's
+    ///         error, net::errc::bad_url, pool::errc::client_closed, or pool::errc::wrong_thread
+    ///         from a callback.
     Error warm(std::string_view url, unsigned n = 1);
-    // Closes the connections that carry no request now (Go's CloseIdleConnections, OkHttp's
-    // evictAll); what was learnt stays: the next connection resumes the TLS session. Returns
-    // once they are closing. Requests in flight are untouched.
+    /// Closes the connections that carry no request now (Go's CloseIdleConnections, OkHttp's
+    /// evictAll); what was learnt stays: the next connection resumes the TLS session. Returns
+    /// once they are closing. Requests in flight are untouched. Does nothing once closed.
     void close_idle_connections();
 
-    // Stops taking requests, lets the ones in flight finish (each within its own timeout),
-    // closes every connection, and waits for that. From a callback (the I/O thread) it starts
-    // the same and returns at once. Never destroy a Client from its own callbacks.
+    /// Stops taking requests, lets the ones in flight finish (each within its own timeout),
+    /// closes every connection, and waits for that. From a callback (the I/O thread) it starts
+    /// the same and returns at once. Never destroy a Client from its own callbacks.
+    /// Requests sent after it end at once with pool::errc::client_closed. Calling it again is
+    /// harmless.
     void close();
-    // The same, but requests still in flight after `deadline` end with pool::errc::client_closed
-    // then, and the call returns. The destructor is close(0ms): whatever is still in flight
-    // ends at once with client_closed. One thing it cannot cut short: a DNS lookup under way
-    // (getaddrinfo on asio's resolver thread) is waited for, up to the resolver's own timeout.
+    /// The same, but requests still in flight after `deadline` end with pool::errc::client_closed
+    /// then, and the call returns. The destructor is close(0ms): whatever is still in flight
+    /// ends at once with client_closed. One thing it cannot cut short: a DNS lookup under way
+    /// (getaddrinfo on asio's resolver thread) is waited for, up to the resolver's own timeout.
+    /// A later call may bring the deadline nearer, never push it back.
+    /// \param deadline how long requests in flight may still take (a negative one is zero).
     void close(std::chrono::milliseconds deadline);
 
+    /// The policy engine the Client resolves origins with: Engine::explain() says what it
+    /// does for a URL. Immutable, and valid as long as the Client.
+    /// \return the engine.
     const policy::Engine& policy() const noexcept;
 
+    /// Counters of the Client's work since it was built, a snapshot.
     struct Stats {
-        std::size_t connections_opened = 0;
-        std::size_t connections_open = 0;
-        std::size_t requests = 0;
-        std::size_t fallbacks = 0;
-        std::size_t hosts = 0;  // pool keys with connections, connects or requests now; an
-                                // unused one is dropped (what it learnt is kept, bounded)
-        std::size_t retries = 0;  // requests queued again because a connection did not process
-                                  // them (GOAWAY, REFUSED_STREAM, closed before answering an
-                                  // idempotent one, h2 rejected and falling back)
+        std::size_t connections_opened = 0;  ///< Connections started (each connect attempt), in all.
+        std::size_t connections_open = 0;    ///< Connections open now.
+        std::size_t requests = 0;            ///< Requests ended, with a response or an error.
+        std::size_t fallbacks = 0;           ///< Times an origin was remembered as HTTP/1.1-only.
+        std::size_t hosts = 0;  ///< Pool keys with connections, connects or requests now; an
+                                ///< unused one is dropped (what it learnt is kept, bounded).
+        std::size_t retries = 0;  ///< Requests queued again because a connection did not process
+                                  ///< them (GOAWAY, REFUSED_STREAM, closed before answering an
+                                  ///< idempotent one, h2 rejected and falling back).
     };
+    /// A snapshot of the counters, taken on the I/O thread (the call waits for it).
+    /// \return the counters; all zero once the Client is closed.
     Stats stats() const;
 
+    /// The Client's state; defined in the library only.
     struct Impl;
 
 private:
