@@ -15,6 +15,12 @@ note_failure() {
     return 0
 }
 
+# The number of lines of FILE matching the extended regex PATTERN; 0 (not a failure, which
+# `set -e` would end the caller on, as grep -c does) when none match.
+count_lines() {
+    grep -cE -- "$1" "$2" || true
+}
+
 test_config() {
     local name=$1 dir=$2 opts=$3 build=$4
     shift 4
