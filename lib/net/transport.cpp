@@ -136,6 +136,7 @@ void Transport::start_attempt() {
     attempts_.push_back(std::make_unique<Attempt>(io_));
     Attempt& a = *attempts_.back();
     a.endpoint = endpoints_[index];
+    a.started = Clock::now();
     ++running_;
     auto self = shared_from_this();
     const unsigned phase = phase_;
@@ -159,9 +160,11 @@ void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
     a.pending = false;
     --running_;
     const Endpoint hop = proxy_ ? *proxy_ : target_;
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - a.started);
     if (ec) {
         asio::error_code ignored;
         a.socket.close(ignored);
+        a.outcome = "failed after " + std::to_string(took.count()) + " ms (" + ec.message() + ")";
         attempt_error_ = io_error(errc::connect_failed,
                                   "cannot connect to " + (proxy_ ? "proxy " : std::string()) +
                                       hop.to_string() + " (" +
@@ -179,6 +182,7 @@ void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
         return;
     }
     // The winner: the others are closed, their handlers see the phase moved on.
+    a.outcome = "connected after " + std::to_string(took.count()) + " ms";
     socket_ = std::move(a.socket);
     ++stagger_gen_;
     stagger_timer_.cancel();
@@ -194,10 +198,19 @@ void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
         finish_connect({});
 }
 
+std::vector<std::string> Transport::attempts() const {
+    std::vector<std::string> out;
+    for (const auto& a : attempts_)
+        out.push_back(Endpoint{a->endpoint.address().to_string(), a->endpoint.port()}.to_string() +
+                      " " + (a->outcome.empty() ? "pending" : a->outcome));
+    return out;
+}
+
 void Transport::close_attempts() {
     for (auto& a : attempts_) {
         if (!a->pending) continue;
         a->pending = false;
+        a->outcome = "abandoned";
         asio::error_code ignored;
         a->socket.close(ignored);
     }

@@ -97,6 +97,10 @@ public:
 
     tls::Session* tls() noexcept { return tls_.get(); }
     const std::string& remote_address() const noexcept { return remote_; }
+    // Happy Eyeballs: each address tried, in order, with what became of it, after connect()
+    // answered: "[::1]:443 refused (Connection refused)", "127.0.0.1:443 connected after 250 ms",
+    // "[::1]:8443 abandoned" (still pending when another won).
+    std::vector<std::string> attempts() const;
     // Microseconds spent in DNS, TCP connect (incl. proxy tunnel) and TLS handshake.
     std::chrono::microseconds dns_time{0}, connect_time{0}, tls_time{0};
 
@@ -112,6 +116,8 @@ private:
         asio::ip::tcp::socket socket;
         asio::ip::tcp::endpoint endpoint;
         bool pending = true;
+        Clock::time_point started;
+        std::string outcome;  // for attempts(); empty while pending
     };
     void start_tunnel();
     void read_tunnel_reply();

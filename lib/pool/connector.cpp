@@ -102,6 +102,15 @@ public:
 private:
     void on_connected(const Error& err) {
         if (!done_) return;
+        if (log_.on(LogLevel::debug)) {
+            // Happy Eyeballs: what each address did, when there was a race to see.
+            const std::vector<std::string> tried = transport_->attempts();
+            if (tried.size() > 1) {
+                std::string line = "connect #" + std::to_string(target_.id) + " attempts:";
+                for (std::size_t i = 0; i < tried.size(); ++i) line += (i ? "; " : " ") + tried[i];
+                log_(LogLevel::debug, line);
+            }
+        }
         if (err) {
             finish(err);
             return;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -155,7 +156,13 @@ TEST_CASE("::1 never answers the SYN: IPv4 starts after the stagger and wins, lo
     Blackhole hole(AF_INET6, server.port());
     REQUIRE(hole.port() == server.port());
     REQUIRE_MESSAGE(hole.blackholed(), "the kernel answered every SYN: no black hole to test with");
-    Client c = make_client(eyeballs_config("5s", "250ms", dual_rule()));
+    // The debug log says what each attempt did (the sink runs on the I/O thread; read after
+    // send() returned).
+    auto lines = std::make_shared<std::vector<std::string>>();
+    ClientOptions opts;
+    opts.log_level = LogLevel::debug;
+    opts.log = [lines](LogLevel, std::string_view line) { lines->emplace_back(line); };
+    Client c = make_client(eyeballs_config("5s", "250ms", dual_rule()), std::move(opts));
     const auto t0 = Clock::now();
     Result r = c.send({.method = "GET", .url = dual_url(server.port())});
     const auto took = since(t0);
@@ -165,6 +172,14 @@ TEST_CASE("::1 never answers the SYN: IPv4 starts after the stagger and wins, lo
     CHECK(r.response.info.remote_address == "127.0.0.1:" + std::to_string(server.port()));
     CHECK(took >= 240ms);  // IPv6 went first; IPv4 waited for the stagger
     CHECK(took < 2s);      // not the 5 s connect timeout
+    const std::string p = std::to_string(server.port());
+    std::string attempts;
+    for (const auto& l : *lines)
+        if (l.find(" attempts: ") != std::string::npos) attempts = l;
+    INFO(attempts);
+    // The pending IPv6 attempt was given up (its socket closed) when IPv4 won.
+    CHECK(attempts.find("[::1]:" + p + " abandoned; 127.0.0.1:" + p + " connected after ") !=
+          std::string::npos);
     MESSAGE("Happy Eyeballs on loopback, IPv6 black-holed, stagger 250 ms: connected in "
             << std::chrono::duration_cast<std::chrono::microseconds>(r.response.info.timings.connect).count()
             << " us, request done in " << took.count() << " ms");
