@@ -112,6 +112,17 @@ struct PolicyFlags {
     std::optional<policy::TlsVersion> tls_max;  // --tls-max: tls.max_version everywhere
     std::optional<policy::ClientIdentity> client;  // --cert/--key/--key-pass-*: everywhere
     bool early_data = false;  // --tls-earlydata: tls.early_data true everywhere
+    // --resolve HOST:PORT:ADDR[,ADDR] and --connect-to HOST1:PORT1:HOST2:PORT2 (curl's), in
+    // command-line order: `resolve` / `connect_to` on the host rule for `pattern` (a rule
+    // written with that host and port, else a new one carrying the settings of the rule that
+    // applied to it); `pattern` empty: every host (connect_to in defaults).
+    struct HostOverride {
+        std::string flag;     // "--resolve HOST:PORT:ADDR", for messages
+        std::string pattern;  // "api.example.com:443", "api.example.com" (any port), ""
+        std::vector<std::string> resolve;
+        std::optional<policy::ConnectTo> connect_to;
+    };
+    std::vector<HostOverride> hosts;
 };
 
 // --tls-max, probe --tls: "1.2" or "1.3" (curl's spelling). exit_usage otherwise.
@@ -135,6 +146,11 @@ void require_protocol_flags(const CurlProtocolFlags& in, PolicyFlags& out);
 
 // --proxy: "http://host:port". exit_usage otherwise.
 policy::ProxyEndpoint require_proxy(const std::string& url);
+// --resolve "HOST:PORT:ADDR[,ADDR...]" (ADDR an IP address, IPv6 in brackets or not) and
+// --connect-to "HOST1:PORT1:HOST2:PORT2" (HOST1 and PORT1 both empty: every host; HOST1 alone:
+// any port; HOST2 and PORT2 required). exit_usage otherwise, naming what is wrong.
+PolicyFlags::HostOverride require_resolve(const std::string& text);
+PolicyFlags::HostOverride require_connect_to(const std::string& text);
 // --cacert: the file must be readable. exit_usage otherwise.
 std::string require_ca_file(const std::string& path);
 // --pinnedpubkey: "sha256//A;sha256//B" (curl's form and separator), each a valid pin.

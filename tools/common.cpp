@@ -4,6 +4,8 @@
 #include <connmatrix/errors.hpp>
 #include <connmatrix/tls.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -308,6 +310,153 @@ std::vector<std::string> require_pins(const std::string& list) {
 
 namespace {
 
+// "[::1]" -> "::1"; an IP address in its canonical spelling, or nullopt.
+std::optional<std::string> ip_literal(std::string text) {
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
+        text = text.substr(1, text.size() - 2);
+    unsigned char buf[sizeof(in6_addr)];
+    char out[INET6_ADDRSTRLEN];
+    for (int family : {AF_INET, AF_INET6})
+        if (::inet_pton(family, text.c_str(), buf) == 1 &&
+            ::inet_ntop(family, buf, out, sizeof out) != nullptr)
+            return std::string(out);
+    return std::nullopt;
+}
+
+// "host:rest" or "[v6]:rest": the host (brackets kept) and what follows the colon after it.
+bool split_host(const std::string& text, std::string& host, std::string& rest) {
+    std::size_t colon = 0;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return false;
+        colon = close + 1;
+    } else {
+        colon = text.find(':');
+        if (colon == std::string::npos) return false;
+    }
+    host = text.substr(0, colon);
+    rest = text.substr(colon + 1);
+    return true;
+}
+
+std::optional<std::uint16_t> port_number(const std::string& s) {
+    if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    const unsigned long v = std::stoul(s);
+    if (v < 1 || v > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(v);
+}
+
+// HOST[:PORT] as a host pattern (brackets for IPv6), checked by the policy's own parser.
+std::string host_pattern(const std::string& flag, const std::string& host, const std::string& port) {
+    const std::string text = port.empty() ? host : host + ":" + port;
+    std::string why;
+    if (!policy::HostPattern::parse(text, &why, false))
+        throw Failure(exit_usage, flag + ": " + why);
+    return text;
+}
+
+}  // namespace
+
+PolicyFlags::HostOverride require_resolve(const std::string& text) {
+    const std::string flag = "--resolve \"" + text + "\"";
+    const auto bad = [&](const std::string& why) {
+        return Failure(exit_usage, flag + ": " + why + " (write HOST:PORT:ADDR[,ADDR...], as curl's)");
+    };
+    std::string host, rest;
+    if (!split_host(text, host, rest)) throw bad("no HOST:PORT");
+    const auto colon = rest.find(':');
+    if (colon == std::string::npos) throw bad("no address");
+    const std::string port = rest.substr(0, colon);
+    if (host.empty() || host == "*")
+        throw bad("HOST must be a host name (curl's '*' for every host is not taken)");
+    if (!port_number(port)) throw bad("PORT must be 1 to 65535");
+    PolicyFlags::HostOverride o;
+    o.flag = flag;
+    o.pattern = host_pattern(flag, host, port);
+    std::string addrs = rest.substr(colon + 1);
+    if (!addrs.empty() && addrs.front() == '+')
+        throw bad("curl's '+' (addresses added to DNS's, with a timeout) is not taken");
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t end = std::min(addrs.find(',', start), addrs.size());
+        const std::string a = addrs.substr(start, end - start);
+        auto ip = ip_literal(a);
+        if (!ip) throw bad("\"" + a + "\" is not an IP address");
+        o.resolve.push_back(*ip);
+        if (end == addrs.size()) break;
+        start = end + 1;
+    }
+    return o;
+}
+
+PolicyFlags::HostOverride require_connect_to(const std::string& text) {
+    const std::string flag = "--connect-to \"" + text + "\"";
+    const auto bad = [&](const std::string& why) {
+        return Failure(exit_usage, flag + ": " + why + " (write HOST1:PORT1:HOST2:PORT2, as curl's)");
+    };
+    // HOST1 and PORT1 may be empty: "::backend:443".
+    std::string host1, rest;
+    if (!text.empty() && text.front() == ':') {
+        rest = text.substr(1);
+    } else if (!split_host(text, host1, rest)) {
+        throw bad("no HOST1:PORT1");
+    }
+    const auto colon = rest.find(':');
+    if (colon == std::string::npos) throw bad("no HOST2:PORT2");
+    const std::string port1 = rest.substr(0, colon);
+    const std::string target = rest.substr(colon + 1);
+    if (!port1.empty() && !port_number(port1)) throw bad("PORT1 must be empty or 1 to 65535");
+    if (host1.empty() && !port1.empty())
+        throw bad("an empty HOST1 with a PORT1 (every host on one port) is not taken: a host "
+                  "rule needs a host; give HOST1, or leave HOST1 and PORT1 empty for every host");
+    std::string host2, port2;
+    if (!split_host(target, host2, port2) || host2.empty() || port2.empty())
+        throw bad("HOST2 and PORT2 are both needed (curl's empty HOST2 or PORT2 for \"unchanged\" "
+                  "is not taken)");
+    if (!port_number(port2)) throw bad("PORT2 must be 1 to 65535");
+    PolicyFlags::HostOverride o;
+    o.flag = flag;
+    if (!host1.empty()) o.pattern = host_pattern(flag, host1, port1);
+    // The target parsed as the policy parses an origin's authority (brackets, case, port).
+    std::string why;
+    auto origin = policy::Origin::parse("http://" + host2 + ":" + port2, &why);
+    if (!origin) throw bad(why);
+    o.connect_to = policy::ConnectTo{origin->host, origin->port};
+    return o;
+}
+
+namespace {
+
+// The rule --resolve / --connect-to write into: one whose match has exactly this host and
+// port (whatever its scheme: a scheme makes it beat a rule without one). None: a new rule for
+// the pattern, with the settings of the rule that applied to its origin, so only where the
+// bytes go changes.
+std::vector<policy::Rule*> rules_for(policy::Config& cfg, const std::string& text) {
+    const auto pattern = *policy::HostPattern::parse(text, nullptr, false);
+    std::vector<policy::Rule*> out;
+    for (auto& r : cfg.hosts)
+        for (const auto& m : r.match)
+            if (m.kind() == pattern.kind() && m.host() == pattern.host() && m.port() == pattern.port()) {
+                out.push_back(&r);
+                break;
+            }
+    if (!out.empty()) return out;
+    policy::Origin origin;
+    origin.host = pattern.host();
+    origin.port = pattern.port().value_or(443);
+    policy::Rule rule;
+    rule.match.push_back(pattern);
+    const policy::ResolvedPolicy rp = policy::resolve(cfg, origin, "");
+    if (const auto* m = rp.rule()) rule.set = cfg.hosts[m->index].set;
+    rule.set.resolve.reset();
+    rule.set.connect_to.reset();
+    rule.description = "from the command line";
+    cfg.hosts.push_back(std::move(rule));
+    return {&cfg.hosts.back()};
+}
+
 void clear_negotiation(policy::Overrides& o) {
     o.mode.reset();
     o.alpn.reset();
@@ -404,6 +553,17 @@ policy::Config apply_flags(policy::Config cfg, const PolicyFlags& f) {
         };
         set(d.tls, &*f.client);
         for (auto& r : cfg.hosts) set(r.set.tls, nullptr);
+    }
+    for (const auto& h : f.hosts) {
+        if (h.pattern.empty()) {  // --connect-to ::HOST2:PORT2: every host
+            d.connect_to = h.connect_to;
+            for (auto& r : cfg.hosts) r.set.connect_to.reset();
+            continue;
+        }
+        for (policy::Rule* r : rules_for(cfg, h.pattern)) {
+            if (!h.resolve.empty()) r->set.resolve = h.resolve;
+            if (h.connect_to) r->set.connect_to = h.connect_to;
+        }
     }
     auto problems = config::check(cfg, policy::BuildInfo::compiled_in());
     if (!problems.empty()) {

@@ -33,7 +33,7 @@ _connmatrix() {
 
     local modes="alpn h2-only http1 prior-knowledge prior-knowledge-alpn h2-only-prior-knowledge"
     local shared="--config --cacert -k --insecure --tls-max --proxy --pinnedpubkey -E --cert --key
-        --key-pass-file --key-pass-env --tls-earlydata"
+        --key-pass-file --key-pass-env --tls-earlydata --resolve --connect-to"
     local flags
     case $cmd in
         get)
@@ -74,7 +74,7 @@ _connmatrix() {
             ;;
         -H | --header | -d | --data | --data-binary | -w | --write-out | --timeout | -n | --repeat | \
             --retry | --retry-delay | --retry-max-time | --max-redirs | --proxy | --pinnedpubkey | \
-            --key-pass-env | --parallel)
+            --key-pass-env | --parallel | --resolve | --connect-to)
             COMPREPLY=()  # a value of the user's own
             return 0
             ;;

@@ -35,6 +35,7 @@ struct Shared {
     std::string pinnedpubkey;
     std::string cert, key, key_pass_file, key_pass_env;
     bool tls_earlydata = false;
+    std::vector<std::string> resolve, connect_to;
 };
 
 void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
@@ -77,6 +78,17 @@ void add_shared(CLI::App& cmd, Shared& s, bool with_negotiation) {
     cmd.add_flag("--tls-earlydata", s.tls_earlydata,
                  "TLS 1.3 early data (0-RTT) for every host, as curl's: a bodyless GET, HEAD or "
                  "OPTIONS on a resumed connection goes in its first flight (OpenSSL, GnuTLS)");
+    cmd.add_option("--resolve", s.resolve,
+                   "connect to these addresses for HOST:PORT, without DNS (as curl's; "
+                   "repeatable): the policy's resolve on that host's rule")
+        ->type_name("HOST:PORT:ADDR[,ADDR]")
+        ->allow_extra_args(false);
+    cmd.add_option("--connect-to", s.connect_to,
+                   "connect to HOST2:PORT2 for requests to HOST1:PORT1, keeping SNI, Host and the "
+                   "certificate check for the URL's name (as curl's; repeatable; empty HOST1 and "
+                   "PORT1: every host): the policy's connect_to")
+        ->type_name("HOST1:PORT1:HOST2:PORT2")
+        ->allow_extra_args(false);
 }
 
 // get's flags in curl's language that set the negotiation and TLS versions (README.md, "The
@@ -115,6 +127,8 @@ PolicyFlags to_flags(const Shared& s, const CurlProtocolFlags* curl) {
     if (!s.pinnedpubkey.empty()) f.pins = require_pins(s.pinnedpubkey);
     f.client = require_client_identity(s.cert, s.key, s.key_pass_file, s.key_pass_env);
     f.early_data = s.tls_earlydata;
+    for (const auto& r : s.resolve) f.hosts.push_back(require_resolve(r));
+    for (const auto& c : s.connect_to) f.hosts.push_back(require_connect_to(c));
     return f;
 }
 

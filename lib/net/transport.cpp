@@ -1,5 +1,6 @@
 #include "transport.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace connmatrix::net {
@@ -32,7 +33,7 @@ std::string Endpoint::to_string() const {
 }
 
 Transport::Transport(asio::io_context& io)
-    : io_(io), resolver_(io), socket_(io), timer_(io) {}
+    : io_(io), resolver_(io), socket_(io), timer_(io), stagger_timer_(io) {}
 
 Transport::~Transport() = default;
 
@@ -40,8 +41,9 @@ Transport::~Transport() = default;
 
 void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& proxy,
                         std::chrono::milliseconds timeout, Done done,
-                        bool origin_may_speak_first) {
+                        bool origin_may_speak_first, Dial dial) {
     target_ = target;
+    dial_ = std::move(dial);
     proxy_ = proxy;
     origin_may_speak_first_ = origin_may_speak_first;
     pending_ = std::move(done);
@@ -55,6 +57,7 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
     timer_.async_wait([this, self, timeout, phase](const asio::error_code& ec) {
         if (ec || !pending_ || phase != phase_) return;
         resolver_.cancel();
+        close_attempts();
         asio::error_code ignored;
         socket_.close(ignored);
         finish_connect({errc::connect_timeout,
@@ -63,6 +66,25 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
                             " within " + std::to_string(timeout.count()) + " ms",
                         0, "net"});
     });
+    if (!dial_.addresses.empty() && !proxy_) {
+        // Fixed addresses (policy resolve): no DNS. Answered from the loop, never inline.
+        std::vector<asio::ip::tcp::endpoint> eps;
+        for (const auto& text : dial_.addresses) {
+            asio::error_code aec;
+            const auto addr = asio::ip::make_address(text, aec);
+            if (!aec) eps.emplace_back(addr, first_hop.port);
+        }
+        asio::post(io_, [this, self, phase, eps = std::move(eps)]() mutable {
+            if (!pending_ || phase != phase_) return;
+            if (eps.empty()) {
+                finish_connect({errc::resolve_failed,
+                                "no usable address for " + target_.host + " in resolve", 0, "net"});
+                return;
+            }
+            race(std::move(eps));
+        });
+        return;
+    }
     resolver_.async_resolve(first_hop.host, std::to_string(first_hop.port),
                             [this, self](const asio::error_code& ec,
                                          asio::ip::tcp::resolver::results_type results) {
@@ -75,34 +97,124 @@ void Transport::on_resolved(const asio::error_code& ec,
     if (!pending_) return;
     dns_time = since(phase_start_);
     const Endpoint& hop = proxy_ ? *proxy_ : target_;
-    if (ec || results.empty()) {
-        finish_connect(io_error(errc::resolve_failed, "cannot resolve " + hop.host, ec));
+    std::vector<asio::ip::tcp::endpoint> eps;
+    if (!ec)
+        for (const auto& r : results) eps.push_back(r.endpoint());
+    if (ec || eps.empty()) {
+        finish_connect(io_error(errc::resolve_failed,
+                                "cannot resolve " + hop.host +
+                                    (ec ? std::string() : ": no usable address"),
+                                ec));
         return;
     }
-    const auto connect_start = Clock::now();
+    race(std::move(eps));
+}
+
+std::vector<asio::ip::tcp::endpoint> happy_eyeballs_order(std::vector<asio::ip::tcp::endpoint> in) {
+    std::vector<asio::ip::tcp::endpoint> v6, v4, out;
+    for (auto& ep : in) {
+        auto& family = ep.address().is_v6() ? v6 : v4;
+        if (std::find(family.begin(), family.end(), ep) == family.end()) family.push_back(ep);
+    }
+    out.reserve(v6.size() + v4.size());
+    for (std::size_t i = 0; i < std::max(v6.size(), v4.size()); ++i) {
+        if (i < v6.size()) out.push_back(v6[i]);
+        if (i < v4.size()) out.push_back(v4[i]);
+    }
+    return out;
+}
+
+void Transport::race(std::vector<asio::ip::tcp::endpoint> endpoints) {
+    endpoints_ = happy_eyeballs_order(std::move(endpoints));
+    connect_start_ = Clock::now();
+    start_attempt();
+}
+
+void Transport::start_attempt() {
+    if (!pending_ || attempts_.size() >= endpoints_.size()) return;
+    const std::size_t index = attempts_.size();
+    attempts_.push_back(std::make_unique<Attempt>(io_));
+    Attempt& a = *attempts_.back();
+    a.endpoint = endpoints_[index];
+    a.started = Clock::now();
+    ++running_;
     auto self = shared_from_this();
-    asio::async_connect(
-        socket_, results,
-        [this, self, connect_start, hop](const asio::error_code& cec,
-                                         const asio::ip::tcp::endpoint& ep) {
-            if (!pending_) return;
-            if (cec) {
-                finish_connect(io_error(errc::connect_failed,
-                                        "cannot connect to " +
-                                            (proxy_ ? "proxy " : std::string()) + hop.to_string(),
-                                        cec));
-                return;
-            }
-            asio::error_code ignored;
-            socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-            open_ = true;
-            remote_ = Endpoint{ep.address().to_string(), ep.port()}.to_string();
-            connect_time = since(connect_start);
-            if (proxy_)
-                start_tunnel();
-            else
-                finish_connect({});
-        });
+    const unsigned phase = phase_;
+    a.socket.async_connect(a.endpoint, [this, self, index, phase](const asio::error_code& ec) {
+        if (phase != phase_) return;
+        on_attempt(index, ec);
+    });
+    if (attempts_.size() >= endpoints_.size()) return;
+    // RFC 8305 section 5: the next attempt starts after the delay unless this one ends first.
+    const unsigned gen = ++stagger_gen_;
+    stagger_timer_.expires_after(dial_.stagger);
+    stagger_timer_.async_wait([this, self, gen, phase](const asio::error_code& ec) {
+        if (ec || gen != stagger_gen_ || phase != phase_ || !pending_) return;
+        start_attempt();
+    });
+}
+
+void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
+    Attempt& a = *attempts_[index];
+    if (!pending_ || !a.pending) return;
+    a.pending = false;
+    --running_;
+    const Endpoint hop = proxy_ ? *proxy_ : target_;
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - a.started);
+    if (ec) {
+        asio::error_code ignored;
+        a.socket.close(ignored);
+        a.outcome = "failed after " + std::to_string(took.count()) + " ms (" + ec.message() + ")";
+        attempt_error_ = io_error(errc::connect_failed,
+                                  "cannot connect to " + (proxy_ ? "proxy " : std::string()) +
+                                      hop.to_string() + " (" +
+                                      Endpoint{a.endpoint.address().to_string(), a.endpoint.port()}
+                                          .to_string() +
+                                      ")",
+                                  ec);
+        if (attempts_.size() < endpoints_.size()) {
+            ++stagger_gen_;  // the pending stagger must not start another one too
+            stagger_timer_.cancel();
+            start_attempt();  // failed early (refused, unreachable): the next at once
+        } else if (running_ == 0) {
+            finish_connect(attempt_error_);
+        }
+        return;
+    }
+    // The winner: the others are closed, their handlers see the phase moved on.
+    a.outcome = "connected after " + std::to_string(took.count()) + " ms";
+    socket_ = std::move(a.socket);
+    ++stagger_gen_;
+    stagger_timer_.cancel();
+    close_attempts();
+    asio::error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    open_ = true;
+    remote_ = Endpoint{a.endpoint.address().to_string(), a.endpoint.port()}.to_string();
+    connect_time = since(connect_start_);
+    if (proxy_)
+        start_tunnel();
+    else
+        finish_connect({});
+}
+
+std::vector<std::string> Transport::attempts() const {
+    std::vector<std::string> out;
+    for (const auto& a : attempts_)
+        out.push_back(Endpoint{a->endpoint.address().to_string(), a->endpoint.port()}.to_string() +
+                      " " + (a->outcome.empty() ? "pending" : a->outcome));
+    return out;
+}
+
+void Transport::close_attempts() {
+    for (auto& a : attempts_) {
+        if (!a->pending) continue;
+        a->pending = false;
+        a->outcome = "abandoned";
+        asio::error_code ignored;
+        a->socket.close(ignored);
+    }
+    running_ = 0;
 }
 
 void Transport::start_tunnel() {
@@ -185,6 +297,9 @@ void Transport::read_tunnel_reply() {
 void Transport::finish_connect(const Error& err) {
     ++phase_;
     timer_.cancel();
+    ++stagger_gen_;
+    stagger_timer_.cancel();
+    close_attempts();
     if (err) {
         open_ = false;
         asio::error_code ignored;
@@ -489,6 +604,9 @@ void Transport::detach() {
     if (pending_) {
         resolver_.cancel();
         timer_.cancel();
+        ++stagger_gen_;
+        stagger_timer_.cancel();
+        close_attempts();
         pending_ = nullptr;
     }
     ended_ = true;

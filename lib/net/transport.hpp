@@ -31,6 +31,20 @@ struct Endpoint {
     std::string to_string() const;  // "host:port", "[::1]:443"
 };
 
+// How connect() reaches its first hop (the target, or the proxy).
+struct Dial {
+    // RFC 8305 section 5, the Connection Attempt Delay: the next address is tried this long
+    // after the previous attempt started while it is still pending.
+    std::chrono::milliseconds stagger{250};
+    // IP literals to connect to instead of resolving the first hop's name (policy `resolve`),
+    // with its port. Empty: DNS.
+    std::vector<std::string> addresses;
+};
+
+// RFC 8305 section 4: the addresses in the order they are tried, families interleaved, IPv6
+// first; within a family the order given (getaddrinfo's RFC 6724 order, or the policy's).
+std::vector<asio::ip::tcp::endpoint> happy_eyeballs_order(std::vector<asio::ip::tcp::endpoint> in);
+
 class Transport : public std::enable_shared_from_this<Transport> {
 public:
     using Done = std::function<void(const Error&)>;
@@ -40,15 +54,18 @@ public:
     Transport(const Transport&) = delete;
     Transport& operator=(const Transport&) = delete;
 
-    // DNS, TCP to each resolved address in turn, TCP_NODELAY, then the CONNECT tunnel when a
-    // proxy is given; all within `timeout`. `done` runs exactly once.
+    // DNS (AF_UNSPEC: A and AAAA together), TCP by Happy Eyeballs v2 (RFC 8305: families
+    // interleaved, a new attempt every `dial.stagger` while the earlier ones are pending, at
+    // once when one fails; the first connected wins, the others are closed), TCP_NODELAY,
+    // then the CONNECT tunnel when a proxy is given; all within `timeout`. `done` runs once.
     // `origin_may_speak_first`: the protocol may let the origin send before we do (cleartext
     // h2 by prior knowledge: the server's SETTINGS may come at once, RFC 9113 3.4), so bytes
     // that arrive through a proxy together with its CONNECT reply are the origin's and reach
     // on_data first; otherwise (TLS, HTTP/1.1) they are the proxy's and the attempt is
     // net:proxy_failed.
     void connect(const Endpoint& target, const std::optional<Endpoint>& proxy,
-                 std::chrono::milliseconds timeout, Done done, bool origin_may_speak_first = false);
+                 std::chrono::milliseconds timeout, Done done, bool origin_may_speak_first = false,
+                 Dial dial = {});
 
     // Drives the TLS handshake over the connected socket within `timeout`. `done` runs once.
     void handshake(std::unique_ptr<tls::Session> session, std::chrono::milliseconds timeout,
@@ -80,11 +97,28 @@ public:
 
     tls::Session* tls() noexcept { return tls_.get(); }
     const std::string& remote_address() const noexcept { return remote_; }
+    // Happy Eyeballs: each address tried, in order, with what became of it, after connect()
+    // answered: "[::1]:443 refused (Connection refused)", "127.0.0.1:443 connected after 250 ms",
+    // "[::1]:8443 abandoned" (still pending when another won).
+    std::vector<std::string> attempts() const;
     // Microseconds spent in DNS, TCP connect (incl. proxy tunnel) and TLS handshake.
     std::chrono::microseconds dns_time{0}, connect_time{0}, tls_time{0};
 
 private:
     void on_resolved(const asio::error_code& ec, asio::ip::tcp::resolver::results_type results);
+    void race(std::vector<asio::ip::tcp::endpoint> endpoints);
+    void start_attempt();  // the next address, and the stagger timer for the one after
+    void on_attempt(std::size_t index, const asio::error_code& ec);
+    void close_attempts();
+    // One Happy Eyeballs attempt: its own socket until it wins (then it becomes socket_).
+    struct Attempt {
+        explicit Attempt(asio::io_context& io) : socket(io) {}
+        asio::ip::tcp::socket socket;
+        asio::ip::tcp::endpoint endpoint;
+        bool pending = true;
+        Clock::time_point started;
+        std::string outcome;  // for attempts(); empty while pending
+    };
     void start_tunnel();
     void read_tunnel_reply();
     void handshake_step();
@@ -118,6 +152,14 @@ private:
     asio::ip::tcp::resolver resolver_;
     asio::ip::tcp::socket socket_;
     asio::steady_timer timer_;
+    asio::steady_timer stagger_timer_;
+    Dial dial_;
+    std::vector<asio::ip::tcp::endpoint> endpoints_;  // in the order tried
+    std::vector<std::unique_ptr<Attempt>> attempts_;  // started so far, by index
+    std::size_t running_ = 0;                        // attempts still pending
+    unsigned stagger_gen_ = 0;                       // a stagger timer acts on its own arming
+    Clock::time_point connect_start_;
+    Error attempt_error_;                            // the last attempt's failure
     Endpoint target_;
     std::optional<Endpoint> proxy_;
     std::string remote_;

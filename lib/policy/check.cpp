@@ -20,6 +20,9 @@ public:
 
     void run() {
         object(cfg_.defaults, "defaults");
+        if (cfg_.defaults.resolve)
+            add(errc::invalid_value, "defaults.resolve",
+                "resolve gives addresses for a rule's host names: put it in a \"hosts\" rule");
         effective(cfg_.defaults, "defaults", std::nullopt);
         for (std::size_t i = 0; i < cfg_.hosts.size(); ++i) {
             const Rule& r = cfg_.hosts[i];
@@ -65,6 +68,29 @@ private:
                 add(errc::invalid_value, member_path(tp, name),
                     format_duration(**v) + " is out of range: a timeout is more than 0s and at most " +
                         format_duration(max_timeout));
+        if (const auto& he = o.timeouts.happy_eyeballs;
+            he && (*he < min_happy_eyeballs || *he > max_happy_eyeballs))
+            add(errc::invalid_value, member_path(tp, "happy_eyeballs"),
+                format_duration(*he) + " is out of range: the delay between connection attempts "
+                                       "is from " + format_duration(min_happy_eyeballs) + " to " +
+                    format_duration(max_happy_eyeballs) + " (RFC 8305 section 5)");
+        if (o.connect_to && *o.connect_to && ((*o.connect_to)->host.empty() || (*o.connect_to)->port == 0))
+            add(errc::invalid_value, member_path(path, "connect_to"),
+                "connect_to needs a host and a port");
+        if (o.resolve) {
+            const std::string rp = member_path(path, "resolve");
+            if (o.resolve->empty())
+                add(errc::invalid_value, rp, "empty: name at least one address, or leave resolve out");
+            for (std::size_t i = 0; i < o.resolve->size(); ++i) {
+                std::string why;
+                if (!parse_ip_literal((*o.resolve)[i], &why))
+                    add(errc::invalid_value, element_path(rp, i), why);
+            }
+            if (o.connect_to && *o.connect_to)
+                add(errc::contradiction, rp,
+                    "resolve and connect_to in one rule: connect_to names where to connect, so "
+                    "the addresses would never be used (write an IP address in connect_to)");
+        }
 
         const std::string pp = member_path(path, "pool");
         if (const auto& v = o.pool.max_connections_per_host; v && (*v < 1 || *v > max_connections_limit))

@@ -65,12 +65,17 @@ ojson value_json(const Policy& p, Field f) {
         case Field::timeouts_tls: return format_duration(p.timeouts.tls);
         case Field::timeouts_request: return format_duration(p.timeouts.request);
         case Field::timeouts_idle: return format_duration(p.timeouts.idle);
+        case Field::timeouts_happy_eyeballs: return format_duration(p.timeouts.happy_eyeballs);
         case Field::pool_max_connections_per_host: return p.pool.max_connections_per_host;
         case Field::pool_max_idle_per_host: return p.pool.max_idle_per_host;
         case Field::pool_max_concurrent_streams: return p.pool.max_concurrent_streams;
         case Field::proxy:
             if (p.proxy) return p.proxy->to_string();
             return false;
+        case Field::connect_to:
+            if (p.connect_to) return to_string(*p.connect_to);
+            return false;
+        case Field::resolve: return p.resolve;
         case Field::count_: break;
     }
     return nullptr;
@@ -111,6 +116,16 @@ std::string value_text(const Policy& p, Field f) {
             return out + ")";
         }
         case Field::proxy: return p.proxy ? p.proxy->to_string() : "none (direct)";
+        case Field::connect_to:
+            return p.connect_to ? to_string(*p.connect_to) + " (SNI, Host and the certificate "
+                                                             "check keep the origin's name)"
+                                : "none (the origin's host and port)";
+        case Field::resolve: {
+            if (p.resolve.empty()) return "[] (DNS)";
+            std::string out = "[";
+            for (std::size_t i = 0; i < p.resolve.size(); ++i) out += (i ? ", " : "") + quote(p.resolve[i]);
+            return out + "] (no DNS)";
+        }
         default: break;
     }
     ojson v = value_json(p, f);

@@ -214,6 +214,53 @@ std::optional<ProxyEndpoint> parse_proxy(std::string_view url, std::string* why)
     return ProxyEndpoint{*h, *p};
 }
 
+std::optional<ConnectTo> parse_connect_to(std::string_view text, std::string* why) {
+    if (text.empty()) {
+        set(why, "empty: write \"host:port\" (an IPv6 address in brackets), or false");
+        return std::nullopt;
+    }
+    if (text.find_first_of("/?#@") != std::string_view::npos) {
+        set(why, quote(text) + " is not \"host:port\" (no scheme, path or user name)");
+        return std::nullopt;
+    }
+    std::string_view host;
+    std::optional<std::string_view> port;
+    if (!split_host_port(text, host, port, why)) return std::nullopt;
+    HostKind kind{};
+    auto h = parse_host(host, kind, why);
+    if (!h) return std::nullopt;
+    if (!port) {
+        set(why, quote(text) + " needs a port, as in \"" + std::string(text) + ":443\"");
+        return std::nullopt;
+    }
+    auto p = parse_port(*port, why);
+    if (!p) return std::nullopt;
+    return ConnectTo{*h, *p};
+}
+
+std::optional<std::string> parse_ip_literal(std::string_view text, std::string* why) {
+    std::string_view t = text;
+    const bool bracketed = t.size() >= 2 && t.front() == '[' && t.back() == ']';
+    HostKind kind{};
+    std::string ignored;
+    // parse_host() takes IPv6 in brackets, as URLs write it.
+    const std::string as_host = bracketed || t.find(':') == std::string_view::npos
+                                    ? std::string(t)
+                                    : "[" + std::string(t) + "]";
+    auto h = parse_host(as_host, kind, &ignored);
+    if (!h || kind == HostKind::name) {
+        set(why, quote(text) + " is not an IP address (write \"127.0.0.1\" or \"::1\"; a port "
+                               "comes from the origin, host names are not resolved here)");
+        return std::nullopt;
+    }
+    return h;
+}
+
+std::string to_string(const ConnectTo& c) {
+    const bool v6 = c.host.find(':') != std::string::npos;
+    return (v6 ? "[" + c.host + "]" : c.host) + ":" + std::to_string(c.port);
+}
+
 }  // namespace detail
 
 using namespace detail;

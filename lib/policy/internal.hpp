@@ -50,6 +50,15 @@ bool is_ip_literal(std::string_view normalised_host) noexcept;
 
 // "http://host:port" (an optional trailing "/").
 std::optional<ProxyEndpoint> parse_proxy(std::string_view url, std::string* why);
+// "host:port", "[::1]:8443" (connect_to, as curl's --connect-to writes its target).
+std::optional<ConnectTo> parse_connect_to(std::string_view text, std::string* why);
+// An IP literal ("127.0.0.1", "::1" or "[::1]"), normalised without brackets (resolve).
+std::optional<std::string> parse_ip_literal(std::string_view text, std::string* why);
+// "host:port" for people: "[::1]:443".
+std::string to_string(const ConnectTo& c);
+// The limits of timeouts.happy_eyeballs (RFC 8305 section 5: at least 10 ms, at most 2 s).
+inline constexpr std::chrono::milliseconds min_happy_eyeballs{10};
+inline constexpr std::chrono::milliseconds max_happy_eyeballs{2000};
 
 // ---------------------------------------------------------------------------------------------
 // Fields, in explain() order, and resolution layers.
@@ -58,9 +67,9 @@ enum class Field : std::size_t {
     mode, backend, alpn, no_alpn, fallback, on_http11_required, remember, cleartext,
     tls_verify, tls_ca_file, tls_min_version, tls_max_version, tls_sni, tls_resumption,
     tls_early_data, tls_early_data_methods, tls_pin, tls_client_cert,
-    timeouts_connect, timeouts_tls, timeouts_request, timeouts_idle,
+    timeouts_connect, timeouts_tls, timeouts_request, timeouts_idle, timeouts_happy_eyeballs,
     pool_max_connections_per_host, pool_max_idle_per_host, pool_max_concurrent_streams,
-    proxy,
+    proxy, connect_to, resolve,
     count_
 };
 inline constexpr std::size_t field_count = static_cast<std::size_t>(Field::count_);

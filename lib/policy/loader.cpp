@@ -124,6 +124,10 @@ private:
         if (level == Level::rule && k == "no_proxy")
             return msg + ": \"no_proxy\" is only allowed in \"defaults\"; to bypass the proxy for "
                          "this rule, set \"proxy\": false";
+        if (level == Level::defaults && k == "resolve")
+            return msg + ": \"resolve\" gives addresses for a rule's host names, so it is only "
+                         "allowed in a \"hosts\" rule (its \"match\" names the hosts, and a port "
+                         "there limits it to that port)";
         if (level == Level::defaults && k == "match")
             return msg + ": \"defaults\" apply to every host and have no \"match\"; put "
                          "host-specific settings in a \"hosts\" rule";
@@ -344,6 +348,7 @@ private:
                                                           : k == "tls"     ? &out.tls
                                                           : k == "request" ? &out.request
                                                           : k == "idle"    ? &out.idle
+                                                          : k == "happy_eyeballs" ? &out.happy_eyeballs
                                                                            : nullptr;
             if (dst) *dst = duration(it.value(), p);
         }
@@ -424,6 +429,40 @@ private:
                 } else {
                     add(errc::wrong_type, p,
                         "expected \"http://host:port\", or false for no proxy, got " + got(v));
+                }
+            } else if (k == "connect_to") {
+                if (v.is_boolean() && !v.get<bool>()) {
+                    out.connect_to = std::optional<ConnectTo>{};
+                } else if (v.is_string()) {
+                    std::string why;
+                    if (auto c = parse_connect_to(v.get_ref<const std::string&>(), &why))
+                        out.connect_to = std::optional<ConnectTo>{std::move(*c)};
+                    else
+                        add(errc::invalid_value, p, why);
+                } else {
+                    add(errc::wrong_type, p,
+                        "expected \"host:port\", or false to connect to the origin, got " + got(v));
+                }
+            } else if (k == "resolve" && match) {
+                const std::string lone =
+                    v.is_string() ? " (write [" + quote(v.get_ref<const std::string&>()) + "])" : "";
+                if (auto list = strings(v, p, "IP addresses", "an IP address", lone)) {
+                    std::vector<std::string> addrs;
+                    bool ok = true;
+                    for (std::size_t j = 0; j < list->size(); ++j) {
+                        std::string why;
+                        if (auto a = parse_ip_literal((*list)[j], &why)) {
+                            addrs.push_back(std::move(*a));
+                        } else {
+                            add(errc::invalid_value, element_path(p, j), why);
+                            ok = false;
+                        }
+                    }
+                    if (ok && addrs.empty())
+                        add(errc::invalid_value, p,
+                            "empty: name at least one address, or leave resolve out to use DNS");
+                    else if (ok)
+                        out.resolve = std::move(addrs);
                 }
             } else if (k == "tls" || k == "timeouts" || k == "pool") {
                 if (!v.is_object()) {

@@ -31,10 +31,13 @@ std::string_view field_name(Field f) noexcept {
         case Field::timeouts_tls: return "timeouts.tls";
         case Field::timeouts_request: return "timeouts.request";
         case Field::timeouts_idle: return "timeouts.idle";
+        case Field::timeouts_happy_eyeballs: return "timeouts.happy_eyeballs";
         case Field::pool_max_connections_per_host: return "pool.max_connections_per_host";
         case Field::pool_max_idle_per_host: return "pool.max_idle_per_host";
         case Field::pool_max_concurrent_streams: return "pool.max_concurrent_streams";
         case Field::proxy: return "proxy";
+        case Field::connect_to: return "connect_to";
+        case Field::resolve: return "resolve";
         case Field::count_: break;
     }
     return "?";
@@ -143,12 +146,15 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
     take(p.timeouts.tls, o.timeouts.tls, Field::timeouts_tls);
     take(p.timeouts.request, o.timeouts.request, Field::timeouts_request);
     take(p.timeouts.idle, o.timeouts.idle, Field::timeouts_idle);
+    take(p.timeouts.happy_eyeballs, o.timeouts.happy_eyeballs, Field::timeouts_happy_eyeballs);
     take(p.pool.max_connections_per_host, o.pool.max_connections_per_host,
          Field::pool_max_connections_per_host);
     take(p.pool.max_idle_per_host, o.pool.max_idle_per_host, Field::pool_max_idle_per_host);
     take(p.pool.max_concurrent_streams, o.pool.max_concurrent_streams,
          Field::pool_max_concurrent_streams);
     take(p.proxy, o.proxy, Field::proxy);
+    take(p.connect_to, o.connect_to, Field::connect_to);
+    take(p.resolve, o.resolve, Field::resolve);
 }
 
 }  // namespace detail

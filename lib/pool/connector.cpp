@@ -66,6 +66,12 @@ public:
         if (log_.on(LogLevel::debug))
             log_(LogLevel::debug,
                  "connect #" + std::to_string(target_.id) + " to " + rp.origin.to_string() +
+                     (p.connect_to ? " at " + net::Endpoint{p.connect_to->host, p.connect_to->port}
+                                                  .to_string() + " (connect_to)"
+                                   : std::string()) +
+                     (!p.resolve.empty() && !p.connect_to && !proxy
+                          ? " at " + std::to_string(p.resolve.size()) + " fixed address(es) (resolve)"
+                          : std::string()) +
                      (proxy ? " through proxy " + proxy->to_string() : std::string()) +
                      (target_.http1_forced ? " (HTTP/1.1: fallback remembered)" : std::string()));
         auto self = shared_from_this();
@@ -74,9 +80,17 @@ public:
             rp.origin.scheme == policy::Scheme::http &&
             negotiate::may_speak_h2(negotiate::attempt_policy(p, target_.http1_forced),
                                     negotiate::Transport::cleartext);
-        transport_->connect({rp.origin.host, rp.origin.port}, proxy, p.timeouts.connect,
+        // connect_to: the bytes go there (through a proxy, the CONNECT names it); the TLS
+        // session below still names and verifies the origin's host.
+        const net::Endpoint target = p.connect_to
+                                         ? net::Endpoint{p.connect_to->host, p.connect_to->port}
+                                         : net::Endpoint{rp.origin.host, rp.origin.port};
+        net::Dial dial;
+        dial.stagger = p.timeouts.happy_eyeballs;
+        if (!p.connect_to) dial.addresses = p.resolve;  // unused through a proxy
+        transport_->connect(target, proxy, p.timeouts.connect,
                             [self](const Error& err) { self->on_connected(err); },
-                            origin_may_speak_first);
+                            origin_may_speak_first, std::move(dial));
     }
 
     void cancel() override {
@@ -88,6 +102,15 @@ public:
 private:
     void on_connected(const Error& err) {
         if (!done_) return;
+        if (log_.on(LogLevel::debug)) {
+            // Happy Eyeballs: what each address did, when there was a race to see.
+            const std::vector<std::string> tried = transport_->attempts();
+            if (tried.size() > 1) {
+                std::string line = "connect #" + std::to_string(target_.id) + " attempts:";
+                for (std::size_t i = 0; i < tried.size(); ++i) line += (i ? "; " : " ") + tried[i];
+                log_(LogLevel::debug, line);
+            }
+        }
         if (err) {
             finish(err);
             return;

@@ -88,6 +88,9 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
     k << "|fallback=" << policy::to_string(p.fallback)
       << "|on_http11_required=" << policy::to_string(p.on_http11_required);
     k << "|proxy=" << (p.proxy ? p.proxy->to_string() : "direct");
+    // Where the bytes go: a connection made for one target is no connection to another.
+    if (p.connect_to) k << "|connect_to=" << p.connect_to->host << ":" << p.connect_to->port;
+    if (!p.resolve.empty()) k << "|resolve=" << join(p.resolve);
     return k.str();
 }
 

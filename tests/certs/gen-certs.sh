@@ -63,6 +63,8 @@ CNF
 leaf localhost-ec ec "DNS:localhost,IP:127.0.0.1,IP:::1" ca
 leaf localhost-rsa rsa "DNS:localhost,IP:127.0.0.1,IP:::1" ca
 leaf other-host ec "DNS:other.example,IP:127.0.0.2" ca
+# Only a name that never resolves: connect_to reaches it on loopback and checks it by its name.
+leaf example-invalid ec "DNS:example.invalid" ca
 leaf expired ec "DNS:localhost,IP:127.0.0.1" ca 20200101000000Z 20200201000000Z
 leaf unknown-ca ec "DNS:localhost,IP:127.0.0.1" rogue-ca
 # Client certificates (mutual TLS): EC and RSA from the client CA, one from the rogue CA.

@@ -1679,10 +1679,63 @@ def probe_agrees_with_interop(c):
     print(f"probed {len(spec)} servers in {seconds:.1f} s")
 
 
+def connect_overrides(c):
+    """--resolve and --connect-to against a local HTTP server, without DNS (.invalid names never
+    resolve, RFC 6761), and their usage errors."""
+    s = FlakyServer()
+    try:
+        port = s.httpd.server_address[1]
+        url = f"http://never.invalid:{port}/ok/resolve"
+        p = c.run("get", "-w", "%{remote_ip} %{remote_port}", "--resolve", f"never.invalid:{port}:127.0.0.1", url)
+        c.expect_exit(p, 0, "get --resolve HOST:PORT:ADDR")
+        c.check(p.stdout == f"GET /ok/resolve: attempt 1\n127.0.0.1 {port}", "--resolve: the fixed address", p)
+        # Several addresses, IPv6 first (Happy Eyeballs): nothing listens on ::1 here, 127.0.0.1 wins.
+        p = c.run("get", "-w", "%{remote_ip}", "--resolve", f"never.invalid:{port}:[::1],127.0.0.1", url)
+        c.check(p.returncode == 0 and p.stdout.endswith("attempt 2\n127.0.0.1"),
+                "--resolve with ::1 (refused) and 127.0.0.1: IPv4 wins", p)
+        # Another port of the same host is not covered.
+        p = c.run("get", "--resolve", f"never.invalid:{port + 1 if port < 65535 else 1}:127.0.0.1", url)
+        c.expect_exit(p, EXIT["net"], "--resolve for another port: DNS, which fails for .invalid")
+        p = c.run("get", "-w", "%{remote_ip} %{remote_port}", "--connect-to",
+                  f"example.invalid:80:127.0.0.1:{port}", "http://example.invalid/ok/to")
+        c.expect_exit(p, 0, "get --connect-to HOST1:PORT1:HOST2:PORT2")
+        c.check(p.stdout == f"GET /ok/to: attempt 1\n127.0.0.1 {port}", "--connect-to: bytes went to HOST2:PORT2", p)
+        p = c.run("get", "--connect-to", f"::127.0.0.1:{port}", "http://any.invalid:8080/ok/any")
+        c.expect_exit(p, 0, "--connect-to with empty HOST1 and PORT1: every host")
+        p = c.run("get", "--connect-to", f"other.invalid::127.0.0.1:{port}", "http://other.invalid:81/ok/anyport")
+        c.expect_exit(p, 0, "--connect-to with an empty PORT1: any port of HOST1")
+        p = c.run("get", "--connect-to", f"example.invalid:81:127.0.0.1:{port}", "http://example.invalid/ok/no")
+        c.expect_exit(p, EXIT["net"], "--connect-to for another port leaves the URL's alone")
+        # The rule the configuration had for the host still applies, with the address added.
+        with tempfile.TemporaryDirectory() as d:
+            cfg = pathlib.Path(d) / "c.json"
+            cfg.write_text(json.dumps({"hosts": [{"match": "*.invalid", "timeouts": {"request": "4s"}}]}))
+            p = c.run("get", "--config", str(cfg), "-v", "--resolve", f"never.invalid:{port}:127.0.0.1", url)
+            c.check(p.returncode == 0 and "from the command line" in p.stderr, "--resolve with a config file", p)
+        for args, why in [(["--resolve", "x.invalid:80"], "no address"),
+                          (["--resolve", "x.invalid:80:db.internal"], "is not an IP address"),
+                          (["--resolve", "x.invalid:0:127.0.0.1"], "PORT must be 1 to 65535"),
+                          (["--resolve", "*:80:127.0.0.1"], "HOST must be a host name"),
+                          (["--resolve", "x.invalid:80:+127.0.0.1"], "'+'"),
+                          (["--connect-to", ":80:127.0.0.1:1"], "an empty HOST1 with a PORT1"),
+                          (["--connect-to", "a.invalid:80:b.invalid:"], "HOST2 and PORT2 are both needed"),
+                          (["--connect-to", "a.invalid:80"], "no HOST2:PORT2"),
+                          (["--connect-to", "a.invalid:80:b.invalid:99999"], "PORT2 must be 1 to 65535")]:
+            p = c.run("get", *args, "http://x.invalid/")
+            c.check(p.returncode == EXIT["usage"] and why in p.stderr and args[0] in p.stderr,
+                    f"{' '.join(args)}: a usage error saying {why!r}", p)
+        p = c.run("get", "--resolve", f"x.invalid:80:127.0.0.1", "--connect-to", "x.invalid:80:127.0.0.1:1",
+                  "http://x.invalid/")
+        c.check(p.returncode == EXIT["config"] and "resolve and connect_to in one rule" in p.stderr,
+                "--resolve and --connect-to for the same HOST:PORT contradict", p)
+    finally:
+        s.close()
+
+
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
                                   probe_expect, probe_junit, probe_html, probe_timeout, get_against_servers,
                                   probe_agrees_with_interop, mutual_tls, curl_flags, retry, man_page,
-                                  completion]}
+                                  completion, connect_overrides]}
 
 
 def main():

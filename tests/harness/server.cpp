@@ -131,19 +131,31 @@ TestServer::TestServer(TestServerOptions options) : opt_(std::move(options)) {
         ctx_ = opt_.backend->server_context(opt_.tls, err);
         if (!ctx_) throw std::runtime_error("test server: " + err.message());
     }
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    listen_fd_ = ::socket(opt_.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+    sockaddr_storage storage{};
+    socklen_t len = 0;
+    if (opt_.ipv6) {
+        ::setsockopt(listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        auto* a6 = reinterpret_cast<sockaddr_in6*>(&storage);
+        a6->sin6_family = AF_INET6;
+        a6->sin6_addr = in6addr_loopback;
+        a6->sin6_port = htons(opt_.port);
+        len = sizeof *a6;
+    } else {
+        auto* a4 = reinterpret_cast<sockaddr_in*>(&storage);
+        a4->sin_family = AF_INET;
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a4->sin_port = htons(opt_.port);
+        len = sizeof *a4;
+    }
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&storage), len) != 0 ||
         ::listen(listen_fd_, 128) != 0)
         throw std::runtime_error(std::string("test server: bind/listen: ") + std::strerror(errno));
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&storage), &len);
+    port_ = ntohs(opt_.ipv6 ? reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port
+                            : reinterpret_cast<sockaddr_in*>(&storage)->sin_port);
     acceptor_ = std::thread([this] { accept_loop(); });
 }
 

@@ -63,6 +63,9 @@ struct TestServerOptions {
     // then told the client we did not process (REFUSED_STREAM, above our GOAWAY).
     std::function<void(const ServedRequest&)> on_arrival;
     std::function<void(const ServedRequest&)> on_refused;
+    // Where to listen: ::1 instead of 127.0.0.1, and a given port (0: an ephemeral one).
+    bool ipv6 = false;
+    std::uint16_t port = 0;
 };
 
 class TestServer {

@@ -413,6 +413,60 @@ TEST_CASE("proxies") {
               R"(defaults.proxy: "p.example:3128" is not a proxy URL: write "http://host:port")");
 }
 
+TEST_CASE("connect_to, resolve and timeouts.happy_eyeballs: what loads, and each bad entry by its JSON path") {
+    auto ok = load(R"({"defaults": {"connect_to": "[::1]:8443", "timeouts": {"happy_eyeballs": "100ms"}},
+      "hosts": [{"match": "api.example.com:443", "resolve": ["127.0.0.1", "[::1]", "2001:DB8::1"]},
+                {"match": "direct.example", "connect_to": false}]})");
+    REQUIRE_MESSAGE(ok, ok.report());
+    const auto& d = ok.config->defaults;
+    REQUIRE(d.connect_to);
+    REQUIRE(*d.connect_to);
+    CHECK((*d.connect_to)->host == "::1");
+    CHECK((*d.connect_to)->port == 8443);
+    CHECK(d.timeouts.happy_eyeballs == std::chrono::milliseconds(100));
+    CHECK(ok.config->hosts[0].set.resolve ==
+          std::vector<std::string>{"127.0.0.1", "::1", "2001:db8::1"});
+    REQUIRE(ok.config->hosts[1].set.connect_to);
+    CHECK_FALSE(*ok.config->hosts[1].set.connect_to);
+
+    one_error(rule(R"("connect_to": "backend.internal")"), errc::invalid_value,
+              R"(hosts[0].connect_to: "backend.internal" needs a port, as in "backend.internal:443")");
+    one_error(rule(R"("connect_to": "https://backend.internal:443")"), errc::invalid_value,
+              R"(hosts[0].connect_to: "https://backend.internal:443" is not "host:port" (no scheme, path or user name))");
+    one_error(rule(R"("connect_to": "::1:443")"), errc::invalid_value,
+              R"(hosts[0].connect_to: IPv6 addresses need brackets, as in "[::1]" or "[::1]:8443")");
+    one_error(defaults(R"("connect_to": "b.internal:99999")"), errc::invalid_value,
+              R"(defaults.connect_to: port 99999 is out of range (1 to 65535))");
+    one_error(rule(R"("connect_to": 443)"), errc::wrong_type,
+              R"(hosts[0].connect_to: expected "host:port", or false to connect to the origin, got number 443)");
+    one_error(rule(R"("resolve": ["127.0.0.1", "backend.internal"])"), errc::invalid_value,
+              R"(hosts[0].resolve[1]: "backend.internal" is not an IP address (write "127.0.0.1" or "::1"; a port comes from the origin, host names are not resolved here))");
+    one_error(rule(R"("resolve": "127.0.0.1")"), errc::wrong_type,
+              R"(hosts[0].resolve: expected an array of IP addresses, got string "127.0.0.1" (write ["127.0.0.1"]))");
+    one_error(rule(R"("resolve": [])"), errc::invalid_value,
+              R"(hosts[0].resolve: empty: name at least one address, or leave resolve out to use DNS)");
+    one_error(rule(R"("resolve": ["127.0.0.1"], "connect_to": "[::1]:443")"), errc::contradiction,
+              R"(hosts[0].resolve: resolve and connect_to in one rule: connect_to names where to connect, so the addresses would never be used (write an IP address in connect_to))");
+    one_error(defaults(R"("resolve": ["127.0.0.1"])"), errc::unknown_key,
+              R"(defaults.resolve: unknown key: "resolve" gives addresses for a rule's host names, so it is only allowed in a "hosts" rule (its "match" names the hosts, and a port there limits it to that port))");
+    one_error(defaults(R"("timeouts": {"happy_eyeballs": "5ms"})"), errc::invalid_value,
+              R"(defaults.timeouts.happy_eyeballs: 5ms is out of range: the delay between connection attempts is from 10ms to 2s (RFC 8305 section 5))");
+    one_error(rule(R"("timeouts": {"happy_eyeballs": "3s"})"), errc::invalid_value,
+              R"(hosts[0].timeouts.happy_eyeballs: 3s is out of range: the delay between connection attempts is from 10ms to 2s (RFC 8305 section 5))");
+
+    // The same checks for a Config built by hand.
+    policy::Config cfg;
+    cfg.defaults.resolve = std::vector<std::string>{"127.0.0.1"};
+    policy::Rule r;
+    r.match.push_back(*policy::HostPattern::parse("api.example.com"));
+    r.set.resolve = std::vector<std::string>{"not-an-address"};
+    cfg.hosts.push_back(r);
+    const auto errors = config::check(cfg, three);
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].path == "defaults.resolve");
+    CHECK(errors[1].path == "hosts[0].resolve[0]");
+}
+
 TEST_CASE("all errors at once, in document order, each located") {
     auto r = load(R"({
   "defaults": {

@@ -104,7 +104,7 @@ TEST_CASE("json: the same, for tools") {
     CHECK(j["rule"] == json{{"index", 1}, {"match", "api.example.com"}, {"description", "the API"}});
     CHECK(j["also_matched"] == json::parse(R"([{"index": 0, "match": "*.example.com"}])"));
     const json& s = j["settings"];
-    CHECK(s.size() == 26);
+    CHECK(s.size() == 29);
     CHECK(s["alpn"]["value"] == json::array({"h2", "http/1.1"}));
     CHECK(s["alpn"]["source"] == "mode prior-knowledge-alpn (from hosts[1])");
     CHECK(s["alpn"]["source_kind"] == "mode_preset");
@@ -127,7 +127,8 @@ TEST_CASE("json: the same, for tools") {
     std::vector<std::string> keys;
     for (auto it = ordered.begin(); it != ordered.end(); ++it) keys.push_back(it.key());
     CHECK(keys.front() == "mode");
-    CHECK(keys.back() == "proxy");
+    CHECK(keys.back() == "resolve");  // where the bytes go: proxy, connect_to, resolve
+    CHECK(keys[keys.size() - 3] == "proxy");
     // next to the fallback, before the remember both of them use
     const auto at = [&](const char* k) { return std::find(keys.begin(), keys.end(), k) - keys.begin(); };
     CHECK(at("on_http11_required") == at("fallback") + 1);
@@ -192,6 +193,27 @@ TEST_CASE("tls.max_version: its value and source, next to min_version, in text a
     CHECK(plain["tls.max_version"]["used"] == false);
     CHECK(policy::Engine(policy::Config{}, three).resolve(*policy::Origin::parse("https://x.example"))
               .source_of("tls.max_version")->text == "built-in default");
+}
+
+TEST_CASE("connect_to, resolve and timeouts.happy_eyeballs: values and sources") {
+    auto r = config::load_string(R"({
+      "defaults": {"timeouts": {"happy_eyeballs": "100ms"}},
+      "hosts": [{"match": "api.example", "connect_to": "[::1]:8443"},
+                {"match": "db.example:5432", "resolve": ["10.0.0.7", "fd00::7"]}]})",
+                                 "he.json", three);
+    REQUIRE_MESSAGE(r, r.report());
+    policy::Engine e(std::move(*r.config), three);
+    const std::string api = e.explain("https://api.example/").text();
+    INFO(api);
+    CHECK(row(api, "connect_to") ==
+          "connect_to [::1]:8443 (SNI, Host and the certificate check keep the origin's name) hosts[0] (api.example)");
+    CHECK(row(api, "resolve") == "resolve [] (DNS) built-in default");
+    CHECK(row(api, "timeouts.happy_eyeballs") == "timeouts.happy_eyeballs 100ms defaults");
+    const json db = json::parse(e.explain("https://db.example:5432/").json())["settings"];
+    CHECK(db["resolve"]["value"] == json{"10.0.0.7", "fd00::7"});
+    CHECK(db["connect_to"]["value"] == false);
+    CHECK(policy::Engine(policy::Config{}, three).resolve(*policy::Origin::parse("https://x.example"))
+              .policy.timeouts.happy_eyeballs == std::chrono::milliseconds(250));
 }
 
 }  // TEST_SUITE

@@ -280,6 +280,24 @@ TEST_CASE("no_proxy bypasses the proxy from defaults; a rule's own proxy always 
     CHECK_FALSE(at("https://direct.example").policy.proxy);
 }
 
+TEST_CASE("connect_to from defaults, turned off by a rule; resolve only where its rule wins") {
+    auto e = engine(R"({
+      "defaults": {"connect_to": "gateway.internal:8443"},
+      "hosts": [{"match": "direct.example", "connect_to": false},
+                {"match": "api.example:443", "resolve": ["192.0.2.1", "2001:db8::1"]}]})");
+    auto at = [&](const char* url) { return e.resolve(*policy::Origin::parse(url)); };
+    const auto other = at("https://other.example");
+    REQUIRE(other.policy.connect_to);
+    CHECK(other.policy.connect_to->host == "gateway.internal");
+    CHECK(other.policy.connect_to->port == 8443);
+    CHECK(other.source_of("connect_to")->text == "defaults");
+    CHECK_FALSE(at("https://direct.example").policy.connect_to);
+    const auto api = at("https://api.example");
+    CHECK(api.policy.resolve == std::vector<std::string>{"192.0.2.1", "2001:db8::1"});
+    REQUIRE(api.policy.connect_to);  // the rule did not turn it off: connect_to wins at connect time
+    CHECK(at("https://api.example:8443").policy.resolve.empty());  // another port: DNS
+}
+
 TEST_CASE("an Engine without a configuration resolves to the built-in defaults") {
     policy::Engine e(policy::Config{}, all_backends);
     auto r = e.resolve(*policy::Origin::parse("https://example.com"));
@@ -288,7 +306,7 @@ TEST_CASE("an Engine without a configuration resolves to the built-in defaults")
         INFO(p.field);
         CHECK((p.kind == policy::Provenance::Kind::builtin || p.kind == policy::Provenance::Kind::mode_preset));
     }
-    CHECK(r.provenance.size() == 26);
+    CHECK(r.provenance.size() == 29);
     CHECK(r.source_of("on_http11_required")->text == "built-in default");
 }
 

@@ -276,6 +276,10 @@ struct Timeouts {
     /// net::errc::request_timeout. Request::timeout overrides it per request.
     std::chrono::milliseconds request{30'000};  // from sending a request to the end of its response
     std::chrono::milliseconds idle{90'000};     ///< An unused pooled connection is closed after this.
+    /// Happy Eyeballs (RFC 8305 section 5, the Connection Attempt Delay): while one TCP attempt
+    /// is pending, the next address (families interleaved, IPv6 first) is tried after this
+    /// long; an attempt that fails starts the next one at once. `connect` bounds them all.
+    std::chrono::milliseconds happy_eyeballs{250};
     /// Field-by-field equality.
     friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
@@ -303,6 +307,16 @@ struct CONNMATRIX_API ProxyEndpoint {
     friend bool operator==(const ProxyEndpoint&, const ProxyEndpoint&) = default;
 };
 
+/// Where to connect instead of the origin (`"connect_to": "host:port"`, as curl's
+/// `--connect-to`): TLS still sends the origin's name as SNI and verifies the certificate for
+/// it, and the request's Host / `:authority` stay the origin's.
+struct ConnectTo {
+    std::string host;        ///< Normalised: lower case, IPv6 without brackets, no trailing dot.
+    std::uint16_t port = 0;  ///< 1 to 65535 (0 only in a default-constructed value).
+    /// Field-by-field equality.
+    friend bool operator==(const ConnectTo&, const ConnectTo&) = default;
+};
+
 /// The fully resolved policy for one origin: every axis has a value (see the file's
 /// description for the layers it comes from). The defaults here are the built-in ones, mode
 /// `alpn`. A value type: copy it freely.
@@ -319,6 +333,13 @@ struct CONNMATRIX_API Policy {
     Timeouts timeouts;               ///< Connect, TLS, request and idle timeouts.
     PoolLimits pool;                 ///< Connection and stream limits per pool key.
     std::optional<ProxyEndpoint> proxy;               ///< nullopt: connect directly.
+    /// nullopt: connect to the origin's host and port. Through a proxy, the CONNECT names it.
+    std::optional<ConnectTo> connect_to;
+    /// Fixed addresses for the origin's host (`"resolve"`, as curl's `--resolve`): IP
+    /// literals, normalised (IPv6 without brackets), tried by Happy Eyeballs with the origin's
+    /// port, without DNS. Empty: DNS. Not used through a proxy (it resolves the name it is
+    /// sent) nor with connect_to (that names where to connect).
+    std::vector<std::string> resolve;
     /// What to do with an h2 server's HTTP_1_1_REQUIRED. Not set by modes.
     OnHttp11Required on_http11_required = OnHttp11Required::http1_1;  // not set by modes
 
@@ -364,8 +385,8 @@ struct Overrides {
     /// `"timeouts"`: the policy::Timeouts fields written.
     struct Timeouts {
         ///@{
-        /// `"connect"`, `"tls"`, `"request"`, `"idle"`.
-        std::optional<std::chrono::milliseconds> connect, tls, request, idle;
+        /// `"connect"`, `"tls"`, `"request"`, `"idle"`, `"happy_eyeballs"`.
+        std::optional<std::chrono::milliseconds> connect, tls, request, idle, happy_eyeballs;
         ///@}
     } timeouts;  ///< `"timeouts"`.
     /// `"pool"`: the PoolLimits fields written.
@@ -378,6 +399,10 @@ struct Overrides {
     } pool;  ///< `"pool"`.
     /// `"proxy"`. Outer unset: not written; inner nullopt: `"proxy": false` (connect directly).
     std::optional<std::optional<ProxyEndpoint>> proxy;
+    /// `"connect_to"`. Outer unset: not written; inner nullopt: `"connect_to": false`.
+    std::optional<std::optional<ConnectTo>> connect_to;
+    /// `"resolve"` (rules only): IP literals for the rule's host names.
+    std::optional<std::vector<std::string>> resolve;
     std::optional<OnHttp11Required> on_http11_required;  ///< `"on_http11_required"`.
 };
 
