@@ -213,15 +213,12 @@ void Pool::cancel(const ExchangePtr& ex) {
               ex->request.method + " " + ex->origin.to_string() + ex->target + " cancelled (" +
                   phase_of(*ex) + ")",
               0, "pool"};
-    Host* host = nullptr;
-    if (auto c = ex->connection.lock()) {
-        c->cancel(*ex);  // h2: RST_STREAM CANCEL; HTTP/1.1: the connection closes
-    } else if ((host = find_host(ex->route.key))) {
-        // Waiting for a connection: out of the queue now. A connect started for it goes on:
-        // it is paid for in part, and its connection serves the next request (what Go's
-        // net/http does with a dial whose request went away).
-        std::erase(host->waiting, ex);
-    }
+    if (auto c = ex->connection.lock()) c->cancel(*ex);  // h2: RST_STREAM CANCEL; HTTP/1.1: closed
+    // Waiting for a connection (or again, after a retry): out of the queue now. A connect
+    // started for it goes on: it is paid for in part, and its connection serves the next
+    // request (what Go's net/http does with a dial whose request went away).
+    Host* host = find_host(ex->route.key);
+    if (host) std::erase(host->waiting, ex);
     finish(ex, err);
     if (host) evict_if_unused(*host);
 }

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -96,17 +97,19 @@ TEST_CASE("a callback: through its associated executor, never inside async_send(
     CHECK(calls == 2);
     // A client already closed: still not inline.
     c.close();
-    std::atomic<bool> done{false};
     std::atomic<bool> was_inline{true};
-    std::atomic<bool> back{false};
+    std::promise<void> back;
+    std::shared_future<void> opened = back.get_future().share();
+    std::promise<Result> closed;
     async_send(c, {.method = "GET", .url = server.url()}, [&](Result r) {
-        was_inline = !back.load();
-        CHECK(r.error.code == pool::errc::client_closed);
-        done = true;
+        // Inline, this wait could only time out: async_send() has not returned to open it.
+        was_inline = opened.wait_for(2s) != std::future_status::ready;
+        closed.set_value(std::move(r));
     });
-    back = true;
-    for (int i = 0; i < 500 && !done; ++i) std::this_thread::sleep_for(10ms);
-    CHECK(done.load());
+    back.set_value();
+    auto f = closed.get_future();
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    CHECK(f.get().error.code == pool::errc::client_closed);
     CHECK_FALSE(was_inline.load());
 }
 
@@ -120,15 +123,15 @@ TEST_CASE("use_future and deferred") {
     Result r = f.get();
     CHECK(r.response.body == "h2 GET /future");
 
-    asio::io_context io;
     auto op = async_send(c, {.method = "GET", .url = server.url("/deferred")}, deferred_token);
+    std::this_thread::sleep_for(100ms);
     CHECK(server.requests() == 1);  // deferred: nothing sent until it is started
-    std::string body;
-    std::move(op)([&](Result res) { body = res.response.body; });
-    // A plain callback has the system executor: it runs on the Client's thread. Wait for it.
-    for (int i = 0; i < 500 && body.empty(); ++i) std::this_thread::sleep_for(10ms);
-    CHECK(body == "h2 GET /deferred");
-    (void)io;
+    std::promise<std::string> body;
+    // A plain callback has the system executor: it runs on the Client's thread.
+    std::move(op)([&](Result res) { body.set_value(res.response.body); });
+    auto got = body.get_future();
+    REQUIRE(got.wait_for(10s) == std::future_status::ready);
+    CHECK(got.get() == "h2 GET /deferred");
 }
 
 TEST_CASE("an Asio cancellation slot cancels the request: pool::errc::cancelled") {

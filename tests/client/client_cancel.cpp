@@ -252,14 +252,16 @@ TEST_CASE("Request::deadline: whichever of deadline and timeout comes first ends
     CHECK(r.error.message().find("200 ms") != std::string::npos);
     // A deadline already past: at once, and still not inside send_async().
     Answer out;
-    std::atomic<bool> returned{false};
-    std::atomic<bool> inline_call{false};
+    std::promise<void> back;
+    std::shared_future<void> returned = back.get_future().share();
+    std::atomic<bool> inline_call{true};
     c.send_async({.method = "GET", .url = server.url(), .deadline = Clock::now() - 1s},
                  [&](Result res) {
-                     inline_call = !returned.load();
+                     // Inline, this wait could only time out: send_async() has not returned.
+                     inline_call = returned.wait_for(2s) != std::future_status::ready;
                      out.promise.set_value(std::move(res));
                  });
-    returned = true;
+    back.set_value();
     r = out.wait();
     CHECK(r.error.code == net::errc::request_timeout);
     CHECK_FALSE(inline_call.load());
