@@ -145,6 +145,12 @@ TEST_CASE("h2: cancelled while queued (streams full), then mid-body; the connect
     o.h2.max_concurrent_streams = 1;
     Arrivals arrivals;
     o.on_arrival = std::ref(arrivals);
+    std::mutex resets_mu;
+    std::vector<std::uint32_t> resets;  // the codes of the client's RST_STREAMs
+    o.h2.on_reset = [&](std::int32_t, std::uint32_t code) {
+        std::lock_guard lock(resets_mu);
+        resets.push_back(code);
+    };
     TestServer server(o);
     Client c = make_client(client_json(backend().name(), "alpn",
                                        R"("pool": {"max_connections_per_host": 1})"));
@@ -172,6 +178,10 @@ TEST_CASE("h2: cancelled while queued (streams full), then mid-body; the connect
     CHECK(server.connections() == 1);
     CHECK(c.stats().connections_open == 1);
     CHECK_FALSE(arrivals.saw("/queued"));
+    {
+        std::lock_guard lock(resets_mu);
+        CHECK(resets == std::vector<std::uint32_t>{0x8});  // one RST_STREAM, CANCEL
+    }
     first.cancel();  // after completion: nothing happens
     second.cancel();
     std::this_thread::sleep_for(50ms);

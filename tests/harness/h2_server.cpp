@@ -208,6 +208,7 @@ int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
             break;
         case NGHTTP2_RST_STREAM:
             im.resets.emplace_back(f->hd.stream_id, f->rst_stream.error_code);
+            if (im.options.on_reset) im.options.on_reset(f->hd.stream_id, f->rst_stream.error_code);
             break;
         case NGHTTP2_GOAWAY: im.goaway_code = f->goaway.error_code; break;
         case NGHTTP2_PING:

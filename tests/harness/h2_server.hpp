@@ -91,6 +91,8 @@ struct ServerOptions {
     // GOAWAY's last_stream_id). Called on the session's thread.
     std::function<void(const ServerRequest&)> on_headers;
     std::function<void(const ServerRequest&)> on_refused;
+    // Each RST_STREAM the client sent (stream id, error code), as it arrives.
+    std::function<void(std::int32_t, std::uint32_t)> on_reset;
 };
 
 class ServerSession {
