@@ -275,10 +275,13 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
     std::thread late_thread;
     std::atomic<std::thread::id> late_thread_id{};
 
-    // The threads callbacks run on: blocking calls from there would wait for themselves.
-    bool on_io_thread() const noexcept {
-        const auto self = std::this_thread::get_id();
-        return self == io_thread_id || self == late_thread_id.load(std::memory_order_relaxed);
+    // The I/O thread: the pool is ours.
+    bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id; }
+    // A thread callbacks run on (the I/O thread, or the late one): blocking calls from there
+    // would wait for themselves. The late thread does not own the pool.
+    bool on_callback_thread() const noexcept {
+        return on_io_thread() ||
+               std::this_thread::get_id() == late_thread_id.load(std::memory_order_relaxed);
     }
 
     // Posts `fn` to the I/O thread unless the client is closed; false when closed.
@@ -545,7 +548,7 @@ std::future<Result> Client::send_future(Request request) {
 }
 
 Result Client::send(Request request) {
-    if (impl_->on_io_thread()) {
+    if (impl_->on_callback_thread()) {
         Result r;
         r.error = {pool::errc::wrong_thread,
                    "send() blocks, and was called on the client's own I/O thread (from a "
@@ -560,7 +563,7 @@ Error Client::warm(std::string_view url, unsigned n) {
     std::string why;
     auto origin = policy::Origin::parse(url, &why);
     if (!origin) return {net::errc::bad_url, std::string(url) + ": " + why, 0, "net"};
-    if (impl_->on_io_thread())
+    if (impl_->on_callback_thread())
         return {pool::errc::wrong_thread,
                 "warm() blocks, and was called on the client's own I/O thread (from a callback)",
                 0, "pool"};

@@ -354,12 +354,17 @@ TEST_CASE("after close(): the callback runs after send_async() returned, exactly
         std::this_thread::sleep_for(20ms);
         CHECK(calls == 1);
     }
-    // From such a callback, a blocking call says wrong_thread instead of waiting for itself.
+    // From such a callback, a blocking call says wrong_thread instead of waiting for itself;
+    // the others answer as after close() anywhere (that thread does not own the pool).
     std::promise<Result> nested;
+    std::atomic<std::size_t> requests_seen{1};
     c.send_async({.method = "GET", .url = "https://localhost:1/"}, [&](Result) {
+        c.close_idle_connections();
+        requests_seen = c.stats().requests;
         nested.set_value(c.send({.method = "GET", .url = "https://localhost:1/"}));
     });
     auto f = nested.get_future();
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     CHECK(f.get().error.code == pool::errc::wrong_thread);
+    CHECK(requests_seen == 0);  // closed: all zero
 }

@@ -334,9 +334,10 @@ public:
     ///         thread), pool::errc::client_closed, or pool::errc::wrong_thread from a callback.
     Result send(Request request);
     /// Asynchronous: `done` runs exactly once, on the I/O thread, never inside this call. After
-    /// close() it runs with pool::errc::client_closed on a thread the Client keeps for that
-    /// (started at the first such request, joined by the destructor), still never inside this
-    /// call.
+    /// close() it runs (with pool::errc::client_closed, or the URL's error) on a thread the
+    /// Client keeps for that (started at the first such request, joined by the destructor),
+    /// still never inside this call; blocking calls from there answer pool::errc::wrong_thread
+    /// too.
     /// \param request the request (moved in); Request::cancel and Request::deadline apply.
     /// \param done called with the Result; it must not block (it holds up the I/O thread).
     /// \return a handle that cancels the request (RequestHandle::cancel()); ignoring it is
