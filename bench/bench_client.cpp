@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     std::function<void()> launch;
     launch = [&] {
         const auto t0 = Clock::now();
-        client->send_async({.method = "GET", .url = url, .headers = {}, .body = {}, .timeout = {}},
+        client->send_async({.method = "GET", .url = url, .headers = {}, .body = {}, .timeout = {},
+                            .deadline = {}, .cancel = {}},
                            [&, t0](Result r) {
                                const long us = std::chrono::duration_cast<std::chrono::microseconds>(
                                                    Clock::now() - t0)

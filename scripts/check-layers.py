@@ -42,6 +42,9 @@ DEPENDS = {
     "cli":          ["public", "CLI11", "nlohmann-json"],    # tools/: the public API only
     "examples":     ["public"],                      # examples/: the public API only
     "bench":        ["public"],                      # bench/: the public API only
+    # connmatrix/asio.hpp, the one public header that needs Asio (completion tokens for Asio
+    # programs), as its header check and its example use it: the public API and Asio.
+    "asio_api":     ["public", "asio"],
 }
 
 # External libraries a layer wraps and does not pass on: they are not part of the closure a
@@ -68,6 +71,8 @@ LIB_FOLDERS = {            # lib/<folder>/
 BACKEND_FOLDERS = {"openssl": "tls_openssl", "gnutls": "tls_gnutls", "mbedtls": "tls_mbedtls"}
 REGISTRY = "tls_registry"  # objects directly in backends/ (the generated registry.cpp)
 TOP_FOLDERS = {"tools": "cli", "examples": "examples", "bench": "bench", "tests": "tests"}
+# The targets in layer asio_api (see DEPENDS): connmatrix/asio.hpp's header check and example.
+ASIO_API_TARGETS = {"libheader_check_asio.a.p", "coroutine_client.p"}
 # tests/ objects are not checked (tests may include anything), except this one: each of its
 # objects compiles one public header alone, so its deps are exactly what that header pulls in.
 PUBLIC_HEADER_CHECK_TARGET = "libheader_checks.a.p"
@@ -160,6 +165,8 @@ def object_layer(obj):
     """The layer of an object, from the folder of its target; None for objects not checked."""
     parts = obj.replace("\\", "/").split("/")
     top = parts[0]
+    if any(p in ASIO_API_TARGETS for p in parts):
+        return "asio_api"
     if top == "lib" and len(parts) > 2:
         return LIB_FOLDERS.get(parts[1], UNKNOWN)
     if top == "backends" and len(parts) > 2:

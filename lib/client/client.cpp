@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <system_error>
 #include <thread>
 
@@ -198,6 +199,58 @@ policy::BuildInfo build_info(const tls::Registry& registry) {
 
 }  // namespace
 
+// What reaches a Client's I/O thread from outside it, shared with every RequestHandle: the
+// handles outlive the Client, and post through this only while the loop still runs. `closed`
+// (no new requests) and `stopped` (the pool has drained: nothing posted from then on would
+// run) are set under `mu`, and everything is posted under it: so no work is posted after
+// close() queued the drain, and none is lost when the loop stops.
+struct [[gnu::visibility("hidden")]] ClientGate {
+    std::mutex mu;
+    bool closed = false;
+    bool stopped = false;
+    asio::io_context* io = nullptr;
+    pool::Pool* pool = nullptr;
+};
+
+// Hidden, as Client::Impl: a RequestHandle's target. The Exchange holds it until it ends
+// (pool::Exchange::canceller), so that the stop_token's registration lives as long as the
+// request; a handle may keep it longer, harmlessly: then the weak pointers find nothing.
+struct [[gnu::visibility("hidden")]] RequestHandle::State {
+    std::weak_ptr<ClientGate> gate;
+    std::weak_ptr<pool::Exchange> exchange;
+
+    // From any thread: the cancel goes to the I/O thread, which alone touches the exchange.
+    // Nothing is locked there but the gate: the exchange is only looked at on the I/O thread.
+    void cancel() const {
+        const auto g = gate.lock();
+        if (!g) return;  // the Client is gone, and its requests ended with it
+        std::lock_guard lock(g->mu);
+        if (g->stopped) return;  // drained: every request has ended
+        asio::post(*g->io, [p = g->pool, weak = exchange] {
+            if (auto ex = weak.lock()) p->cancel(ex);
+        });
+    }
+
+    struct OnStop {
+        const State* state;
+        void operator()() const noexcept {
+            try {
+                state->cancel();
+            } catch (...) {  // out of memory posting: the request ends at its timeout instead
+            }
+        }
+    };
+    // Last: destroyed first, waiting for a callback running on another thread, before the
+    // members it reads go.
+    std::optional<std::stop_callback<OnStop>> on_stop;
+};
+
+RequestHandle::RequestHandle(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
+
+void RequestHandle::cancel() const {
+    if (state_) state_->cancel();
+}
+
 // Hidden: nested in an exported class, it would otherwise be exported with it.
 struct [[gnu::visibility("hidden")]] Client::Impl {
     // The compiled-in backends, each constructed once for this Client. Everything below uses
@@ -211,22 +264,57 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
     std::unique_ptr<pool::Pool> pool;
     std::thread thread;
     std::thread::id io_thread_id;
-    // `closed` is set, and everything is posted to the I/O thread, under `state_mu`: so no
-    // work can be posted after close() queued the drain, and none is lost when the loop stops.
-    std::mutex state_mu;
-    bool closed = false;
-    bool stopped = false;  // the pool has drained: nothing posted from now on will run
+    std::shared_ptr<ClientGate> gate = std::make_shared<ClientGate>();
     std::once_flag join_once;
+    // After close() no I/O thread runs: requests sent then are answered on this one, started
+    // at the first of them, so that an answer never runs inside the call that sent it. Joined
+    // by the destructor, once every answer queued has run.
+    std::mutex late_mu;
+    asio::io_context late_io;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> late_work;
+    std::thread late_thread;
+    std::atomic<std::thread::id> late_thread_id{};
 
+    // The I/O thread: the pool is ours.
     bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id; }
+    // A thread callbacks run on (the I/O thread, or the late one): blocking calls from there
+    // would wait for themselves. The late thread does not own the pool.
+    bool on_callback_thread() const noexcept {
+        return on_io_thread() ||
+               std::this_thread::get_id() == late_thread_id.load(std::memory_order_relaxed);
+    }
 
     // Posts `fn` to the I/O thread unless the client is closed; false when closed.
     template <class F>
     bool post_if_open(F&& fn) {
-        std::lock_guard lock(state_mu);
-        if (closed) return false;
+        std::lock_guard lock(gate->mu);
+        if (gate->closed) return false;
         asio::post(io, std::forward<F>(fn));
         return true;
+    }
+
+    // `done` with `err`, from the late thread (the client is closed: no I/O thread runs).
+    void answer_late(std::function<void(Result)> done, Error err) {
+        std::lock_guard lock(late_mu);
+        if (!late_thread.joinable()) {
+            late_work.emplace(asio::make_work_guard(late_io));
+            late_thread = std::thread([this] {
+                late_thread_id.store(std::this_thread::get_id(), std::memory_order_relaxed);
+                late_io.run();
+            });
+        }
+        asio::post(late_io, [done = std::move(done), err = std::move(err)] {
+            Result r;
+            r.error = err;
+            done(std::move(r));
+        });
+    }
+    void join_late() {
+        {
+            std::lock_guard lock(late_mu);
+            late_work.reset();  // run() returns once the answers queued have run
+        }
+        if (late_thread.joinable()) late_thread.join();
     }
     // The route per origin (policy, pool key, backend object): the engine is immutable, so
     // this only saves the resolution, the key's formatting and the backend lookup on every
@@ -287,30 +375,40 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
                                     options.keylog_file +
                                     "\"; whoever reads that file can decrypt the traffic");
         pool = std::make_unique<pool::Pool>(io, log, options);
+        gate->io = &io;
+        gate->pool = pool.get();
         thread = std::thread([this] { io.run(); });
         io_thread_id = thread.get_id();
     }
 
     // Prompt: requests still in flight end with client_closed now, not at their timeouts.
-    ~Impl() { shutdown(std::chrono::milliseconds::zero()); }
+    ~Impl() {
+        shutdown(std::chrono::milliseconds::zero());
+        {
+            // The loop has stopped (joined): handles that outlive us must not post to it.
+            std::lock_guard lock(gate->mu);
+            gate->stopped = true;
+        }
+        join_late();
+    }
 
     // Stops taking requests; the pool drains (requests in flight finish, or end with
     // client_closed at the deadline), closes every connection, then the loop stops. Safe from
     // any thread, the I/O thread too; a second call can only bring the deadline nearer.
     void begin_close(std::optional<std::chrono::milliseconds> deadline) {
-        std::lock_guard lock(state_mu);
-        if (stopped) return;
-        if (closed) {
+        std::lock_guard lock(gate->mu);
+        if (gate->stopped) return;
+        if (gate->closed) {
             if (deadline) asio::post(io, [this, deadline] { pool->close_all({}, deadline); });
             return;
         }
-        closed = true;
+        gate->closed = true;
         asio::post(io, [this, deadline] {
             pool->close_all(
                 [this] {
                     {
-                        std::lock_guard l(state_mu);
-                        stopped = true;
+                        std::lock_guard l(gate->mu);
+                        gate->stopped = true;
                     }
                     work.reset();
                     // Let what close() queued (close_notify) be started, then stop.
@@ -332,20 +430,15 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
         });
     }
 
-    void send_async(Request req, std::function<void(Result)> done) {
-        auto closed_now = [&] {
-            // No I/O thread will run this any more: answer here, at once.
-            Result r;
-            r.error = {pool::errc::client_closed, "the client is closed", 0, "pool"};
-            done(std::move(r));
-        };
+    RequestHandle send_async(Request req, std::function<void(Result)> done) {
         auto fail = [&](Error e) {
             auto answer = [done, e] {
                 Result r;
                 r.error = e;
                 done(std::move(r));
             };
-            if (!post_if_open(std::move(answer))) closed_now();
+            // Closed: no I/O thread will run it any more.
+            if (!post_if_open(std::move(answer))) answer_late(done, std::move(e));
         };
         std::string why;
         const auto sep = req.url.find("://");
@@ -354,22 +447,35 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
             if (scheme != "http" && scheme != "https" && scheme != "HTTP" && scheme != "HTTPS") {
                 fail({net::errc::unsupported_scheme,
                       "\"" + scheme + "\" in " + req.url + " (use http:// or https://)", 0, "net"});
-                return;
+                return {};
             }
         }
         auto origin = policy::Origin::parse(req.url, &why);
         if (!origin) {
             fail({net::errc::bad_url, req.url + ": " + why, 0, "net"});
-            return;
+            return {};
         }
         auto ex = std::make_shared<pool::Exchange>();
         ex->origin = *origin;
         ex->target = target_of(req.url);
         ex->authority = authority_of(*origin);
         ex->route = resolve(*origin);
+        const std::stop_token token = req.cancel;
         ex->request = std::move(req);
         ex->done = done;
-        if (!post_if_open([p = pool.get(), ex] { p->submit(ex); })) closed_now();
+        auto state = std::make_shared<RequestHandle::State>();
+        state->gate = gate;
+        state->exchange = ex;
+        ex->canceller = state;
+        if (!post_if_open([p = pool.get(), ex] { p->submit(ex); })) {
+            answer_late(std::move(done), {pool::errc::client_closed, "the client is closed", 0, "pool"});
+            return {};
+        }
+        // Only now that the submit is queued: a token stopped already runs the callback here,
+        // and its cancel must reach the pool after the submit (the loop runs posts in order).
+        // `state` is ours until we return; the I/O thread only lets go of its own reference.
+        if (token.stop_possible()) state->on_stop.emplace(token, RequestHandle::State::OnStop{state.get()});
+        return RequestHandle(std::move(state));
     }
 };
 
@@ -429,8 +535,8 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
 
-void Client::send_async(Request request, std::function<void(Result)> done) {
-    impl_->send_async(std::move(request), std::move(done));
+RequestHandle Client::send_async(Request request, std::function<void(Result)> done) {
+    return impl_->send_async(std::move(request), std::move(done));
 }
 
 std::future<Result> Client::send_future(Request request) {
@@ -442,7 +548,7 @@ std::future<Result> Client::send_future(Request request) {
 }
 
 Result Client::send(Request request) {
-    if (impl_->on_io_thread()) {
+    if (impl_->on_callback_thread()) {
         Result r;
         r.error = {pool::errc::wrong_thread,
                    "send() blocks, and was called on the client's own I/O thread (from a "
@@ -457,7 +563,7 @@ Error Client::warm(std::string_view url, unsigned n) {
     std::string why;
     auto origin = policy::Origin::parse(url, &why);
     if (!origin) return {net::errc::bad_url, std::string(url) + ": " + why, 0, "net"};
-    if (impl_->on_io_thread())
+    if (impl_->on_callback_thread())
         return {pool::errc::wrong_thread,
                 "warm() blocks, and was called on the client's own I/O thread (from a callback)",
                 0, "pool"};

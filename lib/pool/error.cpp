@@ -12,8 +12,9 @@ constexpr ErrorEntry entries[] = {
     {"retries_exhausted", "request not processed by the server after repeated attempts"},
     {"wrong_thread", "blocking call on the client's own I/O thread"},
     {"early_data_mismatch", "the connection cannot continue from the early data the server accepted"},
+    {"cancelled", "the request was cancelled"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::early_data_mismatch));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::cancelled));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every pool::errc here");
 
 }  // namespace

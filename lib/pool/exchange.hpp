@@ -64,6 +64,9 @@ struct Exchange {
     bool early = false;       // went as TLS 1.3 early data on its connection, and was accepted
     bool too_early = false;   // answered 425 Too Early once: never again as early data
     std::weak_ptr<Connection> connection;  // the one carrying it now, if any
+    // What cancels it from outside (the Client's RequestHandle state, with its stop_token's
+    // registration): kept alive until it ends, released then.
+    std::shared_ptr<void> canceller;
 
     bool idempotent() const noexcept;  // RFC 9110 9.2.2
 };

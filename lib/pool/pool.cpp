@@ -178,24 +178,52 @@ void Pool::submit(const ExchangePtr& ex) {
     dispatch(host);
 }
 
+namespace {
+// Where a request was when it ended early (timeout, deadline, cancel), for its error's text.
+const char* phase_of(const Exchange& ex) {
+    return ex.response_started ? "while receiving the response"
+           : ex.sent != Clock::time_point{} ? "waiting for the response"
+                                            : "before the request was sent";
+}
+}  // namespace
+
 void Pool::arm_deadline(const ExchangePtr& ex) {
     const auto timeout = ex->request.timeout.value_or(ex->route.policy->policy.timeouts.request);
-    ex->deadline = std::make_unique<asio::steady_timer>(io_, timeout);
+    // Request::deadline, when it comes before the timeout, is the one that ends it.
+    const auto by_timeout = ex->started + timeout;
+    const bool by_deadline = ex->request.deadline && *ex->request.deadline < by_timeout;
+    ex->deadline = std::make_unique<asio::steady_timer>(
+        io_, by_deadline ? *ex->request.deadline : by_timeout);
     std::weak_ptr<Exchange> weak = ex;
-    ex->deadline->async_wait([this, weak, timeout](const asio::error_code& ec) {
+    ex->deadline->async_wait([this, weak, timeout, by_deadline](const asio::error_code& ec) {
         if (ec) return;
         auto ex = weak.lock();
         if (!ex || ex->finished) return;
-        const char* where = ex->response_started ? "while receiving the response"
-                            : ex->sent != Clock::time_point{} ? "waiting for the response"
-                                                               : "before the request was sent";
         Error err{net::errc::request_timeout,
-                  "no complete response from " + ex->origin.to_string() + " within " +
-                      std::to_string(timeout.count()) + " ms (" + where + ")",
+                  "no complete response from " + ex->origin.to_string() +
+                      (by_deadline ? std::string(" by the request's deadline")
+                                   : " within " + std::to_string(timeout.count()) + " ms") +
+                      " (" + phase_of(*ex) + ")",
                   0, "net"};
         if (auto c = ex->connection.lock()) c->cancel(*ex);
         finish(ex, err);
     });
+}
+
+void Pool::cancel(const ExchangePtr& ex) {
+    if (ex->finished) return;  // answered already: nothing to undo
+    Error err{pool::errc::cancelled,
+              ex->request.method + " " + ex->origin.to_string() + ex->target + " cancelled (" +
+                  phase_of(*ex) + ")",
+              0, "pool"};
+    if (auto c = ex->connection.lock()) c->cancel(*ex);  // h2: RST_STREAM CANCEL; HTTP/1.1: closed
+    // Waiting for a connection (or again, after a retry): out of the queue now. A connect
+    // started for it goes on: it is paid for in part, and its connection serves the next
+    // request (what Go's net/http does with a dial whose request went away).
+    Host* host = find_host(ex->route.key);
+    if (host) std::erase(host->waiting, ex);
+    finish(ex, err);
+    if (host) evict_if_unused(*host);
 }
 
 bool Pool::http1_remembered(const Host& host) const {
@@ -553,6 +581,7 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
     ex->finished = true;
     ex->connection.reset();
     if (ex->deadline) ex->deadline->cancel();
+    ex->canceller.reset();  // a later cancel finds nothing to do
     const auto now = Clock::now();
     auto& t = ex->response.info.timings;
     t.total = us(now - ex->started);

@@ -85,6 +85,11 @@ public:
     ~Pool() override;
 
     void submit(const ExchangePtr& ex);
+    // The caller gave up on `ex` (RequestHandle::cancel, its stop_token): it ends now with
+    // pool::errc::cancelled, out of the queue if it waits there (a connect started for it goes
+    // on), its h2 stream reset with CANCEL, its HTTP/1.1 connection closed. A no-op once it
+    // has ended.
+    void cancel(const ExchangePtr& ex);
     // Opens connections for `route` until n exist; done runs when they are ready or failed.
     void warm(const Route& route, unsigned n, std::function<void(Error)> done);
     // Stops taking requests; once those in flight are done, closes every connection; then

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <thread>
 
@@ -101,7 +102,7 @@ TEST_CASE("size() is each enum's last enumerator; make_error_code agrees with th
     last(http1::errc::unsolicited_response, "http1:unsolicited_response");
     last(http2::errc::http_1_1_required, "http2:http_1_1_required");
     last(net::errc::response_too_large, "net:response_too_large");
-    last(pool::errc::early_data_mismatch, "pool:early_data_mismatch");
+    last(pool::errc::cancelled, "pool:cancelled");
     last(config::errc::internal, "config:internal");
     // The names the CLI had wrong once, and a first enumerator of each numbering.
     CHECK(error_name(pool::errc::retries_exhausted) == "pool:retries_exhausted");
@@ -200,6 +201,17 @@ TEST_CASE("errors made for real name an origin that fits their category") {
         c.close();
         const Result r = c.send(get("http://127.0.0.1:1/"));
         CHECK(r.error.code == pool::errc::client_closed);
+        check_origin(r.error, "pool");
+    }
+    SUBCASE("pool: a request cancelled through its stop_token") {
+        TestServer server(TestServerOptions{});  // cleartext HTTP/1.1
+        Client c(policy::Config{});
+        std::stop_source stop;
+        stop.request_stop();
+        Request req = get("http://127.0.0.1:" + std::to_string(server.port()) + "/");
+        req.cancel = stop.get_token();
+        const Result r = c.send(std::move(req));
+        CHECK(r.error.code == pool::errc::cancelled);
         check_origin(r.error, "pool");
     }
     SUBCASE("config: a hand-made policy naming a backend this build lacks") {

@@ -118,7 +118,9 @@ glue::ssize read_body(nghttp2_session* sess, std::int32_t id, std::uint8_t* buf,
                       std::uint32_t* flags, nghttp2_data_source* source, void*) {
     auto& s = *static_cast<ServerStream*>(source->ptr);
     const Bytes& body = s.resp.body;
-    const std::size_t n = std::min(len, body.size() - s.body_sent);
+    const std::size_t end = std::min(body.size(), s.resp.stall_after_body.value_or(body.size()));
+    if (s.body_sent == end && end < body.size()) return NGHTTP2_ERR_DEFERRED;  // stalled
+    const std::size_t n = std::min(len, end - s.body_sent);
     if (n != 0) std::memcpy(buf, body.data() + s.body_sent, n);
     s.body_sent += n;
     if (s.body_sent == body.size()) {
@@ -206,6 +208,7 @@ int on_frame_recv(nghttp2_session* sess, const nghttp2_frame* f, void* ud) {
             break;
         case NGHTTP2_RST_STREAM:
             im.resets.emplace_back(f->hd.stream_id, f->rst_stream.error_code);
+            if (im.options.on_reset) im.options.on_reset(f->hd.stream_id, f->rst_stream.error_code);
             break;
         case NGHTTP2_GOAWAY: im.goaway_code = f->goaway.error_code; break;
         case NGHTTP2_PING:

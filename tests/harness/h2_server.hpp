@@ -25,6 +25,9 @@ struct ServerResponse {
     std::vector<int> interim;  // 1xx statuses sent before the final response (e.g. 103)
     // Faults a handler may choose per request (the load suite's injector):
     std::optional<std::uint32_t> reset;  // RST_STREAM with this code instead of the response
+    // HEADERS and this many bytes of the body, then nothing more on this stream (the data
+    // stays deferred): a server stalled mid-body. Other streams go on.
+    std::optional<std::size_t> stall_after_body;
     enum class Goaway {
         none,
         // After this response, GOAWAY (NO_ERROR) with last_stream_id = the highest stream
@@ -88,6 +91,8 @@ struct ServerOptions {
     // GOAWAY's last_stream_id). Called on the session's thread.
     std::function<void(const ServerRequest&)> on_headers;
     std::function<void(const ServerRequest&)> on_refused;
+    // Each RST_STREAM the client sent (stream id, error code), as it arrives.
+    std::function<void(std::int32_t, std::uint32_t)> on_reset;
 };
 
 class ServerSession {

@@ -302,6 +302,7 @@ void TestServer::serve(int fd) {
             out.body.assign(resp.body.begin(), resp.body.end());
             out.reset = resp.h2_reset;
             out.goaway = resp.h2_goaway;
+            out.stall_after_body = resp.stall_after_body;
             drop = drop || resp.drop_connection;
             return out;
         });
@@ -360,6 +361,13 @@ void TestServer::serve(int fd) {
                 ro.head = current.method == "HEAD";
                 (void)http1::write_response(out, resp.status, resp.status == 200 ? "OK" : "Status",
                                             resp.headers, resp.body, ro);
+                if (resp.stall_after_body && *resp.stall_after_body < resp.body.size()) {
+                    // The head and part of the body (the body is last in `out`), then nothing.
+                    out.resize(out.size() - (resp.body.size() - *resp.stall_after_body));
+                    if (!conn.write(out)) return;
+                    while (conn.read(in)) in.clear();
+                    return;
+                }
                 if (!conn.write(out)) return;
                 if (!keep) close_now = true;
             }

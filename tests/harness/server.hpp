@@ -38,6 +38,9 @@ struct ServedResponse {
                                             // queued on the connection (no close_notify)
     std::optional<std::uint32_t> h2_reset;  // h2: RST_STREAM with this code instead
     http2::ServerResponse::Goaway h2_goaway = http2::ServerResponse::Goaway::none;  // h2: then GOAWAY
+    // Send the head and this many bytes of the body, then stall: h2, that stream only (the
+    // connection goes on); HTTP/1.1, the connection, until the client closes it.
+    std::optional<std::size_t> stall_after_body;
 };
 
 using ServerHandler = std::function<ServedResponse(const ServedRequest&)>;

@@ -27,6 +27,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -51,6 +52,48 @@ struct Request {
     /// Overrides the policy's request timeout (policy::Timeouts::request) for this request:
     /// from send() to the end of the response, waiting for a connection included.
     std::optional<std::chrono::milliseconds> timeout;  // overrides the policy's request timeout
+    /// An absolute deadline for the whole request, in addition to the relative timeout: the
+    /// request ends with net::errc::request_timeout at whichever comes first. A deadline
+    /// already past ends it at once (never inside the call that sent it). On the steady clock,
+    /// so that changing the wall clock moves no deadline.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    /// Cancellation from anywhere: `source.request_stop()` on the std::stop_source this token
+    /// came from (from any thread, a std::jthread's own included) ends the request with
+    /// pool::errc::cancelled, as RequestHandle::cancel() does, for send(), send_async() and
+    /// send_future() alike. A token already stopped when the request is sent cancels it at
+    /// once; one without a source (the default) never does.
+    std::stop_token cancel;
+};
+
+/// A request sent with Client::send_async(): what can still be done to it. Cheap to copy (one
+/// shared pointer), safe to keep and use from any thread, after the request ended and after
+/// the Client is gone. A default-constructed handle refers to no request.
+class CONNMATRIX_API RequestHandle {
+public:
+    /// The library's own state behind a handle; defined in the library only.
+    struct State;
+    /// A handle to no request: cancel() does nothing.
+    RequestHandle() noexcept = default;
+    /// Made by the library (Client::send_async()).
+    /// \param state what the handle refers to.
+    explicit RequestHandle(std::shared_ptr<State> state) noexcept;
+
+    /// Ends the request with pool::errc::cancelled, unless it has ended already (then, and
+    /// on a handle to no request, nothing happens). Returns at once: the cancellation runs on
+    /// the Client's I/O thread, where the request's callback then runs, exactly once. What
+    /// becomes of its connection: a request waiting for one leaves the queue (a connect
+    /// started for it goes on, and its connection serves the next request); over HTTP/2 its
+    /// stream is reset (RST_STREAM CANCEL) and the connection goes on carrying the others;
+    /// over HTTP/1.1 the connection is closed, unless the response was complete already.
+    /// Safe from any thread, any number of times.
+    void cancel() const;
+    /// Whether the handle refers to a request (it may have ended since).
+    /// \return false for a default-constructed handle, or when send_async() answered without
+    ///         sending (a bad URL, a closed Client).
+    explicit operator bool() const noexcept { return state_ != nullptr; }
+
+private:
+    std::shared_ptr<State> state_;
 };
 
 /// Where a request's time went. On a reused connection dns, connect and tls are zero: the
@@ -286,14 +329,21 @@ public:
     /// Blocking: waits for exactly one response or one error.
     /// \param request the request (moved in).
     /// \return the response (any status), or the error: the URL (net::errc::bad_url,
-    ///         unsupported_scheme), the connection, TLS, the negotiation, the codecs, a timeout,
-    ///         pool::errc::client_closed, or pool::errc::wrong_thread from a callback.
+    ///         unsupported_scheme), the connection, TLS, the negotiation, the codecs, a timeout
+    ///         or deadline, pool::errc::cancelled (Request::cancel, stopped from another
+    ///         thread), pool::errc::client_closed, or pool::errc::wrong_thread from a callback.
     Result send(Request request);
-    /// Asynchronous: `done` runs exactly once, on the I/O thread (or at once on the calling
-    /// thread, with pool::errc::client_closed, after close()).
-    /// \param request the request (moved in).
+    /// Asynchronous: `done` runs exactly once, on the I/O thread, never inside this call. After
+    /// close() it runs (with pool::errc::client_closed, or the URL's error) on a thread the
+    /// Client keeps for that (started at the first such request, joined by the destructor),
+    /// still never inside this call; blocking calls from there answer pool::errc::wrong_thread
+    /// too.
+    /// \param request the request (moved in); Request::cancel and Request::deadline apply.
     /// \param done called with the Result; it must not block (it holds up the I/O thread).
-    void send_async(Request request, std::function<void(Result)> done);
+    /// \return a handle that cancels the request (RequestHandle::cancel()); ignoring it is
+    ///         fine. It refers to no request when the answer is known without sending (a bad
+    ///         URL, a closed Client).
+    RequestHandle send_async(Request request, std::function<void(Result)> done);
     /// Asynchronous, as a future. Do not wait for it on the I/O thread (in a callback).
     /// \param request the request (moved in).
     /// \return a future that becomes ready with the Result.

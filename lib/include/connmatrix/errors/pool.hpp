@@ -22,6 +22,8 @@ enum class errc {
     wrong_thread,           ///< A blocking call (send, warm) from a callback, on the I/O thread.
     early_data_mismatch,    ///< The server took our early data but the connection cannot go on
                             ///< from it (another protocol selected, or the request out of step).
+    cancelled,              ///< The caller cancelled the request: RequestHandle::cancel(), or
+                            ///< Request::cancel's stop_source.
 };
 
 /// The `"pool"` category: one immutable object for the whole program, naming every errc
