@@ -28,7 +28,7 @@ for m in 1 100; do
   h2=$(h2load -n "$n" -c 1 -m "$m" "$url" 2>/dev/null | awk '/^finished in/ {for (i=1;i<=NF;i++) if ($i ~ /req\/s/) print $(i-1)}' | tr -d ',')
   printf '%-22s %10.0f %10s %10s %8s\n' "h2load (m=$m)" "$h2" "-" "-" "1.00"
   for b in $backends; do
-    line=$("$build/bench/bench_client" "$url" "$b" alpn "$certs/ca.pem" "$n" "$m")
+    line=$("$build/bench/bench_client" throughput "$url" "$b" alpn "$certs/ca.pem" "$n" "$m")
     rps=$(sed 's/.*req_per_s=\([0-9.]*\).*/\1/' <<<"$line")
     p50=$(sed 's/.*p50_us=\([0-9]*\).*/\1/' <<<"$line")
     p99=$(sed 's/.*p99_us=\([0-9]*\).*/\1/' <<<"$line")
