@@ -7,6 +7,7 @@
  *   curl_peer setup URL CA_FILE N     N new connections (TCP + full TLS handshake + the first
  *                                     response each: FRESH_CONNECT, FORBID_REUSE, no session
  *                                     cache), one after another
+ *                                     Only CA_FILE is trusted (CURLOPT_CAPATH off).
  *   curl_peer version                 libcurl's version line (curl_version())
  *
  * Prints one line: "requests=N failed=F seconds=S req_per_s=R cpu_us_per_req=C p50_us=P
@@ -103,6 +104,9 @@ static CURL* make_easy(const char* url, const char* ca) {
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    /* Only CA_FILE, as bench_client: without this, libcurl on GnuTLS also loads every
+     * certificate of Debian's default CA path (/etc/ssl/certs) for each new connection. */
+    curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
