@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Writes RESULTS.md and its gnuplot charts from the rows bench/run.sh measured (standard
-library only). Every number it writes comes from --raw and --meta; nothing is typed in here.
+"""Writes DIR/RESULTS.md and its gnuplot charts from what bench/run.sh measured and left in
+DIR (standard library only): RESULTS.tsv (the rows), RESULTS.meta (machine, versions, times:
+key=value lines) and RESULTS.commands (the first round's commands). Every number it writes
+comes from those files; nothing is typed in here, so `bench/report.py bench` rewrites
+bench/RESULTS.md and the charts from the committed run.
 
-Raw rows, tab-separated: section peer backend mode key m round req_per_s cpu_us_per_req
+Rows, tab-separated: section peer backend mode key m round req_per_s cpu_us_per_req
 p50_us p99_us server_cpu_percent.
 """
 import argparse
@@ -148,7 +151,7 @@ def charts(med, ms, out):
             if k[0] == "setup" and k[4] == "ec":
                 name = k[1] if k[2] == "-" else "%s %s (%s)" % (k[2], k[3], k[1].split("/")[1])
                 f.write('"%s" %f %f\n' % (name, v["cpu"], v["p50"]))
-    common = 'set terminal svg size 900,520 dynamic font "sans,12"\nset grid\nset key outside right\n'
+    common = 'set terminal svg size 900,520 dynamic noenhanced font "sans,12"\nset grid\nset key outside right\n'
     plot_tp = ", ".join('"%s" using 1:%%d with linespoints title "%s"' % (fn, name) for fn, name in files)
     script = common + (
         'set output "%s"\nset logscale x\nset xtics (1, 10, 100)\nset xlabel "requests in flight (one h2 connection)"\n'
@@ -174,16 +177,15 @@ def charts(med, ms, out):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--raw", required=True)
-    ap.add_argument("--meta", required=True)
-    ap.add_argument("--commands", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--command", required=True)
-    ap.add_argument("--total-seconds", required=True)
-    a = ap.parse_args()
-    rows = parse(a.raw)
-    meta = dict(line.rstrip("\n").split("=", 1) for line in open(a.meta) if "=" in line)
+    ap = argparse.ArgumentParser(description="RESULTS.md and charts from bench/run.sh's files")
+    ap.add_argument("dir", help="the directory with RESULTS.tsv, RESULTS.meta, RESULTS.commands")
+    d = ap.parse_args().dir
+    rows = parse(os.path.join(d, "RESULTS.tsv"))
+    with open(os.path.join(d, "RESULTS.meta")) as f:
+        meta = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    with open(os.path.join(d, "RESULTS.commands")) as f:
+        commands = [line.rstrip("\n") for line in f]
+    a = argparse.Namespace(out=d, command=meta["command"], total_seconds=meta["total_seconds"])
     med = medians(rows)
     ms = sorted({k[5] for k in med if k[0] == "throughput"})
     keys = [k for k in ("ec", "rsa") if any(x[0] == "setup" and x[4] == k for x in med)]
@@ -191,7 +193,8 @@ def main():
     md = [
         "# Benchmark results",
         "",
-        "Written by `%s` (bench/run.sh); every number below comes from that one run. Compare" % a.command,
+        "Written by `%s`; every number below comes from that one run, whose rows are in" % a.command,
+        "RESULTS.tsv (`bench/report.py bench` rewrites this file and the charts from them). Compare",
         "ratios within this run, never absolute numbers across runs or machines. How to read it,",
         "and what each peer is: [README.md](README.md).",
         "",
@@ -254,7 +257,7 @@ def main():
         "As run in the first round (each pinned as shown; URLs on ports picked at start):",
         "",
         "```",
-    ] + [line.rstrip("\n") for line in open(a.commands)] + ["```", ""]
+    ] + commands + ["```", ""]
     with open(os.path.join(a.out, "RESULTS.md"), "w") as f:
         f.write("\n".join(md))
     charts(med, ms, a.out)

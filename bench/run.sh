@@ -259,7 +259,7 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out"
 dpkg_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo unknown; }
-meta=$work/meta.txt
+meta=$out/RESULTS.meta
 {
   echo "nproc=$(nproc)"
   echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
@@ -296,7 +296,12 @@ if [ $smoke -eq 1 ]; then
 else
   run_cmd="bench/run.sh --rounds $rounds --n $n"
 fi
-python3 "$here/report.py" --raw "$raw" --meta "$meta" --commands "$commands" --out "$out" \
-  --command "$run_cmd" --total-seconds "$(($(date +%s) - t_start))"
+{
+  echo "command=$run_cmd"
+  echo "total_seconds=$(($(date +%s) - t_start))"
+} >>"$meta"
+cp "$raw" "$out/RESULTS.tsv"
+cp "$commands" "$out/RESULTS.commands"
+python3 "$here/report.py" "$out"
 [ $failures -eq 0 ] || die "$failures measurement(s) failed"
 echo "run.sh: wrote $out/RESULTS.md and its charts in $(($(date +%s) - t_start)) s" >&2
