@@ -10,9 +10,10 @@ cd "$(dirname "$0")"
 root=$PWD
 
 # chromium: the cli_probe_html test renders probe --html's page in it (headless, offline).
+# libcurl4-openssl-dev: bench/curl_peer, libcurl as the peer of the bench_smoke test (bench/).
 # ccache: the single-backend configurations compile mostly the very files the first one did
 # (Meson picks ccache up by itself); the cache lives in the checkout, beside the build dirs.
-scripts/deps.sh chromium ccache
+scripts/deps.sh chromium ccache libcurl4-openssl-dev
 export CCACHE_DIR=${CCACHE_DIR:-$root/build-ccache} CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
 
 configs=(
