@@ -104,6 +104,8 @@ KNOWN_VIOLATIONS = {
 
 RELATIVE_ESCAPE = re.compile(r'^\s*#\s*include\s*[<"](?:\./)*\.\./')
 SOURCE_SUFFIXES = (".cpp", ".hpp", ".h", ".cc", ".hh", ".ipp", ".inl", ".in")
+# What an object is compiled from (the first of its deps that is not a compiler input file).
+COMPILED_SUFFIXES = (".cpp", ".cc", ".c")
 
 
 def fail(message):
@@ -354,6 +356,10 @@ def main():
         source = None
         bad = {}  # owner -> the headers of it this object may not include, in include order
         for dep in deps[obj]:
+            if source is None and not dep.endswith(COMPILED_SUFFIXES):
+                # Before the source, clang's sanitizers list their ignorelist
+                # (share/asan_ignorelist.txt): an input, not an include.
+                continue
             owner, name = classifier.classify(dep)
             if source is None:
                 source = name.replace(" (generated)", "")  # the compiler lists the source first
