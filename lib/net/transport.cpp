@@ -1,5 +1,7 @@
 #include "transport.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -381,6 +383,14 @@ void Transport::finish_handshake(const Error& err) {
 }
 
 // --- data --------------------------------------------------------------------------------
+
+bool Transport::readable_now() {
+    if (!open_ || !socket_.is_open()) return false;
+    pollfd p{};
+    p.fd = socket_.native_handle();
+    p.events = POLLIN;
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
 
 void Transport::start(std::function<void(std::span<const std::uint8_t>)> on_data, Done on_closed) {
     on_data_ = std::move(on_data);

@@ -94,6 +94,10 @@ public:
     // arrived while its request was still being sent). No callbacks after this.
     void abort();
     bool is_open() const noexcept { return open_; }
+    // Bytes or an end of stream are waiting on the socket, not read yet (a poll() that does not
+    // wait). On a connection where the peer has nothing to say (idle HTTP/1.1) that means it
+    // closed the connection, or sent what cannot be a response.
+    bool readable_now();
 
     tls::Session* tls() noexcept { return tls_.get(); }
     const std::string& remote_address() const noexcept { return remote_; }

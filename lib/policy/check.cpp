@@ -102,6 +102,13 @@ private:
         if (const auto& v = o.pool.max_concurrent_streams; v && (*v < 1 || *v > max_streams_limit))
             add(errc::invalid_value, member_path(pp, "max_concurrent_streams"),
                 std::to_string(*v) + " is out of range (1 to " + std::to_string(max_streams_limit) + ")");
+        if (const auto& v = o.pool.ping_interval; v && ((*v).count() < 0 || *v > max_timeout))
+            add(errc::invalid_value, member_path(pp, "ping_interval"),
+                format_duration(*v) + " is out of range: 0s (never PING) to " + format_duration(max_timeout));
+        if (const auto& v = o.pool.ping_timeout; v && ((*v).count() <= 0 || *v > max_timeout))
+            add(errc::invalid_value, member_path(pp, "ping_timeout"),
+                format_duration(*v) + " is out of range: a timeout is more than 0s and at most " +
+                    format_duration(max_timeout));
 
         const std::string tl = member_path(path, "tls");
         if (o.tls.early_data_methods)

@@ -364,6 +364,8 @@ private:
                                               : k == "max_concurrent_streams"   ? &out.max_concurrent_streams
                                                                                 : nullptr;
             if (dst) *dst = count(it.value(), p);
+            if (k == "ping_interval") out.ping_interval = duration(it.value(), p);
+            if (k == "ping_timeout") out.ping_timeout = duration(it.value(), p);
         }
     }
 

@@ -35,6 +35,8 @@ std::string_view field_name(Field f) noexcept {
         case Field::pool_max_connections_per_host: return "pool.max_connections_per_host";
         case Field::pool_max_idle_per_host: return "pool.max_idle_per_host";
         case Field::pool_max_concurrent_streams: return "pool.max_concurrent_streams";
+        case Field::pool_ping_interval: return "pool.ping_interval";
+        case Field::pool_ping_timeout: return "pool.ping_timeout";
         case Field::proxy: return "proxy";
         case Field::connect_to: return "connect_to";
         case Field::resolve: return "resolve";
@@ -152,6 +154,8 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
     take(p.pool.max_idle_per_host, o.pool.max_idle_per_host, Field::pool_max_idle_per_host);
     take(p.pool.max_concurrent_streams, o.pool.max_concurrent_streams,
          Field::pool_max_concurrent_streams);
+    take(p.pool.ping_interval, o.pool.ping_interval, Field::pool_ping_interval);
+    take(p.pool.ping_timeout, o.pool.ping_timeout, Field::pool_ping_timeout);
     take(p.proxy, o.proxy, Field::proxy);
     take(p.connect_to, o.connect_to, Field::connect_to);
     take(p.resolve, o.resolve, Field::resolve);

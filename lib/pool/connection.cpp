@@ -13,7 +13,7 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
     : io_(io), log_(log), events_(events), id_(setup.id), key_(std::move(setup.key)),
       policy_(std::move(setup.policy)), max_body_(setup.max_response_body),
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
-      info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io),
+      info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io), ping_timer_(io),
       max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits),
       early_(std::move(setup.early)), early_sent_(std::move(setup.early_sent)) {}
 
@@ -76,7 +76,48 @@ void Connection::start() {
 }
 
 bool Connection::can_submit() const {
-    return state_ == State::ready && proto_ && proto_->reusable() && proto_->can_submit();
+    return state_ == State::ready && !probing_ && proto_ && proto_->reusable() &&
+           proto_->can_submit();
+}
+
+bool Connection::check_before_reuse() {
+    if (probing_) return false;
+    if (!idle() || !proto_->reusable()) return true;
+    if (info_.protocol != Protocol::h2) {
+        if (!transport_->readable_now()) return true;
+        log()(LogLevel::debug, "connection " + describe() +
+                                   " is readable while idle: the server closed it; not reused");
+        close_transport();
+        return false;
+    }
+    const auto interval = policy().pool.ping_interval;
+    if (interval.count() <= 0 || Clock::now() - idle_since_ <= interval) return true;
+    if (!proto_->ping()) return true;
+    probing_ = true;
+    const auto wait = policy().pool.ping_timeout;
+    log()(LogLevel::debug, "PING on connection " + describe() + " idle longer than " +
+                               policy::format_duration(interval) + " before reusing it");
+    ping_timer_.expires_after(wait);
+    std::weak_ptr<Connection> weak = weak_from_this();
+    ping_timer_.async_wait([weak, wait](const asio::error_code& ec) {
+        if (ec) return;
+        auto c = weak.lock();
+        if (!c || !c->probing_ || c->state_ != State::ready) return;
+        c->log()(LogLevel::info, "connection " + c->describe() + ": PING unanswered for " +
+                                     policy::format_duration(wait) + "; closing it");
+        c->proto_->shutdown();
+        c->close_transport();
+    });
+    return false;
+}
+
+void Connection::pinged() {
+    if (!probing_) return;
+    probing_ = false;
+    ping_timer_.cancel();
+    idle_since_ = Clock::now();
+    log()(LogLevel::debug, "PING acknowledged on connection " + describe());
+    if (state_ == State::ready) events_.changed(*this);
 }
 
 bool Connection::idle() const { return state_ == State::ready && proto_ && proto_->active() == 0; }
@@ -338,6 +379,7 @@ void Connection::on_transport_closed(const Error& err) {
 
 void Connection::arm_idle_timer() {
     if (state_ != State::ready || !proto_ || proto_->active() != 0) return;
+    idle_since_ = Clock::now();
     const auto idle = policy().timeouts.idle;
     idle_timer_.expires_after(idle);
     std::weak_ptr<Connection> weak = weak_from_this();
@@ -363,6 +405,7 @@ void Connection::shutdown() {
 void Connection::close() {
     idle_timer_.cancel();
     confirm_timer_.cancel();
+    ping_timer_.cancel();
     if (proto_) proto_->shutdown();
     flush_now();
     transport_->close();

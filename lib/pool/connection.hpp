@@ -80,7 +80,13 @@ public:
     bool can_submit() const;
     // The peer's limits are known (h2: its SETTINGS arrived; h1: no h2c offer in flight).
     // While not, a busy connection is no reason to open another: it may soon multiplex.
-    bool capacity_known() const { return proto_ && proto_->capacity_known(); }
+    bool capacity_known() const { return !probing_ && proto_ && proto_->capacity_known(); }
+    // Before an idle connection takes a request: is it still alive? HTTP/1.1: bytes or an EOF
+    // waiting on the socket mean the server closed it (or broke the protocol): it is closed
+    // now. h2 idle longer than pool.ping_interval: a PING goes out and the connection takes
+    // nothing until the ACK (then changed() is reported) or pool.ping_timeout (then it is
+    // closed). True: it may take requests now.
+    bool check_before_reuse();
     bool idle() const;
     std::size_t active() const;
     void submit(const ExchangePtr& ex);
@@ -113,6 +119,7 @@ public:
     void fail_connection(const Error& why) override;
     void abort_transport() override;
     void http11_required(const ExchangePtr& ex, const std::string& why) override;
+    void pinged() override;
 
 private:
     void on_transport_closed(const Error& err);
@@ -141,6 +148,9 @@ private:
     Clock::time_point ready_at_ = Clock::now();
     asio::steady_timer idle_timer_;
     asio::steady_timer confirm_timer_;
+    asio::steady_timer ping_timer_;
+    Clock::time_point idle_since_ = Clock::now();  // when it last became idle
+    bool probing_ = false;                         // a PING before reuse is unanswered
     std::size_t served_ = 0;
     bool ticket_saved_ = false;
     std::vector<std::uint8_t> out_pending_;  // coalesced until the end of this loop turn

@@ -72,6 +72,12 @@ public:
 
     bool capacity_known() const override { return settings_received_; }
 
+    bool ping() override {
+        if (session_.error() || session_.goaway_received() || session_.submit_ping()) return false;
+        flush();
+        return true;
+    }
+
     void confirmation_overdue(std::chrono::milliseconds waited) override {
         if (!confirmed_) {
             reject({http2::errc::not_h2,
@@ -267,8 +273,8 @@ private:
                                  std::string(http2::h2_error_name(g->error_code)) +
                                  (g->debug_data.empty() ? "" : " \"" + g->debug_data + "\""));
                 owner_.changed();  // new requests go elsewhere
-            } else if (auto* p = std::get_if<http2::PingAcked>(&ev)) {
-                (void)p;
+            } else if (std::holds_alternative<http2::PingAcked>(ev)) {
+                owner_.pinged();
             }
         }
     }

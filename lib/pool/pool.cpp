@@ -247,6 +247,7 @@ void Pool::dispatch(Host& host) {
     //    into dispatch() (a request refused at once) or close connections.
     const auto connections = host.connections;
     for (const auto& c : connections) {
+        if (!host.waiting.empty() && !c->check_before_reuse()) continue;
         while (!host.waiting.empty() && c->can_submit()) {
             ExchangePtr ex = host.waiting.front();
             host.waiting.pop_front();

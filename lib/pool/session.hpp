@@ -35,6 +35,9 @@ public:
     virtual void confirmation_overdue(std::chrono::milliseconds waited) { (void)waited; }
     // Some of our bytes were written: what was held back for room (h2 DATA) may go now.
     virtual void on_sent() {}
+    // h2: sends a PING now (the owner hears of its ACK through pinged()). False where the
+    // protocol has none (HTTP/1.1) or the session cannot send it.
+    virtual bool ping() { return false; }
 };
 
 // What a ProtoSession calls back into its Connection.
@@ -71,6 +74,8 @@ public:
     // response: it did not process it. It goes again over HTTP/1.1 where the policy allows,
     // else ends with http2:http_1_1_required. `why`: how the server said it.
     virtual void http11_required(const ExchangePtr& ex, const std::string& why) = 0;
+    // The peer acknowledged a PING sent by ProtoSession::ping().
+    virtual void pinged() {}
 };
 
 // offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).

@@ -340,3 +340,68 @@ TEST_CASE("close_idle_connections: the next request opens a new connection that 
         }
     }
 }
+
+TEST_CASE("an HTTP/1.1 connection the server dropped while idle is not reused, and costs no error") {
+    auto o = tls_server(default_backend(), {"http/1.1"});
+    o.http1_drop_after_response = true;  // keep-alive promised, then the connection is closed
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "http1",
+                                       R"("timeouts": {"request": "10s"})"));
+    for (int i = 0; i < 5; ++i) {
+        // POST: were it written to the dropped connection it could not be retried.
+        const auto t0 = std::chrono::steady_clock::now();
+        Result r = c.send({.method = "POST", .url = server.url(), .body = "x"});
+        REQUIRE_MESSAGE(r, r.error.message());
+        CHECK_FALSE(r.response.info.reused);
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+        // Long enough for the hang-up to reach us. A request sent before it arrives still goes
+        // out on the dropped connection: no check before reuse can see a close not yet received.
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(server.connections() == 5);
+    CHECK(c.stats().retries == 0);
+}
+
+TEST_CASE("pool.ping_interval: an h2 connection idle past it is PINGed and reused after the ACK") {
+    auto o = tls_server(default_backend(), {"h2"});
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn",
+                                       R"("pool": {"ping_interval": "100ms", "ping_timeout": "2s"})"));
+    REQUIRE(c.send({.method = "GET", .url = server.url()}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    Result r = c.send({.method = "GET", .url = server.url()});
+    REQUIRE_MESSAGE(r, r.error.message());
+    CHECK(r.response.info.reused);
+    CHECK(server.connections() == 1);
+}
+
+TEST_CASE("pool.ping_interval: an h2 server that stops answering PING costs ping_timeout, not the request timeout") {
+    auto o = tls_server(default_backend(), {"h2"});
+    o.h2.faults.ignore_ping = true;
+    TestServer server(o);
+    SUBCASE("with ping_interval set, the request goes on a fresh connection") {
+        Client c = make_client(client_json(default_backend().name(), "alpn",
+                                           R"("timeouts": {"request": "20s"},
+                                              "pool": {"ping_interval": "100ms", "ping_timeout": "300ms"})"));
+        REQUIRE(c.send({.method = "GET", .url = server.url()}));
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        const auto t0 = std::chrono::steady_clock::now();
+        Result r = c.send({.method = "POST", .url = server.url(), .body = "once"});
+        const auto took = std::chrono::steady_clock::now() - t0;
+        REQUIRE_MESSAGE(r, r.error.message());
+        CHECK_FALSE(r.response.info.reused);
+        CHECK(took >= std::chrono::milliseconds(290));  // it waited for the PING's ACK
+        CHECK(took < std::chrono::seconds(3));          // ~ping_timeout, not the request's 20s
+        CHECK(server.connections() == 2);
+        CHECK(server.requests() == 2);  // the POST reached the server once
+    }
+    SUBCASE("without ping_interval (the default), no PING: the connection is reused as before") {
+        Client c = make_client(client_json(default_backend().name(), "alpn"));
+        REQUIRE(c.send({.method = "GET", .url = server.url()}));
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        Result r = c.send({.method = "GET", .url = server.url()});
+        REQUIRE(r);
+        CHECK(r.response.info.reused);
+        CHECK(server.connections() == 1);
+    }
+}

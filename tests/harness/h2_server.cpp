@@ -375,6 +375,7 @@ void ServerSession::Impl::init() {
     glue::OptionPtr opt(raw_opt);
     // hold_window: never consumed, so never a WINDOW_UPDATE for what the client sent.
     if (options.faults.hold_window) nghttp2_option_set_no_auto_window_update(raw_opt, 1);
+    if (options.faults.ignore_ping) nghttp2_option_set_no_auto_ping_ack(raw_opt, 1);
 
     nghttp2_session* raw = nullptr;
     if (int rv = nghttp2_session_server_new2(&raw, raw_cbs, this, raw_opt); rv != 0) {

@@ -78,6 +78,8 @@ struct ServerFaults {
     // Never give back flow-control window for request bodies (no WINDOW_UPDATE): with windows
     // of 65535, a client's upload stops after 64 KiB.
     bool hold_window = false;
+    // Never acknowledge a PING (a server, or a path to it, that has gone away unseen).
+    bool ignore_ping = false;
 };
 
 struct ServerOptions {

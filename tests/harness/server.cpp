@@ -369,7 +369,7 @@ void TestServer::serve(int fd) {
                     return;
                 }
                 if (!conn.write(out)) return;
-                if (!keep) close_now = true;
+                if (!keep || opt_.http1_drop_after_response) close_now = true;
             }
         }
         if (parser.status() == http1::Status::failed) {

@@ -61,6 +61,9 @@ struct TestServerOptions {
     bool stall = false;                     // accept, read, never answer
     std::chrono::milliseconds response_delay{0};
     bool http1_close_after_response = false;  // "Connection: close" on every HTTP/1.1 response
+    // Hang up after each HTTP/1.1 response that said nothing of closing (a server dropping an
+    // idle keep-alive connection without a word).
+    bool http1_drop_after_response = false;
     // What reached the server, for tests that count it (called on the connection's thread):
     // a request's head arrived (before its body), and, h2 only, a request so announced that we
     // then told the client we did not process (REFUSED_STREAM, above our GOAWAY).

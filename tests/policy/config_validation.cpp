@@ -150,7 +150,7 @@ TEST_CASE("unknown keys, with a did-you-mean for near misses") {
               R"(mode: unknown key: policy settings go in "defaults" or in a "hosts" rule)");
     one_error(R"({"rules": []})", errc::unknown_key, R"(rules: unknown key, did you mean "hosts"?)");
     one_error(defaults(R"("pool": {"streams": 5})"), errc::unknown_key,
-              R"(defaults.pool.streams: unknown key (keys here: max_connections_per_host, max_idle_per_host, max_concurrent_streams))");
+              R"(defaults.pool.streams: unknown key (keys here: max_connections_per_host, max_idle_per_host, max_concurrent_streams, ping_interval, ping_timeout))");
     one_error(R"({"we.ird": 1})", errc::unknown_key,
               R"(["we.ird"]: unknown key (keys here: $schema, description, defaults, hosts))");
 }
@@ -411,6 +411,25 @@ TEST_CASE("proxies") {
               R"(defaults.proxy: credentials in the proxy URL are not supported)");
     one_error(defaults(R"("proxy": "p.example:3128")"), errc::bad_proxy,
               R"(defaults.proxy: "p.example:3128" is not a proxy URL: write "http://host:port")");
+}
+
+TEST_CASE("pool.ping_interval and pool.ping_timeout: what loads, and each bad value by its JSON path") {
+    auto ok = load(R"({"defaults": {"pool": {"ping_interval": "30s", "ping_timeout": "2s"}},
+      "hosts": [{"match": "quiet.example", "pool": {"ping_interval": "0s"}}]})");
+    REQUIRE_MESSAGE(ok, ok.report());
+    CHECK(ok.config->defaults.pool.ping_interval == std::chrono::seconds(30));
+    CHECK(ok.config->defaults.pool.ping_timeout == std::chrono::seconds(2));
+    CHECK(ok.config->hosts[0].set.pool.ping_interval == std::chrono::milliseconds(0));
+    CHECK_FALSE(ok.config->hosts[0].set.pool.ping_timeout);
+
+    one_error(defaults(R"("pool": {"ping_timeout": "0s"})"), errc::invalid_value,
+              R"(defaults.pool.ping_timeout: 0s is out of range: a timeout is more than 0s and at most 24h)");
+    one_error(rule(R"("pool": {"ping_interval": "25h"})"), errc::invalid_value,
+              R"(hosts[0].pool.ping_interval: 25h is out of range: 0s (never PING) to 24h)");
+    one_error(rule(R"("pool": {"ping_interval": 30})"), errc::wrong_type,
+              R"(hosts[0].pool.ping_interval: expected a duration string such as "3s" or "250ms", got number 30 (write the unit: "30s" or "30ms"))");
+    one_error(defaults(R"("pool": {"ping_timeout": "soon"})"), errc::bad_duration,
+              R"(defaults.pool.ping_timeout: "soon" is not a duration: write numbers with units h, m, s, ms in that order, as in "250ms", "3s", "1m30s")");
 }
 
 TEST_CASE("connect_to, resolve and timeouts.happy_eyeballs: what loads, and each bad entry by its JSON path") {

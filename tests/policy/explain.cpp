@@ -104,7 +104,7 @@ TEST_CASE("json: the same, for tools") {
     CHECK(j["rule"] == json{{"index", 1}, {"match", "api.example.com"}, {"description", "the API"}});
     CHECK(j["also_matched"] == json::parse(R"([{"index": 0, "match": "*.example.com"}])"));
     const json& s = j["settings"];
-    CHECK(s.size() == 29);
+    CHECK(s.size() == 31);
     CHECK(s["alpn"]["value"] == json::array({"h2", "http/1.1"}));
     CHECK(s["alpn"]["source"] == "mode prior-knowledge-alpn (from hosts[1])");
     CHECK(s["alpn"]["source_kind"] == "mode_preset");
@@ -193,6 +193,25 @@ TEST_CASE("tls.max_version: its value and source, next to min_version, in text a
     CHECK(plain["tls.max_version"]["used"] == false);
     CHECK(policy::Engine(policy::Config{}, three).resolve(*policy::Origin::parse("https://x.example"))
               .source_of("tls.max_version")->text == "built-in default");
+}
+
+TEST_CASE("pool.ping_interval and pool.ping_timeout: values and sources") {
+    auto r = config::load_string(R"({
+      "defaults": {"pool": {"ping_interval": "45s"}},
+      "hosts": [{"match": "api.example", "pool": {"ping_timeout": "1500ms"}}]})",
+                                 "ping.json", three);
+    REQUIRE_MESSAGE(r, r.report());
+    policy::Engine e(std::move(*r.config), three);
+    const std::string api = e.explain("https://api.example/").text();
+    INFO(api);
+    CHECK(row(api, "pool.ping_interval") == "pool.ping_interval 45s defaults");
+    CHECK(row(api, "pool.ping_timeout") == "pool.ping_timeout 1s500ms hosts[0] (api.example)");
+    const json other = json::parse(e.explain("https://other.example/").json())["settings"];
+    CHECK(other["pool.ping_timeout"]["value"] == "5s");
+    CHECK(other["pool.ping_timeout"]["source_kind"] == "builtin");
+    const auto builtin = policy::Engine(policy::Config{}, three).resolve(*policy::Origin::parse("https://x.example")).policy;
+    CHECK(builtin.pool.ping_interval == std::chrono::milliseconds(0));
+    CHECK(builtin.pool.ping_timeout == std::chrono::seconds(5));
 }
 
 TEST_CASE("connect_to, resolve and timeouts.happy_eyeballs: values and sources") {

@@ -21,7 +21,8 @@
 ///                          "client_cert", "client_key", "client_key_password_file",
 ///                          "client_key_password_env"},
 ///                  "timeouts": {"connect", "tls", "request", "idle"},
-///                  "pool": {"max_connections_per_host", "max_idle_per_host", "max_concurrent_streams"},
+///                  "pool": {"max_connections_per_host", "max_idle_per_host", "max_concurrent_streams",
+///                           "ping_interval", "ping_timeout"},
 ///                  "proxy": "http://host:port" or false
 /// ```
 ///

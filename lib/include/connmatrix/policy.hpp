@@ -292,6 +292,12 @@ struct PoolLimits {
     /// when only that one is configured.
     std::uint32_t max_idle_per_host = 4;
     std::uint32_t max_concurrent_streams = 100;  ///< A cap on the streams an h2 server allows per connection.
+    /// A connection unused for longer than this is checked before it takes a request: h2 sends
+    /// a PING and waits up to ping_timeout for its ACK (no ACK: the connection is closed and
+    /// the request goes on another one). 0 (the default): never PING.
+    std::chrono::milliseconds ping_interval{0};
+    /// How long an h2 PING may stay unanswered before its connection is closed.
+    std::chrono::milliseconds ping_timeout{5'000};
     /// Field-by-field equality.
     friend bool operator==(const PoolLimits&, const PoolLimits&) = default;
 };
@@ -395,6 +401,10 @@ struct Overrides {
         /// `"max_connections_per_host"`, `"max_idle_per_host"`, `"max_concurrent_streams"`.
         std::optional<std::uint32_t> max_connections_per_host, max_idle_per_host,
             max_concurrent_streams;
+        ///@}
+        ///@{
+        /// `"ping_interval"`, `"ping_timeout"`.
+        std::optional<std::chrono::milliseconds> ping_interval, ping_timeout;
         ///@}
     } pool;  ///< `"pool"`.
     /// `"proxy"`. Outer unset: not written; inner nullopt: `"proxy": false` (connect directly).
