@@ -84,7 +84,10 @@ bool Connection::check_before_reuse() {
     if (probing_) return false;
     if (!idle() || !proto_->reusable()) return true;
     if (info_.protocol != Protocol::h2) {
-        if (!transport_->readable_now()) return true;
+        // Only a connection that has carried a request: what a new one has to read (a TLS
+        // alert such as certificate_required, session tickets) is the normal read path's, and
+        // closing it here would turn the server's alert into a silent reconnect.
+        if (served_ == 0 || !transport_->readable_now()) return true;
         log()(LogLevel::debug, "connection " + describe() +
                                    " is readable while idle: the server closed it; not reused");
         close_transport();
