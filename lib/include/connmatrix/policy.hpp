@@ -306,6 +306,7 @@ struct PoolLimits {
 struct CONNMATRIX_API ProxyEndpoint {
     std::string host;  ///< Normalised: lower case, no brackets, no trailing dot.
     std::uint16_t port = 0;  ///< 1 to 65535 (0 only in a default-constructed value).
+
     /// The proxy as a URL.
     /// \return `"http://proxy.example:3128"`, `"http://[::1]:3128"`.
     std::string to_string() const;  // "http://proxy.example:3128", "http://[::1]:3128"
