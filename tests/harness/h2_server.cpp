@@ -21,6 +21,7 @@ struct ServerStream {
     ServerResponse resp;
     std::string status;  // kept alive for nghttp2_submit_trailer/response
     std::size_t body_sent = 0;
+    bool reset_after_stall_sent = false;
     bool responded = false;
     bool announced = false;  // on_headers was called
     bool refused = false;    // on_refused was called
@@ -119,7 +120,13 @@ glue::ssize read_body(nghttp2_session* sess, std::int32_t id, std::uint8_t* buf,
     auto& s = *static_cast<ServerStream*>(source->ptr);
     const Bytes& body = s.resp.body;
     const std::size_t end = std::min(body.size(), s.resp.stall_after_body.value_or(body.size()));
-    if (s.body_sent == end && end < body.size()) return NGHTTP2_ERR_DEFERRED;  // stalled
+    if (s.body_sent == end && end < body.size()) {  // stalled
+        if (s.resp.reset_after_stall && !s.reset_after_stall_sent) {
+            s.reset_after_stall_sent = true;
+            nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, id, *s.resp.reset_after_stall);
+        }
+        return NGHTTP2_ERR_DEFERRED;
+    }
     const std::size_t n = std::min(len, end - s.body_sent);
     if (n != 0) std::memcpy(buf, body.data() + s.body_sent, n);
     s.body_sent += n;

@@ -28,6 +28,9 @@ struct ServerResponse {
     // HEADERS and this many bytes of the body, then nothing more on this stream (the data
     // stays deferred): a server stalled mid-body. Other streams go on.
     std::optional<std::size_t> stall_after_body;
+    // With stall_after_body: once those bytes are out, RST_STREAM with this code (a server
+    // that claims REFUSED_STREAM after it has sent part of a body).
+    std::optional<std::uint32_t> reset_after_stall;
     enum class Goaway {
         none,
         // After this response, GOAWAY (NO_ERROR) with last_stream_id = the highest stream

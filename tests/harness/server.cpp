@@ -300,9 +300,11 @@ void TestServer::serve(int fd) {
             out.status = resp.status;
             out.headers = resp.headers;
             out.body.assign(resp.body.begin(), resp.body.end());
+            out.trailers = resp.trailers;
             out.reset = resp.h2_reset;
             out.goaway = resp.h2_goaway;
             out.stall_after_body = resp.stall_after_body;
+            out.reset_after_stall = resp.h2_reset_after_stall;
             drop = drop || resp.drop_connection;
             return out;
         });
@@ -359,8 +361,14 @@ void TestServer::serve(int fd) {
                 http1::ResponseOptions ro;
                 ro.close = !keep;
                 ro.head = current.method == "HEAD";
+                ro.chunked = !resp.trailers.empty() && !ro.head;
                 (void)http1::write_response(out, resp.status, resp.status == 200 ? "OK" : "Status",
                                             resp.headers, resp.body, ro);
+                if (ro.chunked) {  // the last chunk again, with the trailers
+                    constexpr std::string_view last = "0\r\n\r\n";
+                    out.resize(out.size() - last.size());
+                    (void)http1::write_last_chunk(out, resp.trailers);
+                }
                 if (resp.stall_after_body && *resp.stall_after_body < resp.body.size()) {
                     // The head and part of the body (the body is last in `out`), then nothing.
                     out.resize(out.size() - (resp.body.size() - *resp.stall_after_body));

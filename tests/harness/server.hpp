@@ -32,6 +32,9 @@ struct ServedResponse {
     int status = 200;
     Headers headers;
     std::string body;
+    // Sent after the body: over h2 a trailing HEADERS, over HTTP/1.1 the body goes chunked
+    // (one chunk) and these follow its last chunk.
+    Headers trailers;
     // Faults a handler may choose per request (the load suite's injector). The handler has run:
     // count the request as processed unless h2_reset is REFUSED_STREAM.
     bool drop_connection = false;           // hang up at once, without this response or any other
@@ -41,6 +44,9 @@ struct ServedResponse {
     // Send the head and this many bytes of the body, then stall: h2, that stream only (the
     // connection goes on); HTTP/1.1, the connection, until the client closes it.
     std::optional<std::size_t> stall_after_body;
+    // h2, with stall_after_body: then RST_STREAM with this code (REFUSED_STREAM: a server that
+    // says it did not process a request whose body it has begun to send).
+    std::optional<std::uint32_t> h2_reset_after_stall;
 };
 
 using ServerHandler = std::function<ServedResponse(const ServedRequest&)>;
