@@ -231,6 +231,17 @@ struct [[gnu::visibility("hidden")]] RequestHandle::State {
         });
     }
 
+    // As cancel(), for RequestHandle::resume().
+    void resume() const {
+        const auto g = gate.lock();
+        if (!g) return;
+        std::lock_guard lock(g->mu);
+        if (g->stopped) return;
+        asio::post(*g->io, [p = g->pool, weak = exchange] {
+            if (auto ex = weak.lock()) p->resume(ex);
+        });
+    }
+
     struct OnStop {
         const State* state;
         void operator()() const noexcept {
@@ -249,6 +260,10 @@ RequestHandle::RequestHandle(std::shared_ptr<State> state) noexcept : state_(std
 
 void RequestHandle::cancel() const {
     if (state_) state_->cancel();
+}
+
+void RequestHandle::resume() const {
+    if (state_) state_->resume();
 }
 
 // Hidden: nested in an exported class, it would otherwise be exported with it.

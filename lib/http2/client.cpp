@@ -49,6 +49,7 @@ struct Stream {
     bool rst_received = false;
     bool rst_sent = false;
     bool reported = false;  // StreamClosed emitted (it may still live inside nghttp2)
+    bool manual_window = false;  // hold_window(): its Data reopen the window only by consume()
     int status = 0;
     Headers fields;  // the header block being received
     std::size_t field_bytes = 0;
@@ -295,10 +296,11 @@ int on_data_chunk(nghttp2_session* sess, std::uint8_t, std::int32_t id, const st
     }
     if (!im.events.empty())
         if (auto* d = std::get_if<Data>(&im.events.back()); d && d->stream_id == id) {
+            // (Merged chunks share the stream's `held`, which never changes once data flows.)
             d->bytes.insert(d->bytes.end(), data, data + len);
             return 0;
         }
-    im.emit(Data{id, Bytes(data, data + len)});
+    im.emit(Data{id, Bytes(data, data + len), s->manual_window});
     return 0;
 }
 
@@ -887,9 +889,27 @@ std::vector<Event> ClientSession::take_events() {
     std::vector<Event> evs = std::exchange(im.events, {});
     if (!im.error && im.session)
         for (const Event& e : evs)
-            if (const auto* d = std::get_if<Data>(&e))
+            if (const auto* d = std::get_if<Data>(&e); d && !d->held)
                 nghttp2_session_consume(im.session.get(), d->stream_id, d->bytes.size());
     return evs;
+}
+
+Error ClientSession::hold_window(std::int32_t stream_id) {
+    Impl& im = *impl_;
+    if (im.error) return im.error;
+    Stream* s = im.find(stream_id);
+    if (!s || s->reported)
+        return make(errc::invalid_state, "no open stream " + std::to_string(stream_id));
+    s->manual_window = true;
+    return {};
+}
+
+void ClientSession::consume(std::int32_t stream_id, std::size_t bytes) {
+    Impl& im = *impl_;
+    // After the stream closed this still reopens the connection's window, which is what the
+    // bytes also took from.
+    if (!im.error && im.session && bytes != 0)
+        nghttp2_session_consume(im.session.get(), stream_id, bytes);
 }
 
 bool ClientSession::has_events() const noexcept {

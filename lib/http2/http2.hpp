@@ -144,6 +144,7 @@ struct ResponseHeaders {
 struct Data {
     std::int32_t stream_id = 0;
     Bytes bytes;  // consecutive chunks of one stream arrive merged
+    bool held = false;  // its stream is under hold_window(): taking it reopens no window
 };
 struct Trailers {
     std::int32_t stream_id = 0;
@@ -229,6 +230,12 @@ public:
     // control windows again (WINDOW_UPDATE): a caller that stops taking events stops the server.
     std::vector<Event> take_events();
     bool has_events() const noexcept;
+    // Flow control by the caller for one open stream (a consumer that applies backpressure):
+    // from now on its Data events come with `held` set and taking them reopens no window;
+    // consume() does, for as many bytes as the caller has dealt with (every held byte, in
+    // the end, also those it drops: they took room from the connection's window too).
+    Error hold_window(std::int32_t stream_id);
+    void consume(std::int32_t stream_id, std::size_t bytes);
 
     bool want_read() const noexcept;
     bool want_write() const noexcept;

@@ -409,8 +409,18 @@ void Transport::start(std::function<void(std::span<const std::uint8_t>)> on_data
     if (open_ && !ended_) read_loop();
 }
 
+void Transport::resume_reading() {
+    if (!paused_) return;
+    paused_ = false;
+    asio::post(io_, [self = shared_from_this()] {
+        if (!self->open_ || self->ended_ || self->paused_ || !self->started_) return;
+        self->pump();
+        if (self->open_ && !self->ended_) self->read_loop();
+    });
+}
+
 void Transport::read_loop() {
-    if (reading_ || !open_ || ended_) return;
+    if (reading_ || paused_ || !open_ || ended_) return;
     reading_ = true;
     auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(rbuf_), [this, self](const asio::error_code& ec,
@@ -449,13 +459,14 @@ void Transport::pump() {
     if (!tls_ || ended_) return;
     Bytes plain;
     for (;;) {
+        if (paused_) return;  // what TLS holds waits there for resume_reading()
         plain.clear();
         const tls::Status st = tls_->read(plain);
         flush();  // e.g. a KeyUpdate answer
         if (!plain.empty()) {
             auto self = shared_from_this();  // on_data_ may close us
             on_data_(plain);
-            if (!open_ || ended_) return;
+            if (!open_ || ended_ || paused_) return;
         }
         if (st == tls::Status::ok) continue;
         if (st == tls::Status::closed) {

@@ -98,6 +98,11 @@ public:
     // wait). On a connection where the peer has nothing to say (idle HTTP/1.1) that means it
     // closed the connection, or sent what cannot be a response.
     bool readable_now();
+    // Backpressure: after pause_reading() no more is read from the socket (a read under way
+    // still delivers what it got) and no more decrypted data is handed out; resume_reading()
+    // goes on from there, later on the loop, never inside the call.
+    void pause_reading() noexcept { paused_ = true; }
+    void resume_reading();
 
     tls::Session* tls() noexcept { return tls_.get(); }
     const std::string& remote_address() const noexcept { return remote_; }
@@ -186,6 +191,7 @@ private:
     Bytes early_;  // the origin's bytes that came with the proxy's CONNECT reply
     bool writing_ = false;
     bool reading_ = false;
+    bool paused_ = false;
     bool open_ = false;
     bool started_ = false;
     bool ended_ = false;

@@ -3,7 +3,9 @@
 #include "http1.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <new>
+#include <string>
 
 namespace connmatrix::pool {
 
@@ -43,6 +45,60 @@ void fit_body(Exchange& ex) {
     if (body.size() <= 8 * 1024 * 1024 && body.capacity() > 2 * body.size() &&
         body.capacity() > 1024 * 1024)
         body.shrink_to_fit();
+}
+
+namespace {
+Error sink_threw(const Exchange& ex, const char* which, const std::string& what) {
+    return {pool::errc::body_sink_failed,
+            ex.request.method + " " + ex.origin.to_string() + ex.target + ": " + which +
+                " threw" + (what.empty() ? std::string() : ": " + what),
+            0, "pool"};
+}
+}  // namespace
+
+SinkState deliver_head(Exchange& ex, Error& err) {
+    if (ex.head_delivered) return SinkState::more;
+    ex.head_delivered = true;
+    if (!ex.request.on_response) return SinkState::more;
+    try {
+        ex.request.on_response(ex.response);
+    } catch (const std::exception& e) {
+        err = sink_threw(ex, "on_response", e.what());
+        return SinkState::ended;
+    } catch (...) {
+        err = sink_threw(ex, "on_response", {});
+        return SinkState::ended;
+    }
+    return SinkState::more;
+}
+
+SinkState deliver_body(Exchange& ex, std::span<const std::uint8_t> data, Error& err) {
+    if (data.empty()) return ex.paused ? SinkState::paused : SinkState::more;
+    if (!ex.head_delivered) {
+        const SinkState s = deliver_head(ex, err);
+        if (s == SinkState::ended) return s;
+    }
+    ex.body_delivered = true;
+    BodyAction a = BodyAction::proceed;
+    try {
+        a = ex.request.on_body(data);
+    } catch (const std::exception& e) {
+        err = sink_threw(ex, "on_body", e.what());
+        return SinkState::ended;
+    } catch (...) {
+        err = sink_threw(ex, "on_body", {});
+        return SinkState::ended;
+    }
+    switch (a) {
+        case BodyAction::proceed: return SinkState::more;
+        case BodyAction::pause: ex.paused = true; return SinkState::paused;
+        case BodyAction::abort: break;
+    }
+    err = {pool::errc::body_aborted,
+           ex.request.method + " " + ex.origin.to_string() + ex.target +
+               ": the body sink answered BodyAction::abort",
+           0, "pool"};
+    return SinkState::ended;
 }
 
 }  // namespace connmatrix::pool

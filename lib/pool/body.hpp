@@ -1,5 +1,5 @@
-// Response bodies in the buffered API (lib-internal): how h1_session and h2_session fill
-// Response::body so that a body exists once, not once per growth step.
+// Response bodies (lib-internal): how h1_session and h2_session fill Response::body so that a
+// body exists once, not once per growth step, or hand it to the request's sink as it comes.
 #pragma once
 
 #include "exchange.hpp"
@@ -28,5 +28,17 @@ void append_body(Exchange& ex, std::span<const std::uint8_t> data, std::size_t m
 // The response is complete: a body that stayed far below the step it was given space for is
 // handed out in a string of its own size (a copy of at most 8 MiB).
 void fit_body(Exchange& ex);
+
+// Streaming (Request::on_body), what the sessions do with the sink's answer.
+enum class SinkState {
+    more,    // taken: go on
+    paused,  // taken, but hold the rest until the request is resumed
+    ended,   // the sink aborted or threw: `err` says which; the request ends with it
+};
+
+// The final response's head is in: on_response runs, once. `ended` when it threw.
+SinkState deliver_head(Exchange& ex, Error& err);
+// A piece of the body to the sink (never an empty one). Sets ex.paused on a pause.
+SinkState deliver_body(Exchange& ex, std::span<const std::uint8_t> data, Error& err);
 
 }  // namespace connmatrix::pool

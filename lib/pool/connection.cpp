@@ -140,6 +140,18 @@ void Connection::submit(const ExchangePtr& ex) {
     proto_->submit(ex);
 }
 
+void Connection::resume(Exchange& ex) {
+    if (proto_) proto_->resume(ex);
+}
+
+void Connection::pause_reading() {
+    if (transport_) transport_->pause_reading();
+}
+
+void Connection::resume_reading() {
+    if (transport_) transport_->resume_reading();
+}
+
 void Connection::cancel(Exchange& ex) {
     if (!proto_) return;
     proto_->cancel(ex);

@@ -91,6 +91,8 @@ public:
     std::size_t active() const;
     void submit(const ExchangePtr& ex);
     void cancel(Exchange& ex);
+    // RequestHandle::resume(): `ex`'s paused body sink may take more.
+    void resume(Exchange& ex);
     void close();           // now, without reporting
     void shutdown();        // gracefully: the protocol's goodbye, then, when idle, the close
     const ConnectionInfo& info() const noexcept { return info_; }
@@ -120,6 +122,8 @@ public:
     void abort_transport() override;
     void http11_required(const ExchangePtr& ex, const std::string& why) override;
     void pinged() override;
+    void pause_reading() override;
+    void resume_reading() override;
 
 private:
     void on_transport_closed(const Error& err);

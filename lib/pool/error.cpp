@@ -13,8 +13,10 @@ constexpr ErrorEntry entries[] = {
     {"wrong_thread", "blocking call on the client's own I/O thread"},
     {"early_data_mismatch", "the connection cannot continue from the early data the server accepted"},
     {"cancelled", "the request was cancelled"},
+    {"body_aborted", "the response body sink stopped the request"},
+    {"body_sink_failed", "the response body sink failed"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::cancelled));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::body_sink_failed));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every pool::errc here");
 
 }  // namespace

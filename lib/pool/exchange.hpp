@@ -67,6 +67,12 @@ struct Exchange {
     // What cancels it from outside (the Client's RequestHandle state, with its stop_token's
     // registration): kept alive until it ends, released then.
     std::shared_ptr<void> canceller;
+    // Request::on_body: the body goes to the sink as it arrives (body.hpp's deliver_*).
+    bool head_delivered = false;  // on_response has run
+    bool body_delivered = false;  // some of the body reached the sink: never sent again
+    bool paused = false;          // the sink answered pause; RequestHandle::resume() ends that
+
+    bool streaming() const noexcept { return static_cast<bool>(request.on_body); }
 
     bool idempotent() const noexcept;  // RFC 9110 9.2.2
 };

@@ -5,6 +5,8 @@
 #include "http1.hpp"
 #include "http2.hpp"
 
+#include <deque>
+#include <limits>
 #include <optional>
 
 namespace connmatrix::pool {
@@ -51,8 +53,11 @@ public:
             return;
         }
         current_ = ex;
+        pending_.clear();
+        eof_fed_ = eof_pending_ = false;
         http1::ParseOptions po;
-        po.max_body = max_body_;
+        // A sink takes the body as it comes: no limit but its own.
+        po.max_body = ex->streaming() ? std::numeric_limits<std::size_t>::max() : max_body_;
         po.max_interim = max_interim_;
         parser_.emplace(rq.method, po);
         ex->sent = Clock::now();
@@ -92,11 +97,19 @@ public:
         // close-delimited body) or cuts it short. A close before any byte is not the parser's
         // business: it is the keep-alive race below, or a server that closed without answering.
         if (!err && parser_->started()) {
-            parser_->feed_eof();  // may complete a close-delimited body
+            if (!eof_fed_) {
+                eof_fed_ = true;
+                parser_->feed_eof();  // may complete a close-delimited body
+            }
             drain(ex);
             if (!current_) return;
+            if (ex->paused) {  // its sink has body to take first: the end waits for resume()
+                eof_pending_ = true;
+                return;
+            }
         }
         current_ = nullptr;
+        pending_.clear();
         if (!parser_->started() && ex->response.info.reused) {
             // A kept-alive connection the server had already closed: the classic race.
             if (ex->idempotent()) {
@@ -130,9 +143,41 @@ public:
 
     void shutdown() override { reusable_ = false; }
 
+    void resume(Exchange& ex) override {
+        if (current_.get() != &ex || !ex.paused) return;
+        ex.paused = false;
+        ExchangePtr p = current_;
+        drain(p);
+        if (current_ != p || p->paused) return;
+        if (eof_pending_) {
+            eof_pending_ = false;
+            on_closed({});
+            return;
+        }
+        read_again();
+    }
+
 private:
+    // The socket is read again (a paused sink resumed, or its response ended).
+    void read_again() {
+        if (!reading_paused_) return;
+        reading_paused_ = false;
+        owner_.resume_reading();
+    }
+
     void drain(const ExchangePtr& ex) {
-        for (auto& ev : parser_->take_events()) {
+        for (auto& ev : parser_->take_events()) pending_.push_back(std::move(ev));
+        while (!pending_.empty()) {
+            if (ex->paused && pending_.front().kind == http1::EventKind::data) {
+                // Backpressure: what is parsed waits here, and the socket is not read.
+                if (!reading_paused_) {
+                    reading_paused_ = true;
+                    owner_.pause_reading();
+                }
+                return;
+            }
+            http1::ResponseEvent ev = std::move(pending_.front());
+            pending_.pop_front();
             switch (ev.kind) {
                 case http1::EventKind::interim: break;
                 case http1::EventKind::head:
@@ -151,11 +196,29 @@ private:
                     }
                     ex->response.status = ev.head.status;
                     ex->response.headers = std::move(ev.head.headers);
-                    reserve_body(*ex, max_body_);
+                    if (ex->streaming()) {
+                        Error err;
+                        if (deliver_head(*ex, err) == SinkState::ended) {
+                            fail(ex, err);
+                            return;
+                        }
+                    } else {
+                        reserve_body(*ex, max_body_);
+                    }
                     break;
-                case http1::EventKind::data: append_body(*ex, ev.data, max_body_); break;
+                case http1::EventKind::data:
+                    if (ex->streaming()) {
+                        Error err;
+                        if (deliver_body(*ex, ev.data, err) == SinkState::ended) {
+                            fail(ex, err);
+                            return;
+                        }
+                    } else {
+                        append_body(*ex, ev.data, max_body_);
+                    }
+                    break;
                 case http1::EventKind::trailers:
-                    for (auto& h : ev.trailers) ex->response.headers.push_back(std::move(h));
+                    for (auto& h : ev.trailers) ex->response.trailers.push_back(std::move(h));
                     break;
                 case http1::EventKind::complete: break;
             }
@@ -167,8 +230,15 @@ private:
             fail(ex, e);
             return;
         }
-        if (parser_->status() != http1::Status::complete) return;
+        if (parser_->status() != http1::Status::complete) {
+            if (ex->paused && !reading_paused_) {  // no more until resume()
+                reading_paused_ = true;
+                owner_.pause_reading();
+            }
+            return;
+        }
         current_ = nullptr;
+        read_again();  // for the next response, if the connection is kept
         fit_body(*ex);
         if (upgrading_) {
             upgrading_ = false;
@@ -205,6 +275,7 @@ private:
 
     void fail(const ExchangePtr& ex, const Error& e) {
         current_ = nullptr;
+        pending_.clear();
         reusable_ = false;
         owner_.abort_transport();  // nothing more is worth sending on it
         owner_.complete(ex, e);
@@ -225,6 +296,10 @@ private:
     std::size_t max_interim_;
     ExchangePtr current_;
     std::optional<http1::ResponseParser> parser_;
+    std::deque<http1::ResponseEvent> pending_;  // parsed, not yet given to a paused sink
+    bool reading_paused_ = false;  // we asked the owner to stop reading for a paused sink
+    bool eof_fed_ = false;         // the parser has seen the end of the stream
+    bool eof_pending_ = false;     // the stream ended while the sink was paused
     bool reusable_ = true;
     bool close_after_ = false;
     bool offer_upgrade_ = false;

@@ -13,6 +13,7 @@
 #include <connmatrix/errors/tls.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 namespace connmatrix::pool {
@@ -67,6 +68,7 @@ public:
             return;
         }
         streams_.emplace(1, ex);
+        if (ex->streaming()) (void)session_.hold_window(1);
         flush();  // our preface and SETTINGS
     }
 
@@ -169,11 +171,39 @@ public:
             if (it->second.get() == &ex) {
                 const std::int32_t id = it->first;
                 streams_.erase(it);
+                drop_paused(id);
                 (void)session_.submit_rst_stream(id, http2::h2_error::cancel);
                 flush();
                 return;
             }
         }
+    }
+
+    // What arrived for the stream while its sink was paused goes to the sink now, in order,
+    // each piece reopening the window as it is taken, until the sink pauses again.
+    void resume(Exchange& ex) override {
+        std::int32_t id = 0;
+        for (const auto& [sid, e] : streams_)
+            if (e.get() == &ex) id = sid;
+        if (id == 0) return;
+        ex.paused = false;
+        auto it = paused_.find(id);
+        if (it == paused_.end()) return;
+        std::deque<http2::Event> queue = std::move(it->second);
+        paused_.erase(it);
+        while (!queue.empty()) {
+            http2::Event ev = std::move(queue.front());
+            queue.pop_front();
+            handle(ev);
+            if (ex.paused && find(id)) {
+                // Paused again: the rest waits, before anything that came meanwhile (none
+                // can: this runs on the loop, between reads).
+                auto& q = paused_[id];
+                for (auto& e : queue) q.push_back(std::move(e));
+                break;
+            }
+        }
+        flush();  // WINDOW_UPDATE for what the sink took
     }
 
     void on_sent() override {
@@ -210,6 +240,8 @@ private:
         }
         ex->sent = Clock::now();
         streams_.emplace(id, ex);
+        // A sink applies backpressure: the stream's window reopens as it takes the body.
+        if (ex->streaming()) (void)session_.hold_window(id);
     }
 
     // Request bodies are produced only while less than max_output waits for the socket;
@@ -226,56 +258,118 @@ private:
 
     void process_events() {
         for (auto& ev : session_.take_events()) {
-            if (auto* h = std::get_if<http2::ResponseHeaders>(&ev)) {
-                if (auto ex = find(h->stream_id)) {
-                    started(*ex);
-                    ex->response.status = h->status;
-                    ex->response.headers = std::move(h->headers);
-                    const auto s = session_.remote_settings();
-                    ex->response.info.h2_settings = H2Settings{
-                        s.max_concurrent_streams, s.initial_window_size, s.max_frame_size,
-                        s.max_header_list_size};
-                    reserve_body(*ex, max_body_);
-                }
-            } else if (auto* d = std::get_if<http2::Data>(&ev)) {
-                if (auto ex = find(d->stream_id)) {
-                    started(*ex);
-                    if (ex->response.body.size() + d->bytes.size() > max_body_) {
-                        streams_.erase(d->stream_id);
-                        (void)session_.submit_rst_stream(d->stream_id, http2::h2_error::cancel);
-                        owner_.complete(ex, {net::errc::response_too_large,
-                                             "response body over " + std::to_string(max_body_) +
-                                                 " bytes",
-                                             0, "net"});
+            const std::int32_t id = http2::stream_of(ev);
+            if (id != 0) {
+                // A paused stream's body waits, and what follows it waits behind it. An error
+                // ending the stream does not wait: the body will not be complete, so what
+                // waits is dropped. (Trailers or the end with nothing waiting go through: the
+                // sink asked for no more body, and they are none.)
+                auto it = paused_.find(id);
+                const auto* c = std::get_if<http2::StreamClosed>(&ev);
+                if (it != paused_.end()) {
+                    if (c && c->error) {
+                        drop_paused(id);
+                    } else {
+                        it->second.push_back(std::move(ev));
                         continue;
                     }
-                    append_body(*ex, d->bytes, max_body_);
+                } else if (std::holds_alternative<http2::Data>(ev)) {
+                    const ExchangePtr ex = find(id);
+                    if (ex && ex->paused) {
+                        paused_[id].push_back(std::move(ev));
+                        continue;
+                    }
                 }
-            } else if (auto* t = std::get_if<http2::Trailers>(&ev)) {
-                if (auto ex = find(t->stream_id))
-                    for (auto& f : t->headers) ex->response.headers.push_back(std::move(f));
-            } else if (auto* c = std::get_if<http2::StreamClosed>(&ev)) {
-                closed(*c);
-            } else if (auto* s = std::get_if<http2::SettingsReceived>(&ev)) {
-                settings_received_ = true;
-                if (owner_.log().on(LogLevel::trace))
-                    owner_.log()(LogLevel::trace,
-                                 "connection " + owner_.describe() +
-                                     ": server SETTINGS max_concurrent_streams=" +
-                                     std::to_string(s->max_concurrent_streams));
-                owner_.changed();
-            } else if (auto* g = std::get_if<http2::GoawayReceived>(&ev)) {
-                reusable_ = false;
-                if (g->error_code == http2::h2_error::http_1_1_required) http11_goaway_ = true;
-                owner_.log()(LogLevel::info,
-                             "GOAWAY on connection " + owner_.describe() + ": last_stream_id=" +
-                                 std::to_string(g->last_stream_id) + " error=" +
-                                 std::string(http2::h2_error_name(g->error_code)) +
-                                 (g->debug_data.empty() ? "" : " \"" + g->debug_data + "\""));
-                owner_.changed();  // new requests go elsewhere
-            } else if (std::holds_alternative<http2::PingAcked>(ev)) {
-                owner_.pinged();
             }
+            handle(ev);
+        }
+    }
+
+    // The held events of a paused stream that will not reach its sink: their bytes still
+    // reopen the connection's window.
+    void drop_paused(std::int32_t id) {
+        auto it = paused_.find(id);
+        if (it == paused_.end()) return;
+        for (const auto& e : it->second)
+            if (const auto* d = std::get_if<http2::Data>(&e); d && d->held)
+                session_.consume(id, d->bytes.size());
+        paused_.erase(it);
+    }
+
+    // A streaming exchange whose sink ended it (abort, a throw): its stream is reset.
+    void end_stream(std::int32_t id, const ExchangePtr& ex, const Error& err) {
+        streams_.erase(id);
+        drop_paused(id);
+        (void)session_.submit_rst_stream(id, http2::h2_error::cancel);
+        flush();
+        owner_.complete(ex, err);
+    }
+
+    void handle(http2::Event& ev) {
+        if (auto* h = std::get_if<http2::ResponseHeaders>(&ev)) {
+            if (auto ex = find(h->stream_id)) {
+                started(*ex);
+                ex->response.status = h->status;
+                ex->response.headers = std::move(h->headers);
+                const auto s = session_.remote_settings();
+                ex->response.info.h2_settings = H2Settings{
+                    s.max_concurrent_streams, s.initial_window_size, s.max_frame_size,
+                    s.max_header_list_size};
+                if (ex->streaming()) {
+                    Error err;
+                    if (deliver_head(*ex, err) == SinkState::ended)
+                        end_stream(h->stream_id, ex, err);
+                } else {
+                    reserve_body(*ex, max_body_);
+                }
+            }
+        } else if (auto* d = std::get_if<http2::Data>(&ev)) {
+            auto ex = find(d->stream_id);
+            if (!ex) {
+                if (d->held) session_.consume(d->stream_id, d->bytes.size());
+            } else if (ex->streaming()) {
+                started(*ex);
+                Error err;
+                const SinkState st = deliver_body(*ex, d->bytes, err);
+                if (d->held) session_.consume(d->stream_id, d->bytes.size());  // taken
+                if (st == SinkState::ended) end_stream(d->stream_id, ex, err);
+            } else {
+                started(*ex);
+                if (ex->response.body.size() + d->bytes.size() > max_body_) {
+                    streams_.erase(d->stream_id);
+                    (void)session_.submit_rst_stream(d->stream_id, http2::h2_error::cancel);
+                    owner_.complete(ex, {net::errc::response_too_large,
+                                         "response body over " + std::to_string(max_body_) +
+                                             " bytes",
+                                         0, "net"});
+                    return;
+                }
+                append_body(*ex, d->bytes, max_body_);
+            }
+        } else if (auto* t = std::get_if<http2::Trailers>(&ev)) {
+            if (auto ex = find(t->stream_id))
+                for (auto& f : t->headers) ex->response.trailers.push_back(std::move(f));
+        } else if (auto* c = std::get_if<http2::StreamClosed>(&ev)) {
+            closed(*c);
+        } else if (auto* s = std::get_if<http2::SettingsReceived>(&ev)) {
+            settings_received_ = true;
+            if (owner_.log().on(LogLevel::trace))
+                owner_.log()(LogLevel::trace,
+                             "connection " + owner_.describe() +
+                                 ": server SETTINGS max_concurrent_streams=" +
+                                 std::to_string(s->max_concurrent_streams));
+            owner_.changed();
+        } else if (auto* g = std::get_if<http2::GoawayReceived>(&ev)) {
+            reusable_ = false;
+            if (g->error_code == http2::h2_error::http_1_1_required) http11_goaway_ = true;
+            owner_.log()(LogLevel::info,
+                         "GOAWAY on connection " + owner_.describe() + ": last_stream_id=" +
+                             std::to_string(g->last_stream_id) + " error=" +
+                             std::string(http2::h2_error_name(g->error_code)) +
+                             (g->debug_data.empty() ? "" : " \"" + g->debug_data + "\""));
+            owner_.changed();  // new requests go elsewhere
+        } else if (std::holds_alternative<http2::PingAcked>(ev)) {
+            owner_.pinged();
         }
     }
 
@@ -291,6 +385,7 @@ private:
         if (it == streams_.end()) return;
         ExchangePtr ex = it->second;
         streams_.erase(it);
+        drop_paused(c.stream_id);
         if (c.error && !ex->response_started &&
             (c.error.code == http2::errc::http_1_1_required || http11_goaway_)) {
             http11_required(ex, c.error.code == http2::errc::http_1_1_required
@@ -359,6 +454,7 @@ private:
     void fail_all(const Error& err) {
         auto streams = std::move(streams_);
         streams_.clear();
+        paused_.clear();  // the session is over: no window to reopen
         for (auto& [id, ex] : streams) {
             (void)id;
             if (!ex->response_started && http11_goaway_) {
@@ -400,6 +496,7 @@ private:
         for (auto& ex : held_) unprocessed.push_back(ex);
         streams_.clear();
         held_.clear();
+        paused_.clear();
         std::sort(unprocessed.begin(), unprocessed.end(),
                   [](const ExchangePtr& a, const ExchangePtr& b) { return a->started < b->started; });
         owner_.rejected(err, std::move(unprocessed));
@@ -416,6 +513,9 @@ private:
     http2::ClientSession session_;
     std::map<std::int32_t, ExchangePtr> streams_;
     std::vector<ExchangePtr> held_;
+    // Streams whose sink is paused: what arrived for them since, in order (Data, Trailers,
+    // the clean StreamClosed), until RequestHandle::resume().
+    std::map<std::int32_t, std::deque<http2::Event>> paused_;
 };
 
 }  // namespace

@@ -226,6 +226,14 @@ void Pool::cancel(const ExchangePtr& ex) {
     if (host) evict_if_unused(*host);
 }
 
+void Pool::resume(const ExchangePtr& ex) {
+    if (ex->finished || !ex->paused) return;
+    if (auto c = ex->connection.lock())
+        c->resume(*ex);
+    else
+        ex->paused = false;
+}
+
 bool Pool::http1_remembered(const Host& host) const {
     return host.http1_until != Clock::time_point{} && Clock::now() < host.http1_until;
 }
@@ -556,6 +564,16 @@ void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
 void Pool::requeue(Host& host, const ExchangePtr& ex) {
     if (ex->finished) return;
     ex->connection.reset();
+    if (ex->body_delivered) {
+        // Whatever the server says about processing it: its sink has had part of a body, and
+        // another attempt would give it the start of the body again.
+        finish(ex, {pool::errc::not_retryable,
+                    ex->request.method + " " + ex->target + " to " + ex->origin.to_string() +
+                        ": its connection ended after part of the response body had gone to the "
+                        "body sink (Request::on_body); not sent again",
+                    0, "pool"});
+        return;
+    }
     if (ex->attempts >= 3) {
         finish(ex, {pool::errc::retries_exhausted,
                     ex->request.method + " " + ex->target + ": sent on " +

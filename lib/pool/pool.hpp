@@ -90,6 +90,8 @@ public:
     // on), its h2 stream reset with CANCEL, its HTTP/1.1 connection closed. A no-op once it
     // has ended.
     void cancel(const ExchangePtr& ex);
+    // RequestHandle::resume(): `ex`'s body sink, paused, may take more.
+    void resume(const ExchangePtr& ex);
     // Opens connections for `route` until n exist; done runs when they are ready or failed.
     void warm(const Route& route, unsigned n, std::function<void(Error)> done);
     // Stops taking requests; once those in flight are done, closes every connection; then

@@ -38,6 +38,9 @@ public:
     // h2: sends a PING now (the owner hears of its ACK through pinged()). False where the
     // protocol has none (HTTP/1.1) or the session cannot send it.
     virtual bool ping() { return false; }
+    // The body sink of `ex` (Request::on_body), paused, may take more: what is held goes to it,
+    // then the flow resumes (h2: WINDOW_UPDATE as it takes; HTTP/1.1: reading again).
+    virtual void resume(Exchange& ex) { (void)ex; }
 };
 
 // What a ProtoSession calls back into its Connection.
@@ -76,6 +79,9 @@ public:
     virtual void http11_required(const ExchangePtr& ex, const std::string& why) = 0;
     // The peer acknowledged a PING sent by ProtoSession::ping().
     virtual void pinged() {}
+    // Backpressure for a paused body sink over HTTP/1.1: stop reading the socket, and go on.
+    virtual void pause_reading() {}
+    virtual void resume_reading() {}
 };
 
 // offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).

@@ -1284,8 +1284,10 @@ std::size_t big_exchange(const Transport& t, Request rq) {
     if (trailers) {
         CHECK(std::none_of(r.response.headers.begin(), r.response.headers.end(),
                            [](const Header& h) { return h.name == "content-length"; }));
-        CHECK(std::any_of(r.response.headers.begin(), r.response.headers.end(),
+        CHECK(std::any_of(r.response.trailers.begin(), r.response.trailers.end(),
                           [](const Header& h) { return h.name == "x-checksum" && h.value == "none"; }));
+        CHECK(std::none_of(r.response.headers.begin(), r.response.headers.end(),
+                           [](const Header& h) { return h.name == "x-checksum"; }));
     }
     if (upload)
         CHECK(r.response.body == std::to_string(big_body));

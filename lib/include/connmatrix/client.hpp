@@ -27,6 +27,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -34,6 +35,21 @@
 #include <vector>
 
 namespace connmatrix {
+
+struct Response;
+
+/// What a body sink (Request::on_body) answers for each piece of the body it is given.
+enum class BodyAction {
+    proceed,  ///< Taken: more may come at once.
+    /// Taken, but give no more until RequestHandle::resume(): over HTTP/2 the server stops once
+    /// the stream's window (ClientOptions::h2, 1 MiB by default) is used up, and what it sent up
+    /// to then waits in the Client; over HTTP/1.1 the connection is not read. The request's
+    /// timeout and deadline run on while it is paused. Only send_async() gives the handle that
+    /// can resume it: under send() and send_future() a pause lasts until the timeout.
+    pause,
+    abort,  ///< Stop: the request ends with pool::errc::body_aborted (over HTTP/2 its stream is
+            ///< reset with CANCEL; over HTTP/1.1 its connection is closed).
+};
 
 /// One HTTP request. The Client takes it by value: move it in, and its body is sent from that
 /// string without a copy.
@@ -63,6 +79,22 @@ struct Request {
     /// send_future() alike. A token already stopped when the request is sent cancels it at
     /// once; one without a source (the default) never does.
     std::stop_token cancel;
+    /// Streams the final response's body to this sink instead of into Response::body (which
+    /// stays empty): called on the I/O thread with each piece as it is decoded from its framing
+    /// (chunked, Content-Length, DATA frames), in order, never with an empty piece. Neither
+    /// ClientOptions::max_response_body nor any buffer of the Client's limits such a body: the
+    /// sink holds what it keeps. Its answer is backpressure (see BodyAction): over HTTP/2 the
+    /// stream's flow-control window is reopened only for what the sink has taken; over HTTP/1.1
+    /// the connection stops being read while the sink is paused. A sink that throws ends only
+    /// its own request, with pool::errc::body_sink_failed and the exception's text. A request
+    /// whose body has reached the sink, in part, is never sent again (not after a lost
+    /// connection, a GOAWAY or a REFUSED_STREAM): the sink would see bytes twice.
+    std::function<BodyAction(std::span<const std::uint8_t>)> on_body;
+    /// With on_body: called once, on the I/O thread, when the final response's status and
+    /// headers are in, before the first piece of its body (Response::info is filled in as far
+    /// as it is known then; the body and trailers are not). Throwing ends the request as a
+    /// throwing on_body does.
+    std::function<void(const Response&)> on_response;
 };
 
 /// A request sent with Client::send_async(): what can still be done to it. Cheap to copy (one
@@ -87,6 +119,11 @@ public:
     /// over HTTP/1.1 the connection is closed, unless the response was complete already.
     /// Safe from any thread, any number of times.
     void cancel() const;
+    /// Resumes a request whose body sink answered BodyAction::pause: what the Client holds of
+    /// its body goes to the sink first, then the connection is read again (HTTP/1.1) or the
+    /// stream's window reopened (HTTP/2), as the sink takes it. Returns at once; nothing happens
+    /// when the request is not paused or has ended. Safe from any thread, any number of times.
+    void resume() const;
     /// Whether the handle refers to a request (it may have ended since).
     /// \return false for a default-constructed handle, or when send_async() answered without
     ///         sending (a bad URL, a closed Client).
@@ -160,11 +197,15 @@ struct ConnectionInfo {
 /// An HTTP response, of any status (a 404 or 500 is a Response, not an error).
 struct CONNMATRIX_API Response {
     int status = 0;  ///< The final status (1xx interim responses are not kept); 0 in a failed Result.
-    /// In the order received: header fields, then trailer fields. Names as received (always
-    /// lowercase over HTTP/2); use header() to find one.
+    /// The header fields of the final response, in the order received. Names as received
+    /// (always lowercase over HTTP/2); use header() to find one.
     Headers headers;
+    /// The trailer fields that followed the body (HTTP/1.1 chunked trailers, HTTP/2 trailing
+    /// HEADERS), in the order received; empty when there were none.
+    Headers trailers;
     /// The body, decoded from its framing (chunked, Content-Length); no content coding is
-    /// undone (gzip stays gzip). At most ClientOptions::max_response_body bytes.
+    /// undone (gzip stays gzip). At most ClientOptions::max_response_body bytes. Empty when
+    /// Request::on_body took it.
     std::string body;
     ConnectionInfo info;  ///< How it was obtained.
 

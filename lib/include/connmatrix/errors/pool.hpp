@@ -24,6 +24,9 @@ enum class errc {
                             ///< from it (another protocol selected, or the request out of step).
     cancelled,              ///< The caller cancelled the request: RequestHandle::cancel(), or
                             ///< Request::cancel's stop_source.
+    body_aborted,           ///< The request's body sink (Request::on_body) answered
+                            ///< BodyAction::abort.
+    body_sink_failed,       ///< The request's body sink, or its on_response, threw.
 };
 
 /// The `"pool"` category: one immutable object for the whole program, naming every errc
