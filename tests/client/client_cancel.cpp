@@ -22,29 +22,6 @@ const tls::Backend& backend() { return registry().default_backend(); }
 
 using Clock = std::chrono::steady_clock;
 
-// The callback's side of a send_async: how often it ran, and the last Result.
-struct Answer {
-    std::atomic<int> calls{0};
-    std::promise<Result> promise;
-    std::future<Result> future = promise.get_future();
-
-    std::function<void(Result)> callback() {
-        return [this](Result r) {
-            if (++calls == 1) promise.set_value(std::move(r));
-        };
-    }
-    // The Result, within `limit`; a failed Result naming the wait when it did not come.
-    Result wait(std::chrono::milliseconds limit = 5s) {
-        if (future.wait_for(limit) != std::future_status::ready) {
-            Result r;
-            r.error = {net::errc::request_timeout, "the test waited in vain", 0, "net"};
-            return r;
-        }
-        return future.get();
-    }
-    bool ready() const { return future.wait_for(0s) == std::future_status::ready; }
-};
-
 // The paths a test server saw arrive, in order (on_arrival runs on the server's threads).
 struct Arrivals {
     std::mutex mu;

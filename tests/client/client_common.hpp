@@ -18,7 +18,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <optional>
 #include <string>
 
@@ -78,5 +82,28 @@ inline int listen_tcp(std::uint32_t address, int backlog, std::uint16_t& port, i
     port = ntohs(a.sin_port);
     return fd;
 }
+
+// The callback's side of a send_async: how often it ran, and the last Result.
+struct Answer {
+    std::atomic<int> calls{0};
+    std::promise<Result> promise;
+    std::future<Result> future = promise.get_future();
+
+    std::function<void(Result)> callback() {
+        return [this](Result r) {
+            if (++calls == 1) promise.set_value(std::move(r));
+        };
+    }
+    // The Result, within `limit`; a failed Result naming the wait when it did not come.
+    Result wait(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+        if (future.wait_for(limit) != std::future_status::ready) {
+            Result r;
+            r.error = {net::errc::request_timeout, "the test waited in vain", 0, "net"};
+            return r;
+        }
+        return future.get();
+    }
+    bool ready() const { return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+};
 
 }  // namespace connmatrix::test
