@@ -6,7 +6,9 @@
 #include <connmatrix/errors.hpp>
 #include <connmatrix/tls.hpp>
 
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -283,11 +285,66 @@ int run_get(const GetOptions& o) {
         if (!file) throw Failure(exit_local_io, "-o " + o.output + ": cannot write the file");
         out = file.get();
     }
+    // -o FILE: the body goes to the file as it arrives (Request::on_body), in constant memory,
+    // whatever its size. Each attempt (--retry) writes it again from where this request's
+    // output began (a regular file is rewound and cut there; a pipe or a device such as
+    // /dev/null cannot be, so a retry after bytes went to one is an error, never a file with
+    // two bodies); -i's head goes first; under --fail an error status's body is dropped.
+    struct Streamed {
+        long start = 0;          // where this request's output begins in the file
+        bool seekable = false;   // a regular file: a retry rewinds it
+        bool appendable = false; // a character device (/dev/null, a terminal): a retry goes on
+        std::uint64_t bytes = 0; // body bytes of the current attempt
+        bool write_failed = false;
+        std::string why = "cannot write the response body";
+        bool dropped = false;    // --fail and a status >= 400: nothing written
+        bool wrote = false;      // this request's attempts have written body bytes
+    };
+    const auto streamed = file ? std::make_shared<Streamed>() : nullptr;
+    if (streamed) {
+        struct stat st {};
+        const bool known = ::fstat(::fileno(out), &st) == 0;
+        streamed->seekable = known && S_ISREG(st.st_mode);
+        streamed->appendable = known && S_ISCHR(st.st_mode);
+        req.on_response = [streamed, out, fail = o.fail, include = o.include](const Response& r) {
+            std::fflush(out);
+            if (streamed->seekable && std::ftell(out) != streamed->start) {
+                if (std::fseek(out, streamed->start, SEEK_SET) != 0 ||
+                    ::ftruncate(::fileno(out), streamed->start) != 0)
+                    streamed->write_failed = true;
+            } else if (!streamed->seekable && !streamed->appendable && streamed->wrote) {
+                streamed->write_failed = true;
+                streamed->why = "a retry cannot rewind what was already written (not a regular file)";
+            }
+            streamed->bytes = 0;
+            streamed->dropped = fail && r.status >= 400;
+            if (include && !streamed->dropped) {
+                std::string head = status_line(r) + "\r\n";
+                for (const auto& h : r.headers) head += h.name + ": " + h.value + "\r\n";
+                head += "\r\n";
+                streamed->wrote = true;
+                if (std::fwrite(head.data(), 1, head.size(), out) != head.size())
+                    streamed->write_failed = true;
+            }
+        };
+        req.on_body = [streamed, out](std::span<const std::uint8_t> piece) {
+            streamed->bytes += piece.size();
+            if (streamed->dropped) return BodyAction::proceed;
+            streamed->wrote = true;
+            if (streamed->write_failed ||
+                std::fwrite(piece.data(), 1, piece.size(), out) != piece.size()) {
+                streamed->write_failed = true;
+                return BodyAction::abort;
+            }
+            return BodyAction::proceed;
+        };
+    }
     // -w goes to stdout after the body, whatever -o says (as curl's).
     auto write_out_for = [&](const Attempt& a, int exit_code) {
         if (!o.write_out) return;
         std::fflush(out);
-        write_out(*o.write_out, Transfer{req, a.result, a.connects, exit_code}, stdout, stderr);
+        write_out(*o.write_out, Transfer{req, a.result, a.connects, exit_code,
+                           streamed ? std::optional<std::uint64_t>(streamed->bytes) : std::nullopt}, stdout, stderr);
     };
 
     std::vector<double> totals, first_bytes;
@@ -296,8 +353,18 @@ int run_get(const GetOptions& o) {
         if (o.repeat > 1) v.line("request " + std::to_string(n + 1) + " of " + std::to_string(o.repeat));
         v.line(req.method + " " + o.url);
         if (n == 0) v.rule(o.url);
+        if (streamed) {
+            std::fflush(out);
+            streamed->start = streamed->seekable ? std::ftell(out) : 0;
+            streamed->wrote = false;
+        }
         const Attempt a = send_with_retries(client, req, o, v, https);
         const Result& r = a.result;
+        if (streamed && streamed->write_failed) {
+            client.close();
+            write_out_for(a, exit_local_io);
+            throw Failure(exit_local_io, "-o " + o.output + ": " + streamed->why);
+        }
         if (!r) {
             if (o.verbose > 0 && !r.response.info.mode.empty()) v.connection(r.response.info, https);
             client.close();
@@ -323,7 +390,7 @@ int run_get(const GetOptions& o) {
             throw Failure(exit_http, "the server answered " + std::to_string(resp.status) + " to " +
                                          req.method + " " + o.url + " (--fail)");
         }
-        if (o.include) {
+        if (o.include && !streamed) {
             std::string head = status_line(resp) + "\r\n";
             for (const auto& h : resp.headers) head += h.name + ": " + h.value + "\r\n";
             head += "\r\n";
@@ -331,6 +398,11 @@ int run_get(const GetOptions& o) {
         }
         if (std::fwrite(resp.body.data(), 1, resp.body.size(), out) != resp.body.size())
             throw Failure(exit_local_io, "cannot write the response body");
+        if (o.include && !resp.trailers.empty() && !streamed) {  // as curl -i shows them
+            std::string tail;
+            for (const auto& h : resp.trailers) tail += h.name + ": " + h.value + "\r\n";
+            std::fwrite(tail.data(), 1, tail.size(), out);
+        }
         write_out_for(a, exit_ok);
     }
     std::fflush(out);

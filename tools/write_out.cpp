@@ -152,7 +152,7 @@ std::vector<WriteOutVariable> write_out_variables(const Transfer& t) {
     b.text("remote_ip", ip);
     b.integer("remote_port", port);
     b.integer("response_code", resp.status, "%03lld");
-    b.integer("size_download", static_cast<long long>(resp.body.size()));
+    b.integer("size_download", static_cast<long long>(t.streamed_body.value_or(resp.body.size())));
     b.time("time_appconnect", tm.appconnect);
     b.time("time_connect", tm.connect);
     b.time("time_namelookup", tm.namelookup);

@@ -5,7 +5,9 @@
 #include <connmatrix/client.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +20,9 @@ struct Transfer {
     const Result& result;        // the response, or the error and what the attempt learnt
     std::size_t num_connects;    // connections opened for it
     int exit_code;               // what the command exits with for it (0: success)
+    // The body bytes of the last attempt when they were streamed to -o (then the response's
+    // body is empty); unset: the body is result.response.body.
+    std::optional<std::uint64_t> streamed_body = std::nullopt;
 };
 
 // One variable's value, rendered both ways from one place: as %{name} prints it and as it

@@ -1347,6 +1347,16 @@ def curl_flags(c):
 
 # --- --retry, against a server that fails on purpose --------------------------------------------
 
+def serve_http(handler):
+    """A threading HTTP server on 127.0.0.1 and an ephemeral port, serving in a daemon thread:
+    (the server, its base URL)."""
+    import http.server
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
 class FlakyServer:
     """An HTTP/1.1 server on 127.0.0.1 for --retry: /fail<N>/... answers 503 to its first N
     requests (GET or POST), /after/... 503 with Retry-After: 1 once, /stall/... does not answer its
@@ -1392,11 +1402,7 @@ class FlakyServer:
 
             do_GET = do_POST = answer
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd, self.url = serve_http(Handler)
 
     def close(self):
         self.httpd.shutdown()
@@ -1458,6 +1464,147 @@ def retry(c):
             p = c.run("get", *args, s.url + "/x")
             c.expect_exit(p, EXIT["usage"], " ".join(args))
             c.one_line_error(p, " ".join(args), says)
+    finally:
+        s.close()
+
+
+# --- get -o FILE streams the body: constant memory, a retry rewrites the file -------------------
+
+class BigServer:
+    """An HTTP/1.1 server on 127.0.0.1 for get -o: /big/N answers N bytes (Content-Length, 1 MiB
+    writes of a repeating pattern); /chunked/N the same in chunked coding; /fail1/... answers
+    503 with a 64 KiB body to its first request, then 200 with a short body."""
+
+    BLOCK = bytes((i * 7 + 3) % 251 for i in range(1 << 20))
+
+    def __init__(self):
+        import http.server
+        self.hits = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                n = server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                kind = self.path.split("/")[1]
+                try:
+                    if kind in ("big", "chunked"):
+                        size = int(self.path.split("/")[2])
+                        self.send_response(200)
+                        if kind == "big":
+                            self.send_header("Content-Length", str(size))
+                        else:
+                            self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        left = size
+                        while left > 0:
+                            piece = BigServer.BLOCK[:min(left, len(BigServer.BLOCK))]
+                            if kind == "chunked":
+                                self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                            else:
+                                self.wfile.write(piece)
+                            left -= len(piece)
+                        if kind == "chunked":
+                            self.wfile.write(b"0\r\n\r\n")
+                        return
+                    body = (b"e" * 65536) if n == 1 else f"GET {self.path}: attempt {n}\n".encode()
+                    self.send_response(503 if n == 1 else 200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+        self.httpd, self.url = serve_http(Handler)
+
+    @staticmethod
+    def pattern(size):
+        whole, rest = divmod(size, len(BigServer.BLOCK))
+        return BigServer.BLOCK * whole + BigServer.BLOCK[:rest]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def run_measured(c, *argv, env=None):
+    """Runs connmatrix; returns (exit code, stdout, stderr, peak RSS in KiB) from its own rusage."""
+    e = dict(os.environ)
+    e.pop("CONNMATRIX_CONFIG", None)
+    e["NO_COLOR"] = "1"
+    e.update(env or {})
+    out, err = c.tmp / "measured.out", c.tmp / "measured.err"
+    with open(out, "wb") as o, open(err, "wb") as r:
+        proc = subprocess.Popen([c.exe, *argv], stdout=o, stderr=r, env=e)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out.read_text(errors="replace"), err.read_text(errors="replace"), usage.ru_maxrss
+
+
+def stream_output(c):
+    s = BigServer()
+    try:
+        # Under AddressSanitizer (the sanitizer job sets ASAN_OPTIONS) the allocator's quarantine
+        # and shadow memory make an absolute RSS figure meaningless: there a smaller body is
+        # streamed with a small quarantine and the bound is on the growth over a 1 MiB download.
+        asan = "ASAN_OPTIONS" in os.environ
+        env = {"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":quarantine_size_mb=4"} if asan else None
+        size = (256 if asan else 1024) << 20
+        rc, out, err, small = run_measured(c, "get", "-s", "-o", "/dev/null", "-w", "%{size_download}",
+                                           f"{s.url}/big/{1 << 20}", env=env)
+        c.check(rc == 0 and out == str(1 << 20), f"get -o /dev/null of 1 MiB: exit 0, size_download 1048576 (got {rc}, {out!r}, {err!r})")
+        rc, out, err, peak = run_measured(c, "get", "-s", "-o", "/dev/null", "-w", "%{size_download}",
+                                          f"{s.url}/big/{size}", env=env)
+        c.check(rc == 0 and out == str(size),
+                f"get -o /dev/null of {size >> 20} MiB: exit 0, size_download {size} (got {rc}, {out!r}, {err!r})")
+        print(f"     peak RSS: {small} KiB for 1 MiB, {peak} KiB for {size >> 20} MiB")
+        if asan:
+            c.check(peak - small < 48 * 1024,
+                    f"get -o of {size >> 20} MiB under ASan: peak RSS grows by under 48 MiB over a 1 MiB download ({peak - small} KiB)")
+        else:
+            c.check(peak < 64 * 1024, f"get -o of 1 GiB: peak RSS under 64 MiB ({peak} KiB)")
+        # To a regular file: every byte, in order, as Content-Length and as chunks.
+        for kind in ("big", "chunked"):
+            dest = c.tmp / f"{kind}.bin"
+            want = BigServer.pattern(5 * (1 << 20) + 12345)
+            p = c.run("get", "-s", "-o", str(dest), f"{s.url}/{kind}/{len(want)}")
+            c.check(p.returncode == 0 and p.stdout == "" and dest.read_bytes() == want,
+                    f"get -o FILE ({kind}): the file is the body, byte for byte", p)
+        # --retry: the 503's body went to the file first; the file ends with the last attempt's only.
+        dest = c.tmp / "retried.txt"
+        p = c.run("get", "-s", "--retry", "1", "--retry-delay", "100ms", "-o", str(dest), f"{s.url}/fail1/file")
+        c.check(p.returncode == 0 and dest.read_text() == "GET /fail1/file: attempt 2\n",
+                "get -o FILE --retry: the file holds the last attempt's body only", p)
+        dest = c.tmp / "retried-include.txt"
+        p = c.run("get", "-s", "-i", "--retry", "1", "--retry-delay", "100ms", "-o", str(dest), f"{s.url}/fail1/inc")
+        text = dest.read_bytes()
+        c.check(p.returncode == 0 and text.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 503" not in text and
+                text.endswith(b"\r\n\r\nGET /fail1/inc: attempt 2\n"),
+                "get -i -o FILE --retry: the last attempt's head and body only", p)
+        # --fail: an error status's body is not written.
+        dest = c.tmp / "failed.txt"
+        p = c.run("get", "-s", "--fail", "-o", str(dest), f"{s.url}/fail1/failed")
+        c.check(p.returncode == EXIT["http"] and dest.read_bytes() == b"",
+                "get --fail -o FILE on a 503: exit 7, nothing written", p)
+        # A pipe cannot be rewound: a retry after bytes went there is an error, not two bodies.
+        fifo = c.tmp / "pipe"
+        os.mkfifo(fifo)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()), daemon=True)
+        reader.start()
+        p = c.run("get", "-s", "-S", "--retry", "1", "--retry-delay", "100ms", "-o", str(fifo), f"{s.url}/fail1/pipe")
+        reader.join(10)
+        c.expect_exit(p, EXIT["local_io"], "get -o FIFO --retry after a body was written")
+        c.one_line_error(p, "get -o FIFO --retry", "cannot rewind")
+        c.check(got == [b"e" * 65536], "get -o FIFO: the first attempt's body, once, nothing after it")
+        # A file that cannot be written: exit 8, naming it.
+        p = c.run("get", "-s", "-S", "-o", "/dev/full", f"{s.url}/big/{1 << 20}")
+        c.expect_exit(p, EXIT["local_io"], "get -o /dev/full")
+        c.one_line_error(p, "get -o /dev/full", "-o /dev/full: cannot write the response body")
     finally:
         s.close()
 
@@ -1735,7 +1882,7 @@ def connect_overrides(c):
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
                                   probe_expect, probe_junit, probe_html, probe_timeout, get_against_servers,
                                   probe_agrees_with_interop, mutual_tls, curl_flags, retry, man_page,
-                                  completion, connect_overrides]}
+                                  completion, connect_overrides, stream_output]}
 
 
 def main():
