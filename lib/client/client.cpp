@@ -470,6 +470,14 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
             fail({net::errc::bad_url, req.url + ": " + why, 0, "net"});
             return {};
         }
+        if (req.body_source && !req.body.empty()) {
+            fail({pool::errc::body_source_failed,
+                  req.method + " " + req.url +
+                      ": the request has both a body and a body source (Request::body_source); "
+                      "give one",
+                  0, "pool"});
+            return {};
+        }
         auto ex = std::make_shared<pool::Exchange>();
         ex->origin = *origin;
         ex->target = target_of(req.url);

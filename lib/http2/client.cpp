@@ -42,7 +42,9 @@ struct Stream {
     std::span<const std::uint8_t> body;     // the request body, read by the data provider
     std::shared_ptr<const void> body_owner;  // keeps `body` alive when it is not own_body
     std::size_t body_sent = 0;
+    std::function<Request::Read(std::span<std::uint8_t>)> reader;  // a body read as it goes
     bool deferred = false;  // the data provider paused: our output was full (take_output)
+    bool reader_waits = false;  // the reader had nothing: resume_body() asks it again
     bool headers_sent = false;    // our HEADERS left nghttp2: the server may have seen it
     bool final_response = false;  // a non-1xx status arrived
     bool remote_end = false;      // END_STREAM from the server
@@ -238,6 +240,18 @@ glue::ssize read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::si
         if (!s.deferred) ++im.deferred;
         s.deferred = true;
         return NGHTTP2_ERR_DEFERRED;
+    }
+    if (s.reader) {
+        const Request::Read r = s.reader({buf, len});
+        // The stream is reset with INTERNAL_ERROR; its closing reports what the reader said.
+        if (r.failed) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (r.wait && r.size == 0 && !r.end) {
+            s.reader_waits = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+        s.body_sent += r.size;
+        if (r.end) *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return static_cast<glue::ssize>(r.size);
     }
     const std::size_t n = std::min(len, s.body.size() - s.body_sent);
     if (n != 0) std::memcpy(buf, s.body.data() + s.body_sent, n);
@@ -711,7 +725,9 @@ std::int32_t ClientSession::submit_request(Request req, Error& err) {
         return bad("invalid :path \"" + req.path + "\"");
     if (!connect && req.scheme.empty()) return bad("missing :scheme");
 
-    const std::size_t body_size = req.body.empty() ? req.shared_body.size() : req.body.size();
+    const bool read = req.body.empty() && req.shared_body.empty() && req.reader;
+    const std::uint64_t body_size =
+        read ? req.length.value_or(0) : req.body.empty() ? req.shared_body.size() : req.body.size();
     const std::string content_length = std::to_string(body_size);
     std::vector<nghttp2_nv> nva;
     nva.reserve(fields.size() + 5);
@@ -724,20 +740,25 @@ std::int32_t ClientSession::submit_request(Request req, Error& err) {
         const bool secret = n == "authorization" || n == "proxy-authorization";
         nva.push_back(glue::nv(n, v, secret ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE));
     }
-    if (body_size != 0) nva.push_back(glue::nv("content-length", content_length));
+    if (body_size != 0 || (read && req.length))
+        nva.push_back(glue::nv("content-length", content_length));
 
     auto stream = std::make_unique<Stream>();
     if (!req.body.empty()) {
         stream->own_body = std::move(req.body);
         stream->body = stream->own_body;
+    } else if (read) {
+        stream->reader = std::move(req.reader);
+        stream->body_owner = std::move(req.body_owner);
     } else {
         stream->body = req.shared_body;
         stream->body_owner = std::move(req.body_owner);
     }
     const glue::DataProvider body = glue::data_provider(stream.get(), read_body);
+    const bool has_body = !stream->body.empty() || (read && req.length != 0u);
     const std::int32_t id =
         glue::submit_request(im.session.get(), nva.data(), nva.size(),
-                             stream->body.empty() ? nullptr : &body, stream.get());
+                             has_body ? &body : nullptr, stream.get());
     if (id < 0) {
         err = error_from_library(id);
         return 0;
@@ -795,6 +816,14 @@ Error ClientSession::submit_rst_stream(std::int32_t stream_id, std::uint32_t err
         return error_from_library(rv);
     s->rst_sent = true;  // also covers a request nghttp2 had not sent yet
     return {};
+}
+
+void ClientSession::resume_body(std::int32_t stream_id) {
+    Impl& im = *impl_;
+    Stream* s = im.find(stream_id);
+    if (!s || !s->reader_waits || im.error || im.eof) return;
+    s->reader_waits = false;
+    (void)nghttp2_session_resume_data(im.session.get(), stream_id);
 }
 
 Error ClientSession::submit_ping() {

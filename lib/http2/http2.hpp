@@ -133,6 +133,17 @@ struct Request {
     // kept alive by `body_owner` until the stream is closed (the pool's Exchange owns it).
     std::span<const std::uint8_t> shared_body;
     std::shared_ptr<const void> body_owner;
+    // Or, when both are empty, a body read as DATA frames go out: `reader` fills up to the
+    // buffer it is given (never an empty one). `length`, when known, is sent as content-length
+    // (the reader is trusted to give that much: the pool checks). Kept alive by body_owner.
+    struct Read {
+        std::size_t size = 0;
+        bool end = false;     // the body ends after these bytes
+        bool wait = false;    // nothing ready (size 0): not asked again until resume_body()
+        bool failed = false;  // the stream is reset (INTERNAL_ERROR) and closes with an error
+    };
+    std::function<Read(std::span<std::uint8_t>)> reader;
+    std::optional<std::uint64_t> length;
 };
 
 // Events, in the order they happened. A stream's events end with exactly one StreamClosed.
@@ -205,6 +216,9 @@ public:
     Error submit_rst_stream(std::int32_t stream_id, std::uint32_t error_code = h2_error::cancel);
     // Sends a PING; a PingAcked event with the round-trip time follows the peer's ACK.
     Error submit_ping();
+    // A stream whose reader answered `wait` is read again (its DATA go out with the next
+    // take_output()). Nothing for a stream that is not waiting or has closed.
+    void resume_body(std::int32_t stream_id);
     // error_code == NO_ERROR: graceful shutdown (GOAWAY; no new requests, open streams finish).
     // Otherwise: terminate now with that code; open streams are reported closed.
     Error submit_goaway(std::uint32_t error_code = h2_error::no_error,

@@ -102,3 +102,120 @@ SinkState deliver_body(Exchange& ex, std::span<const std::uint8_t> data, Error& 
 }
 
 }  // namespace connmatrix::pool
+
+namespace connmatrix::pool {
+
+namespace {
+std::string named(const Exchange& ex) {
+    return ex.request.method + " " + ex.origin.to_string() + ex.target;
+}
+
+SourceState source_failed(Exchange& ex, Error& err, Error e) {
+    ex.upload_error = e;
+    err = std::move(e);
+    return SourceState::failed;
+}
+}  // namespace
+
+SourceState read_source(Exchange& ex, std::span<std::uint8_t> buf, std::size_t& n, Error& err) {
+    n = 0;
+    const BodySource& src = ex.request.body_source;
+    if (ex.upload_error) {  // it failed before: it is not asked again
+        err = ex.upload_error;
+        return SourceState::failed;
+    }
+    ex.upload_waiting = false;
+    ex.upload_started = true;
+    // The source's answer, or an error for one that throws or claims more than it was offered.
+    auto call = [&](std::span<std::uint8_t> offer, BodyRead& r) -> bool {
+        try {
+            r = src.read(offer);
+        } catch (const std::exception& e) {
+            source_failed(ex, err, {pool::errc::body_source_failed,
+                                    named(ex) + ": the body source threw: " + e.what(), 0, "pool"});
+            return false;
+        } catch (...) {
+            source_failed(ex, err, {pool::errc::body_source_failed,
+                                    named(ex) + ": the body source threw", 0, "pool"});
+            return false;
+        }
+        if (r.size <= offer.size()) return true;
+        source_failed(ex, err, {pool::errc::body_source_failed,
+                                named(ex) + ": the body source said it wrote " +
+                                    std::to_string(r.size) + " bytes into a buffer of " +
+                                    std::to_string(offer.size()),
+                                0, "pool"});
+        return false;
+    };
+    auto too_long = [&] {
+        return source_failed(ex, err, {pool::errc::body_length_mismatch,
+                                       named(ex) + ": the body source gave more than its length of " +
+                                           std::to_string(*src.length) + " bytes",
+                                       0, "pool"});
+    };
+    std::span<std::uint8_t> offer = buf;
+    if (src.length) {
+        const std::uint64_t left = *src.length - std::min(*src.length, ex.upload_read);
+        if (left < offer.size()) offer = offer.first(static_cast<std::size_t>(left) + 1);
+    }
+    BodyRead r;
+    if (!call(offer, r)) return SourceState::failed;
+    ex.upload_read += r.size;
+    if (src.length && ex.upload_read > *src.length) return too_long();
+    if (src.length && !r.end && r.size != 0 && ex.upload_read == *src.length) {
+        // All it promised, but not said to be the end: ask now, before these last bytes go
+        // out, so that a source with more never has a whole body sent in its name (over
+        // HTTP/1.1 the server would take the request as complete).
+        std::uint8_t probe = 0;
+        BodyRead more;
+        if (!call({&probe, 1}, more)) return SourceState::failed;
+        if (more.size != 0) return too_long();
+        r.end = more.end;  // {0, false}: not known yet; the next read asks again
+    }
+    if (r.end && src.length && ex.upload_read != *src.length)
+        return source_failed(ex, err, {pool::errc::body_length_mismatch,
+                                       named(ex) + ": the body source ended after " +
+                                           std::to_string(ex.upload_read) + " of its " +
+                                           std::to_string(*src.length) + " bytes",
+                                       0, "pool"});
+    n = r.size;
+    if (r.end) return SourceState::end;
+    if (r.size == 0) {
+        ex.upload_waiting = true;
+        return SourceState::waiting;
+    }
+    return SourceState::data;
+}
+
+bool rewind_source(Exchange& ex, Error& err) {
+    if (!ex.upload_started) return true;
+    const BodySource& src = ex.request.body_source;
+    std::string why;
+    bool ok = false;
+    if (!src.rewind) {
+        why = "it has no rewind";
+    } else {
+        try {
+            ok = src.rewind();
+            if (!ok) why = "its rewind answered false";
+        } catch (const std::exception& e) {
+            why = std::string("its rewind threw: ") + e.what();
+        } catch (...) {
+            why = "its rewind threw";
+        }
+    }
+    if (!ok) {
+        err = {pool::errc::not_retryable,
+               named(ex) + ": not sent again: its body source (Request::body_source) was read " +
+                   "and " + why,
+               0, "pool"};
+        return false;
+    }
+    ex.upload_read = 0;
+    ex.upload_started = false;
+    ex.upload_waiting = false;
+    ex.upload_error = {};
+    return true;
+}
+
+}  // namespace connmatrix::pool

@@ -41,4 +41,23 @@ SinkState deliver_head(Exchange& ex, Error& err);
 // A piece of the body to the sink (never an empty one). Sets ex.paused on a pause.
 SinkState deliver_body(Exchange& ex, std::span<const std::uint8_t> data, Error& err);
 
+// Uploads (Request::body_source), what the sessions ask of the source.
+enum class SourceState {
+    data,     // `n` bytes, more to come
+    end,      // `n` bytes (perhaps none), and the body is complete
+    waiting,  // nothing ready: ask again after RequestHandle::resume() (ex.upload_waiting)
+    failed,   // it threw, or gave more than the buffer or other than its length: `err`, also
+              // kept in ex.upload_error; the request ends with it
+};
+
+// Reads up to buf.size() bytes (never zero) of the request's body into `buf`. A known length
+// is enforced here: the source is offered one byte more than is left, so that a source giving
+// too much is caught, not cut silently, and one ending short is caught when it says so.
+SourceState read_source(Exchange& ex, std::span<std::uint8_t> buf, std::size_t& n, Error& err);
+
+// Before another attempt of a request whose source has been read: starts it again
+// (BodySource::rewind). False, with a not_retryable `err` saying why, when it cannot; true
+// (nothing to do) when the source was never read.
+bool rewind_source(Exchange& ex, Error& err);
+
 }  // namespace connmatrix::pool

@@ -15,8 +15,10 @@ constexpr ErrorEntry entries[] = {
     {"cancelled", "the request was cancelled"},
     {"body_aborted", "the response body sink stopped the request"},
     {"body_sink_failed", "the response body sink failed"},
+    {"body_source_failed", "the request body source failed"},
+    {"body_length_mismatch", "the request body source gave more or fewer bytes than its length"},
 };
-static_assert(std::size(entries) == static_cast<std::size_t>(errc::body_sink_failed));
+static_assert(std::size(entries) == static_cast<std::size_t>(errc::body_length_mismatch));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every pool::errc here");
 
 }  // namespace

@@ -71,8 +71,19 @@ struct Exchange {
     bool head_delivered = false;  // on_response has run
     bool body_delivered = false;  // some of the body reached the sink: never sent again
     bool paused = false;          // the sink answered pause; RequestHandle::resume() ends that
+    // Request::body_source: the body is read as it goes out (body.hpp's read_source).
+    std::uint64_t upload_read = 0;  // bytes the source has given on this attempt
+    bool upload_started = false;    // it has been read: rewind before another attempt
+    bool upload_waiting = false;    // it had nothing ready: RequestHandle::resume() asks again
+    Error upload_error;             // what ended the upload (h2: its stream was reset for it)
 
     bool streaming() const noexcept { return static_cast<bool>(request.on_body); }
+    // A body to send from a source: one with a known length of zero is no body at all.
+    bool uploading() const noexcept {
+        return static_cast<bool>(request.body_source) && request.body_source.length != 0u;
+    }
+    // Any body to send, whole or from a source.
+    bool has_body() const noexcept { return !request.body.empty() || uploading(); }
 
     bool idempotent() const noexcept;  // RFC 9110 9.2.2
 };

@@ -5,6 +5,8 @@
 #include "http1.hpp"
 #include "http2.hpp"
 
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <optional>
@@ -36,7 +38,7 @@ public:
         Headers headers = rq.headers;
         // RFC 7540 3.2: offer h2c on a request without a body (its body would have to be sent
         // in full over HTTP/1.1 before the switch).
-        if (offer_upgrade_ && rq.body.empty() && !close_after_ &&
+        if (offer_upgrade_ && !ex->has_body() && !close_after_ &&
             (rq.method == "GET" || rq.method == "HEAD" || rq.method == "OPTIONS")) {
             headers.push_back({"Connection", "Upgrade, HTTP2-Settings"});
             headers.push_back({"Upgrade", "h2c"});
@@ -46,8 +48,15 @@ public:
         }
         // The head is written here; the body goes out from the request itself, never copied
         // (the Exchange, which owns it, stays alive until it is written).
+        // A body source: Content-Length when its length is known, else chunked.
+        const bool source = ex->uploading();
+        http1::RequestOptions ro;
+        ro.chunked = source && !rq.body_source.length;
+        const std::size_t body_size =
+            source && rq.body_source.length ? static_cast<std::size_t>(*rq.body_source.length)
+                                            : rq.body.size();
         Error err = http1::write_request_head(out, rq.method, ex->target, ex->authority, headers,
-                                              rq.body.size());
+                                              body_size, ro);
         if (err) {
             owner_.complete(ex, err);
             return;
@@ -66,7 +75,13 @@ public:
             owner_.send_shared({reinterpret_cast<const std::uint8_t*>(rq.body.data()),
                                 rq.body.size()},
                                ex);
+        upload_ = source ? (ro.chunked ? Upload::chunked : Upload::plain) : Upload::none;
+        pump();
     }
+
+    // The body source's bytes go out as the socket drains: read while less than
+    // kUploadRoom waits to be written.
+    void on_sent() override { pump(); }
 
     void on_data(std::span<const std::uint8_t> bytes) override {
         if (!current_) {
@@ -110,6 +125,7 @@ public:
         }
         current_ = nullptr;
         pending_.clear();
+        upload_ = Upload::none;
         if (!parser_->started() && ex->response.info.reused) {
             // A kept-alive connection the server had already closed: the classic race.
             if (ex->idempotent()) {
@@ -135,6 +151,7 @@ public:
     void cancel(Exchange& ex) override {
         if (current_.get() != &ex) return;
         current_ = nullptr;
+        upload_ = Upload::none;
         reusable_ = false;
         // The only way to stop an HTTP/1.1 exchange, and at once: a graceful close would go on
         // writing the rest of a body to a server that may have stopped reading.
@@ -144,7 +161,14 @@ public:
     void shutdown() override { reusable_ = false; }
 
     void resume(Exchange& ex) override {
-        if (current_.get() != &ex || !ex.paused) return;
+        if (current_.get() != &ex) return;
+        if (ex.upload_waiting) {
+            ExchangePtr p = current_;
+            ex.upload_waiting = false;
+            pump();
+            if (current_ != p) return;
+        }
+        if (!ex.paused) return;
         ex.paused = false;
         ExchangePtr p = current_;
         drain(p);
@@ -158,6 +182,50 @@ public:
     }
 
 private:
+    enum class Upload { none, plain, chunked };
+    static constexpr std::size_t kUploadRoom = 256u << 10;  // as http2 ClientOptions::max_output
+    static constexpr std::size_t kUploadPiece = 64u << 10;
+    static constexpr std::size_t kChunkHead = 8;  // "10000\r\n" for a 64 KiB chunk, and room
+
+    // Reads the body source into pieces, each its own buffer handed to the transport without
+    // a copy (chunked: its size line written in front, in room left for it).
+    void pump() {
+        while (upload_ != Upload::none && current_ && owner_.queued() < kUploadRoom) {
+            ExchangePtr ex = current_;
+            if (ex->upload_waiting) return;  // until resume()
+            const bool chunked = upload_ == Upload::chunked;
+            auto buf = std::make_shared<std::vector<std::uint8_t>>(kChunkHead + kUploadPiece + 7);
+            std::uint8_t* data = buf->data() + kChunkHead;
+            std::size_t n = 0;
+            Error err;
+            const SourceState st = read_source(*ex, {data, kUploadPiece}, n, err);
+            if (st == SourceState::failed) {
+                upload_ = Upload::none;
+                fail(ex, err);  // the server has part of a body: the connection cannot go on
+                return;
+            }
+            std::size_t begin = kChunkHead, end = kChunkHead + n;
+            if (chunked && n != 0) {
+                char head[kChunkHead + 1];
+                const int len = std::snprintf(head, sizeof head, "%zx\r\n", n);
+                begin = kChunkHead - static_cast<std::size_t>(len);
+                std::memcpy(buf->data() + begin, head, static_cast<std::size_t>(len));
+                (*buf)[end++] = '\r';
+                (*buf)[end++] = '\n';
+            }
+            if (st == SourceState::end) {
+                upload_ = Upload::none;
+                if (chunked)
+                    for (char c : std::string_view("0\r\n\r\n")) (*buf)[end++] = static_cast<std::uint8_t>(c);
+            }
+            if (end != begin) {
+                const std::span<const std::uint8_t> piece{buf->data() + begin, end - begin};
+                owner_.send_shared(piece, std::move(buf));
+            }
+            if (st == SourceState::waiting) return;  // resume() reads again
+        }
+    }
+
     // The socket is read again (a paused sink resumed, or its response ended).
     void read_again() {
         if (!reading_paused_) return;
@@ -257,7 +325,9 @@ private:
         // server would read what is left of the body as the next request). Only a body can be
         // left: a server that answered a bodyless request has read all of it, though our
         // write's completion may not have been seen yet (the read can come first).
-        const bool unsent = !ex->request.body.empty() && owner_.sending();
+        const bool unsent = (!ex->request.body.empty() && owner_.sending()) ||
+                            upload_ != Upload::none;
+        upload_ = Upload::none;
         if (unsent) {
             reusable_ = false;
             owner_.log()(LogLevel::debug, "connection " + owner_.describe() +
@@ -275,6 +345,7 @@ private:
 
     void fail(const ExchangePtr& ex, const Error& e) {
         current_ = nullptr;
+        upload_ = Upload::none;
         pending_.clear();
         reusable_ = false;
         owner_.abort_transport();  // nothing more is worth sending on it
@@ -304,6 +375,7 @@ private:
     bool close_after_ = false;
     bool offer_upgrade_ = false;
     bool upgrading_ = false;
+    Upload upload_ = Upload::none;  // the current request's body source is still being read
 };
 
 }  // namespace

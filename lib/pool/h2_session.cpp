@@ -186,6 +186,10 @@ public:
         for (const auto& [sid, e] : streams_)
             if (e.get() == &ex) id = sid;
         if (id == 0) return;
+        if (ex.upload_waiting) {  // its body source may have more now
+            session_.resume_body(id);
+            flush();
+        }
         ex.paused = false;
         auto it = paused_.find(id);
         if (it == paused_.end()) return;
@@ -228,6 +232,24 @@ private:
         const std::string& body = ex->request.body;
         r.shared_body = {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()};
         if (!body.empty()) r.body_owner = ex;
+        if (ex->uploading()) {
+            // Or read from the request's source as the peer's windows and our output allow;
+            // the Exchange outlives the stream (body_owner).
+            r.length = ex->request.body_source.length;
+            r.reader = [this, raw = ex.get()](std::span<std::uint8_t> buf) {
+                http2::Request::Read out;
+                std::size_t n = 0;
+                Error err;
+                switch (raw->finished ? SourceState::failed : read_source(*raw, buf, n, err)) {
+                    case SourceState::data: out.size = n; break;
+                    case SourceState::end: out.size = n; out.end = true; break;
+                    case SourceState::waiting: out.wait = true; break;
+                    case SourceState::failed: out.failed = true; upload_failed_ = true; break;
+                }
+                return out;
+            };
+            r.body_owner = ex;
+        }
         Error err;
         const std::int32_t id = session_.submit_request(std::move(r), err);
         if (id <= 0) {
@@ -249,6 +271,12 @@ private:
     void flush() {
         http2::Bytes out = session_.take_output(owner_.queued());
         if (!out.empty()) owner_.send_owned(std::move(out));
+        // A body source failed while DATA were made: its stream was reset just now, and its
+        // closing is an event to act on here (no read may come to prompt it).
+        if (upload_failed_ && !in_events_ && session_.has_events()) {
+            upload_failed_ = false;
+            process_events();
+        }
     }
 
     ExchangePtr find(std::int32_t id) {
@@ -257,6 +285,11 @@ private:
     }
 
     void process_events() {
+        in_events_ = true;
+        struct Done {
+            bool& flag;
+            ~Done() { flag = false; }
+        } done{in_events_};
         for (auto& ev : session_.take_events()) {
             const std::int32_t id = http2::stream_of(ev);
             if (id != 0) {
@@ -386,6 +419,10 @@ private:
         ExchangePtr ex = it->second;
         streams_.erase(it);
         drop_paused(c.stream_id);
+        if (ex->upload_error) {  // we reset it: its body source failed or lied about its length
+            owner_.complete(ex, ex->upload_error);
+            return;
+        }
         if (c.error && !ex->response_started &&
             (c.error.code == http2::errc::http_1_1_required || http11_goaway_)) {
             http11_required(ex, c.error.code == http2::errc::http_1_1_required
@@ -503,6 +540,8 @@ private:
     }
 
     SessionOwner& owner_;
+    bool upload_failed_ = false;  // a body source failed inside take_output()
+    bool in_events_ = false;      // process_events() is running
     std::size_t max_body_;
     std::uint32_t cap_;
     bool confirmed_;

@@ -1,4 +1,5 @@
 #include "pool.hpp"
+#include "body.hpp"
 
 
 #include <algorithm>
@@ -227,11 +228,11 @@ void Pool::cancel(const ExchangePtr& ex) {
 }
 
 void Pool::resume(const ExchangePtr& ex) {
-    if (ex->finished || !ex->paused) return;
+    if (ex->finished || !(ex->paused || ex->upload_waiting)) return;
     if (auto c = ex->connection.lock())
         c->resume(*ex);
     else
-        ex->paused = false;
+        ex->paused = ex->upload_waiting = false;
 }
 
 bool Pool::http1_remembered(const Host& host) const {
@@ -373,7 +374,7 @@ std::vector<std::uint8_t> Pool::early_payload(const std::string& key, std::size_
     const auto& methods = rp.policy.tls.early_data_methods;
     const auto it = std::find_if(host->waiting.begin(), host->waiting.end(), [&](const ExchangePtr& e) {
         return !e->finished && !e->too_early && !e->fallback && !e->http11_required &&
-               e->request.body.empty() &&
+               !e->has_body() &&
                std::find(methods.begin(), methods.end(), e->request.method) != methods.end();
     });
     if (it == host->waiting.end()) return {};
@@ -572,6 +573,10 @@ void Pool::requeue(Host& host, const ExchangePtr& ex) {
                         ": its connection ended after part of the response body had gone to the "
                         "body sink (Request::on_body); not sent again",
                     0, "pool"});
+        return;
+    }
+    if (Error err; !rewind_source(*ex, err)) {
+        finish(ex, std::move(err));
         return;
     }
     if (ex->attempts >= 3) {

@@ -102,7 +102,7 @@ TEST_CASE("size() is each enum's last enumerator; make_error_code agrees with th
     last(http1::errc::unsolicited_response, "http1:unsolicited_response");
     last(http2::errc::http_1_1_required, "http2:http_1_1_required");
     last(net::errc::response_too_large, "net:response_too_large");
-    last(pool::errc::body_sink_failed, "pool:body_sink_failed");
+    last(pool::errc::body_length_mismatch, "pool:body_length_mismatch");
     last(config::errc::internal, "config:internal");
     // The names the CLI had wrong once, and a first enumerator of each numbering.
     CHECK(error_name(pool::errc::retries_exhausted) == "pool:retries_exhausted");

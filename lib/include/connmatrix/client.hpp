@@ -51,6 +51,41 @@ enum class BodyAction {
             ///< reset with CANCEL; over HTTP/1.1 its connection is closed).
 };
 
+/// What a request body source (BodySource::read) answers for each read.
+struct BodyRead {
+    std::size_t size = 0;  ///< Bytes written at the start of the buffer (at most its size).
+    bool end = false;      ///< The body ends after these bytes (they may be none).
+};
+
+/// A request body produced as it is sent, instead of a whole Request::body: read on the I/O
+/// thread a piece at a time as the connection has room for it, so an upload of any size costs
+/// the Client a few buffers. Over HTTP/1.1 a known length goes out as Content-Length, an
+/// unknown one chunked; over HTTP/2 as DATA frames, no faster than the server's flow-control
+/// windows open (a known length is sent as content-length too).
+struct BodySource {
+    /// The body's length, when known: the source must give exactly that many bytes, else the
+    /// request ends with pool::errc::body_length_mismatch (over HTTP/1.1 its connection is
+    /// closed, over HTTP/2 its stream reset: the server never takes a short or long body for a
+    /// whole one). Unknown (nullopt): the body ends where the source says so. A known length of
+    /// zero sends an empty body without reading.
+    std::optional<std::uint64_t> length;
+    /// Fills up to `buffer.size()` bytes (never zero) from the start of `buffer`. Return
+    /// `{n, false}` for n bytes and more to come, `{n, true}` when the body ends after them,
+    /// `{0, false}` when nothing is ready yet: it is not called again until
+    /// RequestHandle::resume() (only send_async() gives the handle; the request's timeout runs
+    /// on). Runs on the I/O thread: keep it short, never block. One that throws ends its own
+    /// request with pool::errc::body_source_failed and the exception's text.
+    std::function<BodyRead(std::span<std::uint8_t> buffer)> read;
+    /// Optional: starts the body again from its first byte; false if it cannot. Without it, a
+    /// request whose source has been read is never sent again (the pool cannot replay it);
+    /// with it, it is retried where a request with a whole body would be (an idempotent one
+    /// after a lost connection, any after REFUSED_STREAM or above a GOAWAY), rewound first.
+    std::function<bool()> rewind;
+
+    /// Whether a source is set (`read` is).
+    explicit operator bool() const noexcept { return static_cast<bool>(read); }
+};
+
 /// One HTTP request. The Client takes it by value: move it in, and its body is sent from that
 /// string without a copy.
 struct Request {
@@ -65,6 +100,9 @@ struct Request {
     /// fields (RFC 9113 8.2.2).
     Headers headers;                                 // Host/:authority is added for you
     std::string body;                                ///< Sent as is; empty: no body.
+    /// A body streamed from a source instead (see BodySource); `body` must then be empty, else
+    /// the request ends with pool::errc::body_source_failed before anything is sent.
+    BodySource body_source;
     /// Overrides the policy's request timeout (policy::Timeouts::request) for this request:
     /// from send() to the end of the response, waiting for a connection included.
     std::optional<std::chrono::milliseconds> timeout;  // overrides the policy's request timeout
@@ -121,8 +159,10 @@ public:
     void cancel() const;
     /// Resumes a request whose body sink answered BodyAction::pause: what the Client holds of
     /// its body goes to the sink first, then the connection is read again (HTTP/1.1) or the
-    /// stream's window reopened (HTTP/2), as the sink takes it. Returns at once; nothing happens
-    /// when the request is not paused or has ended. Safe from any thread, any number of times.
+    /// stream's window reopened (HTTP/2), as the sink takes it. Resumes as well the upload of a
+    /// request whose body source answered `{0, false}` (nothing ready): it is read again.
+    /// Returns at once; nothing happens when the request is not paused or has ended. Safe from
+    /// any thread, any number of times.
     void resume() const;
     /// Whether the handle refers to a request (it may have ended since).
     /// \return false for a default-constructed handle, or when send_async() answered without

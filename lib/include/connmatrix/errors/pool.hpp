@@ -27,6 +27,9 @@ enum class errc {
     body_aborted,           ///< The request's body sink (Request::on_body) answered
                             ///< BodyAction::abort.
     body_sink_failed,       ///< The request's body sink, or its on_response, threw.
+    body_source_failed,     ///< The request's body source (Request::body_source) threw, gave
+                            ///< more than its buffer, or came with a Request::body as well.
+    body_length_mismatch,   ///< The body source gave more or fewer bytes than its length.
 };
 
 /// The `"pool"` category: one immutable object for the whole program, naming every errc
