@@ -33,6 +33,7 @@ enum Exit : int {
     exit_protocol = 6,      // negotiation refused by the policy, HTTP/1.1 or HTTP/2 errors
     exit_http = 7,          // get --fail: the server answered with a status >= 400
     exit_local_io = 8,      // a local file: -o, --junit cannot be written, @FILE cannot be read
+                            // (or changed while --data-binary streamed it)
 };
 
 // A failure that ends the command: main() prints "connmatrix: <message>" and exits with code.

@@ -6,12 +6,17 @@
 #include <connmatrix/errors.hpp>
 #include <connmatrix/tls.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
 #include <chrono>
 #include <ctime>
 #include <memory>
@@ -206,6 +211,47 @@ private:
     std::chrono::milliseconds wait_;
 };
 
+// --data-binary @FILE of a regular file: read as it is sent, never whole in memory. Its size
+// when opened is its Content-Length; a file that grows or shrinks meanwhile ends the request
+// (pool:body_length_mismatch, exit 8) rather than sending a body that is not the file.
+struct FileBody {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    explicit FileBody(int f) : fd(f) {}
+    FileBody(const FileBody&) = delete;
+    FileBody& operator=(const FileBody&) = delete;
+    ~FileBody() { ::close(fd); }
+};
+
+// The source for `path`, or nullopt when it is not a regular file (standard input, a pipe, a
+// device: read whole first, as curl does, since reading them could block the I/O thread).
+std::optional<BodySource> file_body(const std::string& path, const char* flag) {
+    if (path == "-") return std::nullopt;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw Failure(exit_local_io, std::string(flag) + " @" + path + ": cannot read the file: " +
+                                         std::strerror(errno));
+    auto file = std::make_shared<FileBody>(fd);
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    BodySource src;
+    src.length = static_cast<std::uint64_t>(st.st_size);
+    src.read = [file, path](std::span<std::uint8_t> buf) -> BodyRead {
+        ssize_t n = 0;
+        do {
+            n = ::pread(file->fd, buf.data(), buf.size(), static_cast<off_t>(file->offset));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) throw std::runtime_error("reading " + path + ": " + std::strerror(errno));
+        file->offset += static_cast<std::uint64_t>(n);
+        return {static_cast<std::size_t>(n), n == 0};
+    };
+    src.rewind = [file] {
+        file->offset = 0;
+        return true;
+    };
+    return src;
+}
+
 struct Attempt {
     Result result;
     std::size_t connects = 0;  // connections the last try opened (curl's num_connects)
@@ -218,6 +264,7 @@ Attempt send_with_retries(Client& client, const Request& req, const GetOptions& 
     const auto started = std::chrono::steady_clock::now();
     for (int n = 1;; ++n) {
         const std::size_t before = client.stats().connections_opened;
+        if (req.body_source.rewind) (void)req.body_source.rewind();  // each try: the whole file
         Attempt a{client.send(req), 0};
         a.connects = client.stats().connections_opened - before;
         const auto why = retrier.transient(a.result);
@@ -248,8 +295,12 @@ int run_get(const GetOptions& o) {
     const bool has_body = o.data || o.data_binary;
     if (has_body) {
         const std::string& d = o.data ? *o.data : *o.data_binary;
-        req.body = !d.empty() && d[0] == '@' ? read_input_file(d.substr(1), o.data ? "-d" : "--data-binary")
-                                             : d;
+        const bool from_file = !d.empty() && d[0] == '@';
+        if (from_file && o.data_binary) {
+            if (auto src = file_body(d.substr(1), "--data-binary")) req.body_source = std::move(*src);
+        }
+        if (!req.body_source)
+            req.body = from_file ? read_input_file(d.substr(1), o.data ? "-d" : "--data-binary") : d;
         const bool has_type = std::any_of(req.headers.begin(), req.headers.end(), [](const Header& h) {
             std::string n = h.name;
             std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -31,6 +31,10 @@ int exit_code_for(const Error& err) noexcept {
             return exit_usage;
         return exit_net;
     }
+    // --data-binary @FILE streams the file: one that cannot be read or changes while it is
+    // sent is a local file's failure, as when it cannot be opened.
+    if (err.code == pool::errc::body_source_failed || err.code == pool::errc::body_length_mismatch)
+        return exit_local_io;
     if (cat == "pool") return exit_net;
     if (cat == "tls") return exit_tls;
     if (cat == "negotiate" || cat == "http1" || cat == "http2") return exit_protocol;

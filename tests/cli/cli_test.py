@@ -1519,6 +1519,45 @@ class BigServer:
                 except OSError:
                     pass
 
+            def do_POST(self):
+                import hashlib
+                n = server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                cl, te = self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding")
+                digest, count = hashlib.sha256(), 0
+                try:
+                    if cl is not None:
+                        left = int(cl)
+                        while left > 0:
+                            piece = self.rfile.read(min(left, 1 << 20))
+                            if not piece:
+                                break
+                            digest.update(piece)
+                            count += len(piece)
+                            left -= len(piece)
+                    elif te == "chunked":
+                        while True:
+                            size = int(self.rfile.readline().split(b";")[0], 16)
+                            if size == 0:
+                                while self.rfile.readline() not in (b"\r\n", b""):
+                                    pass
+                                break
+                            piece = self.rfile.read(size)
+                            digest.update(piece)
+                            count += len(piece)
+                            self.rfile.read(2)
+                    server.uploads.append((self.command, self.path, cl, te, count))
+                    fail = self.path.startswith("/fail1/") and n == 1
+                    body = f"{count} {digest.hexdigest()}".encode()
+                    self.send_response(503 if fail else 200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+            do_PUT = do_POST
+
+        self.uploads = []
         self.httpd, self.url = serve_http(Handler)
 
     @staticmethod
@@ -1545,15 +1584,30 @@ def run_measured(c, *argv, env=None):
     return proc.returncode, out.read_text(errors="replace"), err.read_text(errors="replace"), usage.ru_maxrss
 
 
+def measured_size():
+    """(asan, env, size) for a constant-memory check. Under AddressSanitizer (the sanitizer job
+    sets ASAN_OPTIONS) the allocator's quarantine and shadow memory make an absolute RSS figure
+    meaningless: there 256 MiB go with a small quarantine and the bound is on the growth over a
+    1 MiB run; otherwise 1 GiB under an absolute 64 MiB."""
+    asan = "ASAN_OPTIONS" in os.environ
+    env = {"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":quarantine_size_mb=4"} if asan else None
+    return asan, env, (256 if asan else 1024) << 20
+
+
+def check_peak(c, what, asan, low, peak, size):
+    """The peak RSS of moving `size` bytes (`peak` KiB) against `low` KiB for 1 MiB."""
+    print(f"     peak RSS: {low} KiB for 1 MiB, {peak} KiB for {size >> 20} MiB")
+    if asan:
+        c.check(peak - low < 48 * 1024,
+                f"{what} of {size >> 20} MiB under ASan: peak RSS grows by under 48 MiB over 1 MiB ({peak - low} KiB)")
+    else:
+        c.check(peak < 64 * 1024, f"{what} of 1 GiB: peak RSS under 64 MiB ({peak} KiB)")
+
+
 def stream_output(c):
     s = BigServer()
     try:
-        # Under AddressSanitizer (the sanitizer job sets ASAN_OPTIONS) the allocator's quarantine
-        # and shadow memory make an absolute RSS figure meaningless: there a smaller body is
-        # streamed with a small quarantine and the bound is on the growth over a 1 MiB download.
-        asan = "ASAN_OPTIONS" in os.environ
-        env = {"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":quarantine_size_mb=4"} if asan else None
-        size = (256 if asan else 1024) << 20
+        asan, env, size = measured_size()
         rc, out, err, small = run_measured(c, "get", "-s", "-o", "/dev/null", "-w", "%{size_download}",
                                            f"{s.url}/big/{1 << 20}", env=env)
         c.check(rc == 0 and out == str(1 << 20), f"get -o /dev/null of 1 MiB: exit 0, size_download 1048576 (got {rc}, {out!r}, {err!r})")
@@ -1561,12 +1615,7 @@ def stream_output(c):
                                           f"{s.url}/big/{size}", env=env)
         c.check(rc == 0 and out == str(size),
                 f"get -o /dev/null of {size >> 20} MiB: exit 0, size_download {size} (got {rc}, {out!r}, {err!r})")
-        print(f"     peak RSS: {small} KiB for 1 MiB, {peak} KiB for {size >> 20} MiB")
-        if asan:
-            c.check(peak - small < 48 * 1024,
-                    f"get -o of {size >> 20} MiB under ASan: peak RSS grows by under 48 MiB over a 1 MiB download ({peak - small} KiB)")
-        else:
-            c.check(peak < 64 * 1024, f"get -o of 1 GiB: peak RSS under 64 MiB ({peak} KiB)")
+        check_peak(c, "get -o", asan, small, peak, size)
         # To a regular file: every byte, in order, as Content-Length and as chunks.
         for kind in ("big", "chunked"):
             dest = c.tmp / f"{kind}.bin"
@@ -1605,6 +1654,59 @@ def stream_output(c):
         p = c.run("get", "-s", "-S", "-o", "/dev/full", f"{s.url}/big/{1 << 20}")
         c.expect_exit(p, EXIT["local_io"], "get -o /dev/full")
         c.one_line_error(p, "get -o /dev/full", "-o /dev/full: cannot write the response body")
+    finally:
+        s.close()
+
+
+def stream_upload(c):
+    """--data-binary @FILE streams a regular file: Content-Length from its size, constant memory
+    for 1 GiB (peak RSS under 64 MiB), the whole file again on --retry; a FIFO is read whole."""
+    import hashlib
+    s = BigServer()
+    try:
+        asan, env, size = measured_size()
+        small = c.tmp / "small.bin"
+        small.write_bytes(BigServer.pattern(1 << 20))
+        big = c.tmp / "zeros.bin"
+        with open(big, "wb") as f:
+            f.truncate(size)  # sparse: reading it costs no disk
+        zeros = hashlib.sha256()
+        block = bytes(1 << 20)
+        for _ in range(size >> 20):
+            zeros.update(block)
+        rc, out, err, low = run_measured(c, "get", "-s", "--data-binary", f"@{small}", f"{s.url}/up/small", env=env)
+        want = f"{1 << 20} {hashlib.sha256(small.read_bytes()).hexdigest()}"
+        c.check(rc == 0 and out == want, f"--data-binary @FILE of 1 MiB: the server got it whole (got {rc}, {out!r}, {err!r})")
+        rc, out, err, peak = run_measured(c, "get", "-s", "--data-binary", f"@{big}", f"{s.url}/up/big", env=env)
+        c.check(rc == 0 and out == f"{size} {zeros.hexdigest()}",
+                f"--data-binary @FILE of {size >> 20} MiB: the server got every byte (got {rc}, {out[:80]!r}, {err!r})")
+        check_peak(c, "--data-binary @FILE", asan, low, peak, size)
+        up = [u for u in s.uploads if u[1] == "/up/big"]
+        c.check(up == [("POST", "/up/big", str(size), None, size)],
+                f"--data-binary @FILE: one POST framed by Content-Length {size}, no chunked coding ({up})")
+        # -X PUT, a patterned file: byte for byte.
+        odd = c.tmp / "odd.bin"
+        odd.write_bytes(BigServer.pattern(3 * (1 << 20) + 777))
+        p = c.run("get", "-s", "-X", "PUT", "--data-binary", f"@{odd}", f"{s.url}/up/put")
+        c.check(p.returncode == 0 and p.stdout == f"{odd.stat().st_size} {hashlib.sha256(odd.read_bytes()).hexdigest()}",
+                "--data-binary @FILE -X PUT: the file, byte for byte", p)
+        # --retry: the 503 came after the whole upload; the retry sends the whole file again.
+        p = c.run("get", "-s", "--retry", "1", "--retry-delay", "100ms", "--data-binary", f"@{odd}", f"{s.url}/fail1/up")
+        sizes = [u[4] for u in s.uploads if u[1] == "/fail1/up"]
+        c.check(p.returncode == 0 and sizes == [odd.stat().st_size] * 2,
+                f"--data-binary @FILE --retry: each attempt sent the whole file ({sizes})", p)
+        # Not a regular file: read whole first (as curl does), then sent.
+        fifo = c.tmp / "upload-pipe"
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=lambda: open(fifo, "wb").write(b"from a pipe"), daemon=True)
+        writer.start()
+        p = c.run("get", "-s", "--data-binary", f"@{fifo}", f"{s.url}/up/fifo")
+        writer.join(10)
+        c.check(p.returncode == 0 and p.stdout == f"11 {hashlib.sha256(b'from a pipe').hexdigest()}",
+                "--data-binary @FIFO: read whole, then sent", p)
+        p = c.run("get", "-s", "-S", "--data-binary", f"@{c.tmp / 'missing.bin'}", f"{s.url}/up/missing")
+        c.expect_exit(p, EXIT["local_io"], "--data-binary @missing")
+        c.one_line_error(p, "--data-binary @missing", "cannot read the file")
     finally:
         s.close()
 
@@ -1882,7 +1984,8 @@ def connect_overrides(c):
 GROUPS = {f.__name__: f for f in [usage_errors, check_config, explain, version, probe_json,
                                   probe_expect, probe_junit, probe_html, probe_timeout, get_against_servers,
                                   probe_agrees_with_interop, mutual_tls, curl_flags, retry, man_page,
-                                  completion, connect_overrides, stream_output]}
+                                  completion, connect_overrides, stream_output,
+                                  stream_upload]}
 
 
 def main():
