@@ -223,17 +223,29 @@ struct FileBody {
     ~FileBody() { ::close(fd); }
 };
 
-// The source for `path`, or nullopt when it is not a regular file (standard input, a pipe, a
-// device: read whole first, as curl does, since reading them could block the I/O thread).
-std::optional<BodySource> file_body(const std::string& path, const char* flag) {
-    if (path == "-") return std::nullopt;
+// The source for `path`; for what is not a regular file (a pipe, a device) nullopt, with all
+// it gave read into `whole` first, as curl does, since reading it as it goes could block the
+// I/O thread. (From the descriptor opened here: a FIFO opened twice could lose its writer.)
+std::optional<BodySource> file_body(const std::string& path, const char* flag, std::string& whole) {
+    auto cannot = [&](const char* what) {
+        return Failure(exit_local_io, std::string(flag) + " @" + path + ": " + what + ": " +
+                                          std::strerror(errno));
+    };
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        throw Failure(exit_local_io, std::string(flag) + " @" + path + ": cannot read the file: " +
-                                         std::strerror(errno));
+    if (fd < 0) throw cannot("cannot read the file");
     auto file = std::make_shared<FileBody>(fd);
     struct stat st{};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    if (::fstat(fd, &st) != 0) throw cannot("cannot read the file");
+    if (!S_ISREG(st.st_mode)) {
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n == 0) return std::nullopt;
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw cannot("cannot read the file");
+            whole.append(buf, static_cast<std::size_t>(n));
+        }
+    }
     BodySource src;
     src.length = static_cast<std::uint64_t>(st.st_size);
     src.read = [file, path](std::span<std::uint8_t> buf) -> BodyRead {
@@ -296,11 +308,12 @@ int run_get(const GetOptions& o) {
     if (has_body) {
         const std::string& d = o.data ? *o.data : *o.data_binary;
         const bool from_file = !d.empty() && d[0] == '@';
-        if (from_file && o.data_binary) {
-            if (auto src = file_body(d.substr(1), "--data-binary")) req.body_source = std::move(*src);
-        }
-        if (!req.body_source)
+        if (from_file && o.data_binary && d != "@-") {
+            if (auto src = file_body(d.substr(1), "--data-binary", req.body))
+                req.body_source = std::move(*src);
+        } else {
             req.body = from_file ? read_input_file(d.substr(1), o.data ? "-d" : "--data-binary") : d;
+        }
         const bool has_type = std::any_of(req.headers.begin(), req.headers.end(), [](const Header& h) {
             std::string n = h.name;
             std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -1698,7 +1698,10 @@ def stream_upload(c):
         # Not a regular file: read whole first (as curl does), then sent.
         fifo = c.tmp / "upload-pipe"
         os.mkfifo(fifo)
-        writer = threading.Thread(target=lambda: open(fifo, "wb").write(b"from a pipe"), daemon=True)
+        def write_fifo():
+            with open(fifo, "wb") as f:
+                f.write(b"from a pipe")
+        writer = threading.Thread(target=write_fifo, daemon=True)
         writer.start()
         p = c.run("get", "-s", "--data-binary", f"@{fifo}", f"{s.url}/up/fifo")
         writer.join(10)
