@@ -105,6 +105,9 @@ private:
         if (const auto& v = o.pool.ping_interval; v && ((*v).count() < 0 || *v > max_timeout))
             add(errc::invalid_value, member_path(pp, "ping_interval"),
                 format_duration(*v) + " is out of range: 0s (never PING) to " + format_duration(max_timeout));
+        if (const auto& v = o.pool.max_connection_age; v && ((*v).count() < 0 || *v > max_timeout))
+            add(errc::invalid_value, member_path(pp, "max_connection_age"),
+                format_duration(*v) + " is out of range: 0s (no limit) to " + format_duration(max_timeout));
         if (const auto& v = o.pool.ping_timeout; v && ((*v).count() <= 0 || *v > max_timeout))
             add(errc::invalid_value, member_path(pp, "ping_timeout"),
                 format_duration(*v) + " is out of range: a timeout is more than 0s and at most " +

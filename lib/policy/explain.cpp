@@ -71,6 +71,7 @@ ojson value_json(const Policy& p, Field f) {
         case Field::pool_max_concurrent_streams: return p.pool.max_concurrent_streams;
         case Field::pool_ping_interval: return format_duration(p.pool.ping_interval);
         case Field::pool_ping_timeout: return format_duration(p.pool.ping_timeout);
+        case Field::pool_max_connection_age: return format_duration(p.pool.max_connection_age);
         case Field::proxy:
             if (p.proxy) return p.proxy->to_string();
             return false;

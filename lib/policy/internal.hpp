@@ -69,7 +69,7 @@ enum class Field : std::size_t {
     tls_early_data, tls_early_data_methods, tls_pin, tls_client_cert,
     timeouts_connect, timeouts_tls, timeouts_request, timeouts_idle, timeouts_happy_eyeballs,
     pool_max_connections_per_host, pool_max_idle_per_host, pool_max_concurrent_streams,
-    pool_ping_interval, pool_ping_timeout,
+    pool_ping_interval, pool_ping_timeout, pool_max_connection_age,
     proxy, connect_to, resolve,
     count_
 };

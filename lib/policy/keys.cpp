@@ -20,7 +20,8 @@ constexpr std::string_view tls_keys[] = {"verify",     "ca_file",    "min_versio
 constexpr std::string_view timeouts_keys[] = {"connect", "tls", "request", "idle",
                                               "happy_eyeballs"};
 constexpr std::string_view pool_keys[] = {"max_connections_per_host", "max_idle_per_host",
-                                          "max_concurrent_streams", "ping_interval", "ping_timeout"};
+                                          "max_concurrent_streams", "ping_interval", "ping_timeout",
+                                          "max_connection_age"};
 
 }  // namespace
 

@@ -366,6 +366,7 @@ private:
             if (dst) *dst = count(it.value(), p);
             if (k == "ping_interval") out.ping_interval = duration(it.value(), p);
             if (k == "ping_timeout") out.ping_timeout = duration(it.value(), p);
+            if (k == "max_connection_age") out.max_connection_age = duration(it.value(), p);
         }
     }
 

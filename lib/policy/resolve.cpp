@@ -37,6 +37,7 @@ std::string_view field_name(Field f) noexcept {
         case Field::pool_max_concurrent_streams: return "pool.max_concurrent_streams";
         case Field::pool_ping_interval: return "pool.ping_interval";
         case Field::pool_ping_timeout: return "pool.ping_timeout";
+        case Field::pool_max_connection_age: return "pool.max_connection_age";
         case Field::proxy: return "proxy";
         case Field::connect_to: return "connect_to";
         case Field::resolve: return "resolve";
@@ -156,6 +157,7 @@ void apply_layer(Policy& p, ProvenanceTable& t, const Overrides& o, Provenance::
          Field::pool_max_concurrent_streams);
     take(p.pool.ping_interval, o.pool.ping_interval, Field::pool_ping_interval);
     take(p.pool.ping_timeout, o.pool.ping_timeout, Field::pool_ping_timeout);
+    take(p.pool.max_connection_age, o.pool.max_connection_age, Field::pool_max_connection_age);
     take(p.proxy, o.proxy, Field::proxy);
     take(p.connect_to, o.connect_to, Field::connect_to);
     take(p.resolve, o.resolve, Field::resolve);

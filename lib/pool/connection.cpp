@@ -14,6 +14,7 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
       policy_(std::move(setup.policy)), max_body_(setup.max_response_body),
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
       info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io), ping_timer_(io),
+      age_timer_(io),
       max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits),
       early_(std::move(setup.early)), early_sent_(std::move(setup.early_sent)) {}
 
@@ -73,10 +74,11 @@ void Connection::start() {
         });
     }
     arm_idle_timer();
+    arm_age_timer();
 }
 
 bool Connection::can_submit() const {
-    return state_ == State::ready && !probing_ && proto_ && proto_->reusable() &&
+    return state_ == State::ready && !probing_ && !aged_ && proto_ && proto_->reusable() &&
            proto_->can_submit();
 }
 
@@ -394,6 +396,12 @@ void Connection::on_transport_closed(const Error& err) {
 
 void Connection::arm_idle_timer() {
     if (state_ != State::ready || !proto_ || proto_->active() != 0) return;
+    if (aged_) {  // past its age, and the last request on it is done: no idle life
+        log()(LogLevel::debug, "connection " + describe() +
+                                   ": past max_connection_age and idle now; closing");
+        close_transport();
+        return;
+    }
     idle_since_ = Clock::now();
     const auto idle = policy().timeouts.idle;
     idle_timer_.expires_after(idle);
@@ -409,6 +417,31 @@ void Connection::arm_idle_timer() {
     });
 }
 
+// pool.max_connection_age (Envoy's max_connection_duration, gRPC's MAX_CONNECTION_AGE): a
+// graceful recycle. The protocol's goodbye goes out now (h2 GOAWAY NO_ERROR: the streams on it
+// go on; HTTP/1.1: no next request), and the close once it is idle.
+void Connection::arm_age_timer() {
+    const auto age = policy().pool.max_connection_age;
+    if (age.count() <= 0) return;
+    age_timer_.expires_after(age);
+    std::weak_ptr<Connection> weak = weak_from_this();
+    age_timer_.async_wait([weak, age](const asio::error_code& ec) {
+        if (ec) return;
+        auto c = weak.lock();
+        if (!c || c->state_ != State::ready || !c->proto_) return;
+        c->aged_ = true;
+        c->log()(LogLevel::debug, "connection " + c->describe() + " is older than max_connection_age " +
+                                      policy::format_duration(age) + ": no new requests on it; " +
+                                      std::to_string(c->active()) + " in flight finish first");
+        c->proto_->shutdown();
+        if (c->active() == 0) {
+            c->close_transport();
+            return;
+        }
+        c->events_.changed(*c);  // waiting requests may need a connection of their own now
+    });
+}
+
 void Connection::shutdown() {
     if (proto_) proto_->shutdown();
     // Idle: nothing to wait for, so the protocol's goodbye (h2 GOAWAY) is followed by the close
@@ -419,6 +452,7 @@ void Connection::shutdown() {
 
 void Connection::close() {
     idle_timer_.cancel();
+    age_timer_.cancel();
     confirm_timer_.cancel();
     ping_timer_.cancel();
     if (proto_) proto_->shutdown();

@@ -87,6 +87,9 @@ public:
     // nothing until the ACK (then changed() is reported) or pool.ping_timeout (then it is
     // closed). True: it may take requests now.
     bool check_before_reuse();
+    // Past pool.max_connection_age: it takes no new request and closes once the ones on it
+    // are done; meanwhile it does not count against max_connections_per_host.
+    bool draining() const noexcept { return aged_; }
     bool idle() const;
     std::size_t active() const;
     void submit(const ExchangePtr& ex);
@@ -128,6 +131,7 @@ public:
 private:
     void on_transport_closed(const Error& err);
     void arm_idle_timer();
+    void arm_age_timer();
     void flush_now();
     void post_flush();
     void report_closed();  // closed by us: tell the owner, later
@@ -153,6 +157,8 @@ private:
     asio::steady_timer idle_timer_;
     asio::steady_timer confirm_timer_;
     asio::steady_timer ping_timer_;
+    asio::steady_timer age_timer_;
+    bool aged_ = false;  // older than pool.max_connection_age: draining
     Clock::time_point idle_since_ = Clock::now();  // when it last became idle
     bool probing_ = false;                         // a PING before reuse is unanswered
     std::size_t served_ = 0;

@@ -291,8 +291,14 @@ void Pool::dispatch(Host& host) {
     }
     if (backing_off(host)) return;
     const std::size_t max_conns = std::max<std::uint32_t>(1, host.policy->policy.pool.max_connections_per_host);
-    while (host.waiting.size() > pending_capacity &&
-           host.connections.size() + host.opening.size() < max_conns) {
+    // One draining past max_connection_age takes no request: it holds no place in the limit.
+    auto counted = [&host] {
+        return static_cast<std::size_t>(std::count_if(
+                   host.connections.begin(), host.connections.end(),
+                   [](const auto& c) { return !c->draining(); })) +
+               host.opening.size();
+    };
+    while (host.waiting.size() > pending_capacity && counted() < max_conns) {
         open_connection(host);
         if (host.opening.back().may_multiplex) return;
         ++pending_capacity;

@@ -405,3 +405,61 @@ TEST_CASE("pool.ping_interval: an h2 server that stops answering PING costs ping
         CHECK(server.connections() == 1);
     }
 }
+
+TEST_CASE("pool.max_connection_age: an old connection takes no new request; one on it finishes") {
+    for (const bool h2 : {true, false}) {
+        INFO((h2 ? "h2" : "http/1.1"));
+        auto o = h2 ? tls_server(default_backend(), {"h2"}) : TestServerOptions{};
+        // /slow answers after 1.5 s: in flight across the connection's 300 ms age.
+        o.handler = [](const ServedRequest& r) {
+            if (r.target == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+            return echo_path(r);
+        };
+        TestServer server(o);
+        // One connection per host at most: the draining one must not hold the place.
+        Client c = make_client(client_json(default_backend().name(), "alpn",
+                                           R"("pool": {"max_connection_age": "300ms",
+                                                       "max_connections_per_host": 1})"));
+        REQUIRE(c.send({.method = "GET", .url = server.url("/first")}));
+        std::this_thread::sleep_for(std::chrono::milliseconds(450));
+        // Aged while idle: closed, and the next request opens a fresh connection.
+        Result r = c.send({.method = "GET", .url = server.url("/second")});
+        REQUIRE_MESSAGE(r, r.error.message());
+        CHECK_FALSE(r.response.info.reused);
+        CHECK(server.connections() == 2);
+        // Aged with a request in flight: that one finishes on it, the next goes elsewhere at
+        // once (not after the slow one, as it would behind a limit of one connection).
+        std::promise<Result> slow;
+        auto slow_done = slow.get_future();
+        c.send_async({.method = "GET", .url = server.url("/slow")},
+                     [&slow](Result x) { slow.set_value(std::move(x)); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the connection is 400+ ms old
+        Result quick = c.send({.method = "GET", .url = server.url("/quick")});
+        REQUIRE_MESSAGE(quick, quick.error.message());
+        CHECK_FALSE(quick.response.info.reused);
+        // It did not wait for /slow's connection: /slow is still in flight.
+        CHECK(slow_done.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+        Result s = slow_done.get();
+        REQUIRE_MESSAGE(s, s.error.message());
+        CHECK(s.response.body.find("/slow") != std::string::npos);
+        CHECK(server.connections() == 3);
+        CHECK(server.requests() == 4);
+        // And the aged connections are closed, not left open idle.
+        const auto t1 = std::chrono::steady_clock::now();
+        while (server.closed() < 2 && std::chrono::steady_clock::now() - t1 < std::chrono::seconds(3))
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        CHECK(server.closed() >= 2);
+    }
+}
+
+TEST_CASE("pool.max_connection_age: 0s (the default) keeps a connection however old") {
+    auto o = tls_server(default_backend(), {"h2"});
+    TestServer server(o);
+    Client c = make_client(client_json(default_backend().name(), "alpn"));
+    REQUIRE(c.send({.method = "GET", .url = server.url()}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    Result r = c.send({.method = "GET", .url = server.url()});
+    REQUIRE(r);
+    CHECK(r.response.info.reused);
+    CHECK(server.connections() == 1);
+}

@@ -150,7 +150,7 @@ TEST_CASE("unknown keys, with a did-you-mean for near misses") {
               R"(mode: unknown key: policy settings go in "defaults" or in a "hosts" rule)");
     one_error(R"({"rules": []})", errc::unknown_key, R"(rules: unknown key, did you mean "hosts"?)");
     one_error(defaults(R"("pool": {"streams": 5})"), errc::unknown_key,
-              R"(defaults.pool.streams: unknown key (keys here: max_connections_per_host, max_idle_per_host, max_concurrent_streams, ping_interval, ping_timeout))");
+              R"(defaults.pool.streams: unknown key (keys here: max_connections_per_host, max_idle_per_host, max_concurrent_streams, ping_interval, ping_timeout, max_connection_age))");
     one_error(R"({"we.ird": 1})", errc::unknown_key,
               R"(["we.ird"]: unknown key (keys here: $schema, description, defaults, hosts))");
 }
@@ -430,6 +430,18 @@ TEST_CASE("pool.ping_interval and pool.ping_timeout: what loads, and each bad va
               R"(hosts[0].pool.ping_interval: expected a duration string such as "3s" or "250ms", got number 30 (write the unit: "30s" or "30ms"))");
     one_error(defaults(R"("pool": {"ping_timeout": "soon"})"), errc::bad_duration,
               R"(defaults.pool.ping_timeout: "soon" is not a duration: write numbers with units h, m, s, ms in that order, as in "250ms", "3s", "1m30s")");
+}
+
+TEST_CASE("pool.max_connection_age: what loads, and each bad value by its JSON path") {
+    auto ok = load(R"({"defaults": {"pool": {"max_connection_age": "10m"}},
+      "hosts": [{"match": "forever.example", "pool": {"max_connection_age": "0s"}}]})");
+    REQUIRE_MESSAGE(ok, ok.report());
+    CHECK(ok.config->defaults.pool.max_connection_age == std::chrono::minutes(10));
+    CHECK(ok.config->hosts[0].set.pool.max_connection_age == std::chrono::milliseconds(0));
+    one_error(rule(R"("pool": {"max_connection_age": "25h"})"), errc::invalid_value,
+              R"(hosts[0].pool.max_connection_age: 25h is out of range: 0s (no limit) to 24h)");
+    one_error(defaults(R"("pool": {"max_connection_age": 600})"), errc::wrong_type,
+              R"(defaults.pool.max_connection_age: expected a duration string such as "3s" or "250ms", got number 600 (write the unit: "600s" or "600ms"))");
 }
 
 TEST_CASE("connect_to, resolve and timeouts.happy_eyeballs: what loads, and each bad entry by its JSON path") {

@@ -104,7 +104,7 @@ TEST_CASE("json: the same, for tools") {
     CHECK(j["rule"] == json{{"index", 1}, {"match", "api.example.com"}, {"description", "the API"}});
     CHECK(j["also_matched"] == json::parse(R"([{"index": 0, "match": "*.example.com"}])"));
     const json& s = j["settings"];
-    CHECK(s.size() == 31);
+    CHECK(s.size() == 32);
     CHECK(s["alpn"]["value"] == json::array({"h2", "http/1.1"}));
     CHECK(s["alpn"]["source"] == "mode prior-knowledge-alpn (from hosts[1])");
     CHECK(s["alpn"]["source_kind"] == "mode_preset");
@@ -212,6 +212,20 @@ TEST_CASE("pool.ping_interval and pool.ping_timeout: values and sources") {
     const auto builtin = policy::Engine(policy::Config{}, three).resolve(*policy::Origin::parse("https://x.example")).policy;
     CHECK(builtin.pool.ping_interval == std::chrono::milliseconds(0));
     CHECK(builtin.pool.ping_timeout == std::chrono::seconds(5));
+    CHECK(builtin.pool.max_connection_age == std::chrono::milliseconds(0));
+    CHECK(other["pool.max_connection_age"]["value"] == "0s");
+    CHECK(other["pool.max_connection_age"]["source_kind"] == "builtin");
+}
+
+TEST_CASE("pool.max_connection_age: value and source") {
+    auto r = config::load_string(R"({
+      "hosts": [{"match": "api.example", "pool": {"max_connection_age": "5m"}}]})",
+                                 "age.json", three);
+    REQUIRE_MESSAGE(r, r.report());
+    policy::Engine e(std::move(*r.config), three);
+    const std::string api = e.explain("https://api.example/").text();
+    INFO(api);
+    CHECK(row(api, "pool.max_connection_age") == "pool.max_connection_age 5m hosts[0] (api.example)");
 }
 
 TEST_CASE("connect_to, resolve and timeouts.happy_eyeballs: values and sources") {

@@ -306,7 +306,7 @@ TEST_CASE("an Engine without a configuration resolves to the built-in defaults")
         INFO(p.field);
         CHECK((p.kind == policy::Provenance::Kind::builtin || p.kind == policy::Provenance::Kind::mode_preset));
     }
-    CHECK(r.provenance.size() == 31);
+    CHECK(r.provenance.size() == 32);
     CHECK(r.source_of("on_http11_required")->text == "built-in default");
 }
 

@@ -22,7 +22,7 @@
 ///                          "client_key_password_env"},
 ///                  "timeouts": {"connect", "tls", "request", "idle"},
 ///                  "pool": {"max_connections_per_host", "max_idle_per_host", "max_concurrent_streams",
-///                           "ping_interval", "ping_timeout"},
+///                           "ping_interval", "ping_timeout", "max_connection_age"},
 ///                  "proxy": "http://host:port" or false
 /// ```
 ///

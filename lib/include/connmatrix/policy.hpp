@@ -298,6 +298,13 @@ struct PoolLimits {
     std::chrono::milliseconds ping_interval{0};
     /// How long an h2 PING may stay unanswered before its connection is closed.
     std::chrono::milliseconds ping_timeout{5'000};
+    /// A connection older than this (from its handshake) takes no new request: h2 sends GOAWAY
+    /// NO_ERROR and HTTP/1.1 takes no next request, the requests on it finish, then it closes;
+    /// new requests go on a fresh connection, which it no longer counts against
+    /// max_connections_per_host while it drains. For DNS changes and servers that balance by
+    /// connection (Envoy's max_connection_duration, gRPC's MAX_CONNECTION_AGE). 0 (the
+    /// default): no limit.
+    std::chrono::milliseconds max_connection_age{0};
     /// Field-by-field equality.
     friend bool operator==(const PoolLimits&, const PoolLimits&) = default;
 };
@@ -404,8 +411,8 @@ struct Overrides {
             max_concurrent_streams;
         ///@}
         ///@{
-        /// `"ping_interval"`, `"ping_timeout"`.
-        std::optional<std::chrono::milliseconds> ping_interval, ping_timeout;
+        /// `"ping_interval"`, `"ping_timeout"`, `"max_connection_age"`.
+        std::optional<std::chrono::milliseconds> ping_interval, ping_timeout, max_connection_age;
         ///@}
     } pool;  ///< `"pool"`.
     /// `"proxy"`. Outer unset: not written; inner nullopt: `"proxy": false` (connect directly).
