@@ -14,7 +14,7 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
       policy_(std::move(setup.policy)), max_body_(setup.max_response_body),
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
       info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io), ping_timer_(io),
-      age_timer_(io),
+      age_timer_(io), keepalive_timer_(io),
       max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits),
       early_(std::move(setup.early)), early_sent_(std::move(setup.early_sent)) {}
 
@@ -97,11 +97,15 @@ bool Connection::check_before_reuse() {
     }
     const auto interval = policy().pool.ping_interval;
     if (interval.count() <= 0 || Clock::now() - idle_since_ <= interval) return true;
-    if (!proto_->ping()) return true;
+    return !probe("idle longer than " + policy::format_duration(interval) + " before reusing it");
+}
+
+bool Connection::probe(const std::string& why) {
+    if (probing_ || !proto_ || !proto_->ping()) return false;
     probing_ = true;
+    keepalive_timer_.cancel();
     const auto wait = policy().pool.ping_timeout;
-    log()(LogLevel::debug, "PING on connection " + describe() + " idle longer than " +
-                               policy::format_duration(interval) + " before reusing it");
+    log()(LogLevel::debug, "PING on connection " + describe() + ": " + why);
     ping_timer_.expires_after(wait);
     std::weak_ptr<Connection> weak = weak_from_this();
     ping_timer_.async_wait([weak, wait](const asio::error_code& ec) {
@@ -113,7 +117,23 @@ bool Connection::check_before_reuse() {
         c->proto_->shutdown();
         c->close_transport();
     });
-    return false;
+    return true;
+}
+
+// An idle h2 connection is PINGed every pool.ping_interval, so that one the server or a
+// middlebox dropped in silence is closed while idle (after ping_timeout), not found dead by
+// the next request. Each ACK starts the interval again; a request on it stops the timer.
+void Connection::arm_keepalive() {
+    const auto interval = policy().pool.ping_interval;
+    if (interval.count() <= 0 || info_.protocol != Protocol::h2 || probing_) return;
+    keepalive_timer_.expires_after(interval);
+    std::weak_ptr<Connection> weak = weak_from_this();
+    keepalive_timer_.async_wait([weak, interval](const asio::error_code& ec) {
+        if (ec) return;
+        auto c = weak.lock();
+        if (!c || !c->idle() || c->aged_) return;
+        (void)c->probe("idle for " + policy::format_duration(interval) + " (keepalive)");
+    });
 }
 
 void Connection::pinged() {
@@ -122,6 +142,7 @@ void Connection::pinged() {
     ping_timer_.cancel();
     idle_since_ = Clock::now();
     log()(LogLevel::debug, "PING acknowledged on connection " + describe());
+    if (idle()) arm_keepalive();
     if (state_ == State::ready) events_.changed(*this);
 }
 
@@ -131,6 +152,7 @@ std::size_t Connection::active() const { return proto_ ? proto_->active() : 0; }
 
 void Connection::submit(const ExchangePtr& ex) {
     idle_timer_.cancel();
+    keepalive_timer_.cancel();
     ex->connection = weak_from_this();
     ++ex->attempts;
     ex->response.info = info_;
@@ -403,6 +425,7 @@ void Connection::arm_idle_timer() {
         return;
     }
     idle_since_ = Clock::now();
+    arm_keepalive();
     const auto idle = policy().timeouts.idle;
     idle_timer_.expires_after(idle);
     std::weak_ptr<Connection> weak = weak_from_this();
@@ -453,6 +476,7 @@ void Connection::shutdown() {
 void Connection::close() {
     idle_timer_.cancel();
     age_timer_.cancel();
+    keepalive_timer_.cancel();
     confirm_timer_.cancel();
     ping_timer_.cancel();
     if (proto_) proto_->shutdown();

@@ -132,6 +132,10 @@ private:
     void on_transport_closed(const Error& err);
     void arm_idle_timer();
     void arm_age_timer();
+    void arm_keepalive();  // h2, idle, pool.ping_interval set: a PING each interval
+    // A PING goes out; the connection takes nothing until its ACK (pinged()) or, after
+    // pool.ping_timeout, is closed. False when the protocol cannot PING.
+    bool probe(const std::string& why);
     void flush_now();
     void post_flush();
     void report_closed();  // closed by us: tell the owner, later
@@ -158,6 +162,7 @@ private:
     asio::steady_timer confirm_timer_;
     asio::steady_timer ping_timer_;
     asio::steady_timer age_timer_;
+    asio::steady_timer keepalive_timer_;
     bool aged_ = false;  // older than pool.max_connection_age: draining
     Clock::time_point idle_since_ = Clock::now();  // when it last became idle
     bool probing_ = false;                         // a PING before reuse is unanswered

@@ -308,6 +308,7 @@ void TestServer::serve(int fd) {
             drop = drop || resp.drop_connection;
             return out;
         });
+        std::size_t pings_seen = 0;
         for (int i = 0; i < 1'000'000; ++i) {
             if (!in.empty()) {
                 const Error e = server.feed(in);
@@ -318,6 +319,8 @@ void TestServer::serve(int fd) {
                 }
                 const std::size_t open = server.peak_open_streams();
                 if (open > peak_streams_) peak_streams_ = open;
+                pings_ += server.pings_received() - pings_seen;
+                pings_seen = server.pings_received();
                 if (!conn.write(server.take_output())) break;
                 if (e) break;
             }

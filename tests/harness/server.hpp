@@ -102,6 +102,7 @@ public:
     // A new server context from the same options: tickets issued so far no longer resume.
     void new_context();
     std::size_t peak_h2_streams() const noexcept { return peak_streams_; }
+    std::size_t h2_pings() const noexcept { return pings_; }  // PINGs received, all connections
 
 private:
     void accept_loop();
@@ -124,6 +125,7 @@ private:
     std::atomic<std::size_t> closed_{0};
     std::atomic<std::size_t> handshakes_{0};
     std::atomic<std::size_t> peak_streams_{0};
+    std::atomic<std::size_t> pings_{0};
 };
 
 }  // namespace connmatrix::test

@@ -294,7 +294,8 @@ struct PoolLimits {
     std::uint32_t max_concurrent_streams = 100;  ///< A cap on the streams an h2 server allows per connection.
     /// A connection unused for longer than this is checked before it takes a request: h2 sends
     /// a PING and waits up to ping_timeout for its ACK (no ACK: the connection is closed and
-    /// the request goes on another one). 0 (the default): never PING.
+    /// the request goes on another one). An idle h2 connection is also PINGed every interval
+    /// (keepalive), and closed while idle when one goes unanswered. 0 (the default): never PING.
     std::chrono::milliseconds ping_interval{0};
     /// How long an h2 PING may stay unanswered before its connection is closed.
     std::chrono::milliseconds ping_timeout{5'000};
