@@ -87,6 +87,7 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
         });
         return;
     }
+    if (dial_.observe) dial_.observe(Dial::Step::resolving, first_hop.host, nullptr);
     resolver_.async_resolve(first_hop.host, std::to_string(first_hop.port),
                             [this, self](const asio::error_code& ec,
                                          asio::ip::tcp::resolver::results_type results) {
@@ -103,11 +104,19 @@ void Transport::on_resolved(const asio::error_code& ec,
     if (!ec)
         for (const auto& r : results) eps.push_back(r.endpoint());
     if (ec || eps.empty()) {
-        finish_connect(io_error(errc::resolve_failed,
-                                "cannot resolve " + hop.host +
-                                    (ec ? std::string() : ": no usable address"),
-                                ec));
+        const Error err = io_error(errc::resolve_failed,
+                                   "cannot resolve " + hop.host +
+                                       (ec ? std::string() : ": no usable address"),
+                                   ec);
+        if (dial_.observe) dial_.observe(Dial::Step::resolved, {}, &err);
+        finish_connect(err);
         return;
+    }
+    if (dial_.observe) {
+        std::string list;
+        for (const auto& ep : happy_eyeballs_order(eps))
+            list += (list.empty() ? "" : ", ") + Endpoint{ep.address().to_string(), ep.port()}.to_string();
+        dial_.observe(Dial::Step::resolved, list, nullptr);
     }
     race(std::move(eps));
 }
@@ -140,6 +149,9 @@ void Transport::start_attempt() {
     a.endpoint = endpoints_[index];
     a.started = Clock::now();
     ++running_;
+    if (dial_.observe)
+        dial_.observe(Dial::Step::attempt,
+                      Endpoint{a.endpoint.address().to_string(), a.endpoint.port()}.to_string(), nullptr);
     auto self = shared_from_this();
     const unsigned phase = phase_;
     a.socket.async_connect(a.endpoint, [this, self, index, phase](const asio::error_code& ec) {
@@ -167,13 +179,12 @@ void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
         asio::error_code ignored;
         a.socket.close(ignored);
         a.outcome = "failed after " + std::to_string(took.count()) + " ms (" + ec.message() + ")";
+        const std::string where = Endpoint{a.endpoint.address().to_string(), a.endpoint.port()}.to_string();
         attempt_error_ = io_error(errc::connect_failed,
                                   "cannot connect to " + (proxy_ ? "proxy " : std::string()) +
-                                      hop.to_string() + " (" +
-                                      Endpoint{a.endpoint.address().to_string(), a.endpoint.port()}
-                                          .to_string() +
-                                      ")",
+                                      hop.to_string() + " (" + where + ")",
                                   ec);
+        if (dial_.observe) dial_.observe(Dial::Step::attempt_done, where, &attempt_error_);
         if (attempts_.size() < endpoints_.size()) {
             ++stagger_gen_;  // the pending stagger must not start another one too
             stagger_timer_.cancel();
@@ -194,6 +205,7 @@ void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
     open_ = true;
     remote_ = Endpoint{a.endpoint.address().to_string(), a.endpoint.port()}.to_string();
     connect_time = since(connect_start_);
+    if (dial_.observe) dial_.observe(Dial::Step::attempt_done, remote_, nullptr);
     if (proxy_)
         start_tunnel();
     else

@@ -39,6 +39,11 @@ struct Dial {
     // IP literals to connect to instead of resolving the first hop's name (policy `resolve`),
     // with its port. Empty: DNS.
     std::vector<std::string> addresses;
+    // Told of each step as it happens (the Client's events), on the loop: `what` is the name
+    // resolving; the addresses resolved ("a, b"); the address an attempt goes to or ended at.
+    // `err` null: it worked (or began).
+    enum class Step { resolving, resolved, attempt, attempt_done };
+    std::function<void(Step, const std::string& what, const Error* err)> observe;
 };
 
 // RFC 8305 section 4: the addresses in the order they are tried, families interleaved, IPv6

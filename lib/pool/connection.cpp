@@ -16,7 +16,14 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
       info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io), ping_timer_(io),
       age_timer_(io), keepalive_timer_(io),
       max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits),
-      early_(std::move(setup.early)), early_sent_(std::move(setup.early_sent)) {}
+      observer_(setup.observer), early_(std::move(setup.early)),
+      early_sent_(std::move(setup.early_sent)) {}
+
+std::string Connection::end_reason() const {
+    if (!closing_why_.empty()) return closing_why_;
+    if (end_error_) return end_error_.message();
+    return "closed by the client";
+}
 
 Connection::~Connection() = default;
 
@@ -38,6 +45,8 @@ void Connection::start() {
         proto_ = make_h1_session(*this, max_body_, d.basis == negotiate::Basis::h2c_upgrade,
                                  max_interim_);
     ready_at_ = Clock::now();
+    if (observer_ && *observer_)
+        observer_->connection(EventKind::negotiated, id_, &info_, info_.decision);
     auto self = shared_from_this();
     if (auto ex = std::move(early_)) {
         // Before anything is read: the server's answer to it may be here already. (What the
@@ -114,6 +123,7 @@ bool Connection::probe(const std::string& why) {
         if (!c || !c->probing_ || c->state_ != State::ready) return;
         c->log()(LogLevel::info, "connection " + c->describe() + ": PING unanswered for " +
                                      policy::format_duration(wait) + "; closing it");
+        c->closing_why_ = "PING unanswered for pool.ping_timeout " + policy::format_duration(wait);
         c->proto_->shutdown();
         c->close_transport();
     });
@@ -154,12 +164,16 @@ void Connection::submit(const ExchangePtr& ex) {
     idle_timer_.cancel();
     keepalive_timer_.cancel();
     ex->connection = weak_from_this();
+    ex->connection_id = id_;
     ++ex->attempts;
     ex->response.info = info_;
     // Reused: another request went first, or the connection was ready before this one was
     // asked for (warm()). Then connect and handshake cost it nothing.
     ex->response.info.reused = served_ > 0 || ex->started >= ready_at_;
-    if (ex->response.info.reused) ex->response.info.timings = {};
+    if (ex->response.info.reused) {
+        ex->response.info.timings = {};
+        note(*ex, EventKind::connection_reused);
+    }
     ++served_;
     proto_->submit(ex);
 }
@@ -277,6 +291,7 @@ void Connection::complete(const ExchangePtr& ex, Error err) {
             log()(LogLevel::debug, "closing idle connection " + describe() +
                                        ": more than max_idle_per_host=" +
                                        std::to_string(policy().pool.max_idle_per_host));
+            closing_why_ = "more idle connections than pool.max_idle_per_host";
             proto_->shutdown();
             close_transport();
             return;
@@ -288,7 +303,7 @@ void Connection::complete(const ExchangePtr& ex, Error err) {
 void Connection::retry(const ExchangePtr& ex, const std::string& why) {
     log()(LogLevel::debug, "retrying " + ex->request.method + " " + ex->target + " on another connection: " + why);
     // The owner sends it on later: it must go on even when this connection is closing.
-    events_.requeue(*this, ex);
+    events_.requeue(*this, ex, why);
     if (state_ == State::ready) after_slot_freed();
 }
 
@@ -421,10 +436,13 @@ void Connection::arm_idle_timer() {
     if (aged_) {  // past its age, and the last request on it is done: no idle life
         log()(LogLevel::debug, "connection " + describe() +
                                    ": past max_connection_age and idle now; closing");
+        closing_why_ = "older than pool.max_connection_age";
         close_transport();
         return;
     }
     idle_since_ = Clock::now();
+    if (served_ != 0 && observer_ && *observer_)
+        observer_->connection(EventKind::connection_idle, id_, &info_);
     arm_keepalive();
     const auto idle = policy().timeouts.idle;
     idle_timer_.expires_after(idle);
@@ -435,6 +453,7 @@ void Connection::arm_idle_timer() {
         if (!c || c->state_ != State::ready || !c->proto_ || c->proto_->active() != 0) return;
         c->log()(LogLevel::debug, "idle-expired: connection " + c->describe() + " unused for " +
                                       policy::format_duration(idle));
+        c->closing_why_ = "idle for timeouts.idle " + policy::format_duration(idle);
         c->proto_->shutdown();
         c->close_transport();
     });
@@ -458,6 +477,7 @@ void Connection::arm_age_timer() {
                                       std::to_string(c->active()) + " in flight finish first");
         c->proto_->shutdown();
         if (c->active() == 0) {
+            c->closing_why_ = "older than pool.max_connection_age";
             c->close_transport();
             return;
         }
@@ -482,7 +502,12 @@ void Connection::close() {
     if (proto_) proto_->shutdown();
     flush_now();
     transport_->close();
+    const bool was_open = state_ != State::closed;
     state_ = State::closed;
+    // Not reported to the pool (it is closing it), but to an observer all the same.
+    if (was_open && observer_ && *observer_)
+        observer_->connection(EventKind::connection_closed, id_, &info_,
+                              closing_why_.empty() ? "the Client closed it" : closing_why_);
 }
 
 }  // namespace connmatrix::pool

@@ -3,6 +3,7 @@
 // owner through ConnectionEvents; it knows nothing of the pool, hosts or other connections.
 #pragma once
 
+#include "events.hpp"
 #include "session.hpp"
 #include "transport.hpp"
 
@@ -29,7 +30,7 @@ public:
     virtual void finish(Connection& c, const ExchangePtr& ex, Error err) = 0;
     // Not processed here (GOAWAY, REFUSED_STREAM, a reused connection closed before answering):
     // it may go again on another connection.
-    virtual void requeue(Connection& c, const ExchangePtr& ex) = 0;
+    virtual void requeue(Connection& c, const ExchangePtr& ex, const std::string& why) = 0;
     // The server required HTTP/1.1 for `ex` (HTTP_1_1_REQUIRED) and the policy allows it: the
     // host is remembered as HTTP/1.1-only and `ex` goes again on an HTTP/1.1 connection.
     virtual void http11_required(Connection& c, const ExchangePtr& ex, const std::string& why) = 0;
@@ -64,6 +65,7 @@ struct ConnectionSetup {
     // request again, must begin with: they are checked and not sent twice.
     ExchangePtr early;
     std::vector<std::uint8_t> early_sent;
+    const Observer* observer = nullptr;  // ClientOptions::on_event, the Pool's
 };
 
 class Connection : public std::enable_shared_from_this<Connection>, public SessionOwner {
@@ -101,6 +103,8 @@ public:
     const ConnectionInfo& info() const noexcept { return info_; }
     std::size_t id() const noexcept { return id_; }
     const std::string& key() const noexcept { return key_; }
+    // Why it ended, for its connection_closed event: the server's or an I/O error, or ours.
+    std::string end_reason() const;
     // Exchanges submitted to it so far, and why it ended (once closed): a connection that
     // ended without carrying one counts against the pool's reconnect bound.
     std::size_t served() const noexcept { return served_; }
@@ -173,6 +177,8 @@ private:
     std::size_t max_interim_;
     Error end_error_;  // why it ended: the server closed it, an I/O error, fail_connection()
     Http2Limits h2_limits_;
+    const Observer* observer_ = nullptr;
+    std::string closing_why_;  // why we close it, for its connection_closed event
     ExchangePtr early_;                     // ConnectionSetup::early, until start()
     std::vector<std::uint8_t> early_sent_;  // ConnectionSetup::early_sent, until all matched
     std::size_t early_matched_ = 0;

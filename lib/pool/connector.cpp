@@ -88,6 +88,21 @@ public:
         net::Dial dial;
         dial.stagger = p.timeouts.happy_eyeballs;
         if (!p.connect_to) dial.addresses = p.resolve;  // unused through a proxy
+        if (const Observer* ob = target_.observer; ob && *ob)
+            dial.observe = [ob, id = target_.id](net::Dial::Step step, const std::string& what,
+                                                 const Error* err) {
+                using S = net::Dial::Step;
+                switch (step) {
+                    case S::resolving: ob->connection(EventKind::dns_start, id, nullptr, what); break;
+                    case S::resolved: ob->connection(EventKind::dns_end, id, nullptr, what, err); break;
+                    case S::attempt:
+                        ob->connection(EventKind::connect_start, id, nullptr, {}, nullptr, what);
+                        break;
+                    case S::attempt_done:
+                        ob->connection(EventKind::connect_end, id, nullptr, {}, err, what);
+                        break;
+                }
+            };
         transport_->connect(target, proxy, p.timeouts.connect,
                             [self](const Error& err) { self->on_connected(err); },
                             origin_may_speak_first, std::move(dial));
@@ -190,13 +205,17 @@ private:
             return;
         }
         auto self = shared_from_this();
+        if (const Observer* ob = target_.observer; ob && *ob)
+            ob->connection(EventKind::tls_start, target_.id, &info_);
         transport_->handshake(std::move(session), p.timeouts.tls,
                               [self](const Error& e) { self->on_handshake(e); });
     }
 
     void on_handshake(const Error& err) {
         if (!done_) return;
+        const Observer* ob = target_.observer;
         if (err) {
+            if (ob && *ob) ob->connection(EventKind::tls_end, target_.id, &info_, {}, &err);
             finish(err);
             return;
         }
@@ -228,6 +247,7 @@ private:
         if (!ti.resume_ignored.empty() && log_.on(LogLevel::debug))
             log_(LogLevel::debug, "TLS #" + std::to_string(target_.id) +
                                       ": stored session not offered (" + ti.resume_ignored + ")");
+        if (ob && *ob) ob->connection(EventKind::tls_end, target_.id, &info_);
         finish({});
     }
 

@@ -8,6 +8,7 @@
 // speak on what comes back (negotiate::decide()).
 #pragma once
 
+#include "events.hpp"
 #include "exchange.hpp"
 #include "lru.hpp"
 #include "transport.hpp"
@@ -52,6 +53,7 @@ struct ConnectTarget {
     bool http1_forced = false;              // a remembered fallback: the offer has no h2
     std::vector<std::uint8_t> resume;       // a TLS session to resume (if the policy allows)
     std::size_t id = 0;                     // the connection's number, for log lines
+    const Observer* observer = nullptr;     // ClientOptions::on_event: dns, connect, tls
     // TLS 1.3 early data (policy tls.early_data): asked once, after the session was made and
     // before its handshake, when the session may send early data. `alpn`: the protocol it is
     // written in (the first of the offer, which the resumed session selected; nullopt: no

@@ -43,6 +43,8 @@ struct Route {
 // One request on its way: from submit() until `done` has run (exactly once).
 class Connection;
 
+class Observer;
+
 struct Exchange {
     Request request;
     policy::Origin origin;
@@ -76,6 +78,11 @@ struct Exchange {
     bool upload_started = false;    // it has been read: rewind before another attempt
     bool upload_waiting = false;    // it had nothing ready: RequestHandle::resume() asks again
     Error upload_error;             // what ended the upload (h2: its stream was reset for it)
+    // ClientOptions::on_event (events.hpp's note()): the Pool's, set by submit().
+    const Observer* observer = nullptr;
+    std::uint64_t id = 0;             // its number in the Client, from 1
+    std::uint64_t connection_id = 0;  // the connection carrying it now, 0 before one
+    bool body_noted = false;          // first_body_byte was told
 
     bool streaming() const noexcept { return static_cast<bool>(request.on_body); }
     // A body to send from a source: one with a known length of zero is no body at all.

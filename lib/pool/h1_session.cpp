@@ -2,6 +2,7 @@
 #include "session.hpp"
 
 #include "body.hpp"
+#include "events.hpp"
 #include "http1.hpp"
 #include "http2.hpp"
 
@@ -71,6 +72,7 @@ public:
         parser_.emplace(rq.method, po);
         ex->sent = Clock::now();
         owner_.send_bytes(out);
+        note(*ex, EventKind::request_sent);
         if (!rq.body.empty())
             owner_.send_shared({reinterpret_cast<const std::uint8_t*>(rq.body.data()),
                                 rq.body.size()},
@@ -264,6 +266,7 @@ private:
                     }
                     ex->response.status = ev.head.status;
                     ex->response.headers = std::move(ev.head.headers);
+                    note(*ex, EventKind::response_headers, {}, nullptr, &ex->response);
                     if (ex->streaming()) {
                         Error err;
                         if (deliver_head(*ex, err) == SinkState::ended) {
@@ -275,6 +278,10 @@ private:
                     }
                     break;
                 case http1::EventKind::data:
+                    if (!ex->body_noted && !ev.data.empty()) {
+                        ex->body_noted = true;
+                        note(*ex, EventKind::first_body_byte);
+                    }
                     if (ex->streaming()) {
                         Error err;
                         if (deliver_body(*ex, ev.data, err) == SinkState::ended) {

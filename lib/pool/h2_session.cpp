@@ -8,6 +8,7 @@
 #include "session.hpp"
 
 #include "body.hpp"
+#include "events.hpp"
 #include "http2.hpp"
 
 #include <connmatrix/errors/tls.hpp>
@@ -262,6 +263,7 @@ private:
         }
         ex->sent = Clock::now();
         streams_.emplace(id, ex);
+        note(*ex, EventKind::request_sent);
         // A sink applies backpressure: the stream's window reopens as it takes the body.
         if (ex->streaming()) (void)session_.hold_window(id);
     }
@@ -344,6 +346,7 @@ private:
                 started(*ex);
                 ex->response.status = h->status;
                 ex->response.headers = std::move(h->headers);
+                note(*ex, EventKind::response_headers, {}, nullptr, &ex->response);
                 const auto s = session_.remote_settings();
                 ex->response.info.h2_settings = H2Settings{
                     s.max_concurrent_streams, s.initial_window_size, s.max_frame_size,
@@ -358,6 +361,10 @@ private:
             }
         } else if (auto* d = std::get_if<http2::Data>(&ev)) {
             auto ex = find(d->stream_id);
+            if (ex && !ex->body_noted && !d->bytes.empty()) {
+                ex->body_noted = true;
+                note(*ex, EventKind::first_body_byte);
+            }
             if (!ex) {
                 if (d->held) session_.consume(d->stream_id, d->bytes.size());
             } else if (ex->streaming()) {

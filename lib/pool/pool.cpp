@@ -3,7 +3,9 @@
 
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
+#include <utility>
 
 namespace connmatrix::pool {
 
@@ -102,7 +104,8 @@ Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
     : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
       max_interim_(options.max_interim_responses),
       max_connect_failures_(std::max(1u, options.max_connect_failures)),
-      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_, options.keylog_file) {}
+      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_, options.keylog_file),
+      observer_(options.on_event) {}
 
 Pool::~Pool() = default;
 
@@ -164,6 +167,9 @@ void Pool::submit(const ExchangePtr& ex) {
         return;
     }
     live_.emplace(ex.get(), ex);
+    ex->observer = &observer_;
+    ex->id = ++request_ids_;
+    note(*ex, EventKind::request_queued);
     arm_deadline(ex);
     Host& host = host_for(ex->route);
     if (log_.on(LogLevel::debug))
@@ -243,6 +249,15 @@ void Pool::remember_http1(Host& host, const std::string& why) {
     host.http1_until = Clock::now() + host.policy->policy.remember;
     host.http1_why = why;
     ++stats_.fallbacks;
+    if (OriginStats* os = origin_stats(host.policy->origin)) ++os->counters.fallbacks;
+    if (observer_) {
+        Event e;
+        e.kind = EventKind::fallback;
+        e.detail = why;
+        const std::string url = host.policy->origin.to_string();
+        e.url = url;
+        observer_.emit(e);
+    }
     log_(LogLevel::info, "fallback taken: " + host.policy->origin.to_string() +
                              " is remembered as HTTP/1.1-only for " +
                              policy::format_duration(host.policy->policy.remember) + " (" + why +
@@ -339,6 +354,7 @@ void Pool::open_connection(Host& host) {
     // C.4: reuse links connections); every connection stores the one it was given next.
     target.resume = std::exchange(host.tls_session, {});
     target.id = o.id;
+    target.observer = &observer_;
     if (rp.policy.tls.early_data && rp.origin.scheme == policy::Scheme::https &&
         rp.policy.tls.resumption && !target.resume.empty()) {
         const std::size_t ticket = session_hash(target.resume);
@@ -392,7 +408,10 @@ std::vector<std::uint8_t> Pool::early_payload(const std::string& key, std::size_
                 ? make_h2_session(rec, max_body_, rp.policy.pool.max_concurrent_streams,
                                   !d.confirmed(), h2_limits_)
                 : make_h1_session(rec, max_body_, false, max_interim_);
+        // Only recorded here: its request_sent is told when its connection sends it.
+        const Observer* observer = std::exchange(ex->observer, nullptr);
         s->submit(ex);
+        ex->observer = observer;
     }
     const Clock::time_point written = ex->sent;  // when it leaves, if it does: now
     ex->sent = {};
@@ -504,10 +523,14 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     setup.max_response_body = max_body_;
     setup.max_interim_responses = max_interim_;
     setup.h2_limits = h2_limits_;
+    setup.observer = &observer_;
     if (early && !early->finished) {
         setup.early = std::move(early);
         if (early_accepted) setup.early_sent = std::move(early_bytes);
     }
+    if (OriginStats* os = origin_stats(rp.origin))
+        ++(setup.info.protocol == Protocol::h2 ? os->counters.h2_connections
+                                                : os->counters.http1_connections);
     auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
     host.connections.push_back(conn);
     conn->start();
@@ -539,10 +562,11 @@ void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
         remember_http1(host, err.message());
         for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it) {
             (*it)->fallback = true;
-            requeue(host, *it);
+            requeue(host, *it, err.message());
         }
     } else {
-        for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it) requeue(host, *it);
+        for (auto it = unprocessed.rbegin(); it != unprocessed.rend(); ++it)
+            requeue(host, *it, err.message());
         // No ready connection can serve the waiting requests: they share this failure (the
         // connects still in flight most likely fail the same way). Opening another connection
         // for them here would retry a refused port or a bad certificate in a tight loop.
@@ -568,7 +592,7 @@ void Pool::connection_failed(Host& host, const Error& err, bool h2_rejected,
 
 // The exchange goes back to the front of its host's queue, unless it has been sent on three
 // connections already.
-void Pool::requeue(Host& host, const ExchangePtr& ex) {
+void Pool::requeue(Host& host, const ExchangePtr& ex, std::string_view why) {
     if (ex->finished) return;
     ex->connection.reset();
     if (ex->body_delivered) {
@@ -596,6 +620,9 @@ void Pool::requeue(Host& host, const ExchangePtr& ex) {
         return;
     }
     ++stats_.retries;
+    if (OriginStats* os = origin_stats(ex->origin)) ++os->counters.retries;
+    note(*ex, EventKind::retry, why);
+    ex->connection_id = 0;
     ex->early = false;  // where it goes next, it goes after the handshake
     // Whatever an earlier attempt received is not this attempt's response.
     ex->response.status = 0;
@@ -619,6 +646,18 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
         t.first_byte = us(ex->first_byte - ex->sent);
     ex->response.info.fallback = ex->response.info.fallback || ex->fallback;
     ++stats_.requests;
+    if (OriginStats* os = origin_stats(ex->origin)) {
+        ++os->counters.requests;
+        if (err) {
+            ++os->counters.errors;
+            ++os->errors[std::string(err.code.category().name())];
+        } else {
+            constexpr std::size_t window = 1024;
+            if (os->totals.size() < window) os->totals.push_back(t.total);
+            else os->totals[os->next] = t.total;
+            os->next = (os->next + 1) % window;
+        }
+    }
     live_.erase(ex.get());
     Result r;
     r.error = std::move(err);
@@ -631,6 +670,7 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
     } else {
         r.response = std::move(ex->response);
     }
+    note(*ex, EventKind::request_done, {}, r.error ? &r.error : nullptr, &r.response);
     if (auto done = std::exchange(ex->done, nullptr)) done(std::move(r));
     maybe_drained();
 }
@@ -646,16 +686,16 @@ void Pool::finish(Connection&, const ExchangePtr& ex, Error err) {
                                  ": 425 Too Early for the request sent as early data; sending it "
                                  "again without early data");
         Host& host = host_for(ex->route);
-        requeue(host, ex);
+        requeue(host, ex, "425 Too Early: again without early data");
         dispatch_later(host.key);
         return;
     }
     finish(ex, std::move(err));
 }
 
-void Pool::requeue(Connection&, const ExchangePtr& ex) {
+void Pool::requeue(Connection&, const ExchangePtr& ex, const std::string& why) {
     Host& host = host_for(ex->route);
-    requeue(host, ex);
+    requeue(host, ex, why);
     // Later: the connection is inside its own bookkeeping, and may be closing.
     dispatch_later(host.key);
 }
@@ -663,7 +703,7 @@ void Pool::requeue(Connection&, const ExchangePtr& ex) {
 void Pool::http11_required(Connection&, const ExchangePtr& ex, const std::string& why) {
     Host& host = host_for(ex->route);
     remember_http1(host, why);
-    requeue(host, ex);
+    requeue(host, ex, why);
     dispatch_later(host.key);
 }
 
@@ -677,6 +717,10 @@ void Pool::failed(Connection& c, const Error& err, bool fallback,
     }
     const std::shared_ptr<Connection> keep = *entry;  // c stays alive until we return
     host->connections.erase(entry);
+    if (observer_) {
+        const std::string why = c.end_reason();
+        observer_.connection(EventKind::connection_closed, c.id(), &c.info(), why);
+    }
     connection_failed(*host, err, fallback, std::move(unprocessed), c.info());
 }
 
@@ -871,8 +915,38 @@ void Pool::maybe_drained() {
     cb();
 }
 
+Pool::OriginStats* Pool::origin_stats(const policy::Origin& origin) {
+    constexpr std::size_t max_origins = 1024;
+    std::string key = origin.to_string();
+    auto it = origins_.find(key);
+    if (it != origins_.end()) return &it->second;
+    if (origins_.size() >= max_origins) return nullptr;
+    origin_order_.push_back(key);
+    OriginStats& o = origins_[key];
+    o.counters.origin = std::move(key);
+    return &o;
+}
+
 Client::Stats Pool::stats() const {
     Client::Stats s = stats_;
+    for (const auto& key : origin_order_) {
+        const OriginStats& o = origins_.at(key);
+        Client::Stats::Origin out = o.counters;
+        for (const auto& [cat, n] : o.errors) out.errors_by_category.emplace_back(cat, n);
+        std::stable_sort(out.errors_by_category.begin(), out.errors_by_category.end(),
+                         [](const auto& a, const auto& b) { return a.second > b.second; });
+        if (!o.totals.empty()) {
+            auto sorted = o.totals;
+            std::sort(sorted.begin(), sorted.end());
+            auto rank = [&sorted](double q) {  // nearest rank
+                const auto r = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+                return sorted[std::max<std::size_t>(r, 1) - 1];
+            };
+            out.p50 = rank(0.50);
+            out.p99 = rank(0.99);
+        }
+        s.origins.push_back(std::move(out));
+    }
     s.hosts = hosts_.size();
     s.connections_open = 0;
     for (const auto& [key, host] : hosts_) {

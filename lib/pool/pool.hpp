@@ -16,6 +16,7 @@
 
 #include "connection.hpp"
 #include "connector.hpp"
+#include "events.hpp"
 #include "exchange.hpp"
 #include "host_memory.hpp"
 
@@ -109,7 +110,7 @@ public:
     Client::Stats stats() const;
     // ConnectionEvents
     void finish(Connection& c, const ExchangePtr& ex, Error err) override;
-    void requeue(Connection& c, const ExchangePtr& ex) override;
+    void requeue(Connection& c, const ExchangePtr& ex, const std::string& why) override;
     void http11_required(Connection& c, const ExchangePtr& ex, const std::string& why) override;
     void failed(Connection& c, const Error& err, bool fallback,
                 std::vector<ExchangePtr> unprocessed) override;
@@ -135,7 +136,7 @@ private:
                                             std::size_t capacity);
     void connection_failed(Host& host, const Error& err, bool h2_rejected,
                            std::vector<ExchangePtr> unprocessed, const ConnectionInfo& info);
-    void requeue(Host& host, const ExchangePtr& ex);
+    void requeue(Host& host, const ExchangePtr& ex, std::string_view why);
     void finish(const ExchangePtr& ex, Error err);
     bool http1_remembered(const Host& host) const;
     void remember_http1(Host& host, const std::string& why);
@@ -168,6 +169,18 @@ private:
     std::unique_ptr<asio::steady_timer> close_deadline_;
     std::optional<Clock::time_point> close_by_;
     Client::Stats stats_;
+    Observer observer_;  // ClientOptions::on_event
+    std::uint64_t request_ids_ = 0;
+    // Client::Stats::origins, by origin; the last 1,024 totals of each in a ring.
+    struct OriginStats {
+        Client::Stats::Origin counters;
+        std::map<std::string, std::size_t> errors;
+        std::vector<std::chrono::microseconds> totals;
+        std::size_t next = 0;
+    };
+    OriginStats* origin_stats(const policy::Origin& origin);
+    std::map<std::string, OriginStats> origins_;
+    std::vector<std::string> origin_order_;
 };
 
 }  // namespace connmatrix::pool

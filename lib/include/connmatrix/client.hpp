@@ -312,6 +312,60 @@ struct Http2Limits {
     RateLimit peer_resets{1000, 33};
 };
 
+/// What an Event reports, roughly in the order a request meets them. Connection events
+/// (dns_*, connect_*, tls_*, negotiated, connection_*) name the connection; the ones of a
+/// connect name the request that asked for it no more than any other waiting request.
+enum class EventKind : std::uint8_t {
+    request_queued,     ///< send*() handed the request over; it waits for a connection.
+    dns_start,          ///< Resolving the first hop's name (detail: the name).
+    dns_end,            ///< Resolved (detail: the addresses, in the order tried), or `error`.
+    connect_start,      ///< A TCP attempt to `address` began (Happy Eyeballs: one per address).
+    connect_end,        ///< That attempt connected, or failed with `error`.
+    tls_start,          ///< The TLS handshake began (info: backend, ALPN offered).
+    tls_end,            ///< It ended: `error`, or `info` with version, cipher, ALPN selected.
+    negotiated,         ///< The protocol is decided and the connection ready (info; detail: why).
+    connection_reused,  ///< The request goes on a connection that was ready before it came.
+    request_sent,       ///< The request was written to its connection (headers, and any
+                        ///< whole body, handed to the socket in order).
+    response_headers,   ///< The final response's status and headers (`response`).
+    first_body_byte,    ///< The first byte of the final response's body.
+    request_done,       ///< It ended: `error` empty (`response` complete) or the error.
+    retry,              ///< It goes again on another connection (detail: why).
+    fallback,           ///< h2 was refused: the origin is HTTP/1.1 for a while (detail: why).
+    connection_idle,    ///< The connection carries no request now and is kept for reuse.
+    connection_closed,  ///< The connection ended (detail: why).
+};
+
+/// The name of `k`: `"dns_start"`, `"request_done"`, ...
+/// \param k the kind.
+/// \return its enumerator's name.
+constexpr std::string_view to_string(EventKind k) noexcept {
+    constexpr std::string_view names[] = {
+        "request_queued", "dns_start",         "dns_end",       "connect_start",
+        "connect_end",    "tls_start",         "tls_end",       "negotiated",
+        "connection_reused", "request_sent",   "response_headers", "first_body_byte",
+        "request_done",   "retry",             "fallback",      "connection_idle",
+        "connection_closed"};
+    const auto i = static_cast<std::size_t>(k);
+    return i < std::size(names) ? names[i] : std::string_view("unknown");
+}
+
+/// One phase of a request or a connection, as ClientOptions::on_event is told of it. Every
+/// pointer and view is valid only during the call: copy what you keep.
+struct Event {
+    EventKind kind = EventKind::request_queued;  ///< What happened.
+    std::chrono::steady_clock::time_point at;    ///< When, on the steady clock.
+    std::uint64_t request = 0;     ///< The request's number in this Client, from 1; 0: none.
+    std::uint64_t connection = 0;  ///< The connection's number (as in log lines); 0: none yet.
+    std::string_view method;       ///< The request's method, when it is a request's event.
+    std::string_view url;          ///< The request's origin and target, when a request's.
+    std::string_view address;      ///< connect_*: the address tried, "ip:port" / "[ip]:port".
+    std::string_view detail;       ///< Why, or what: see EventKind.
+    const ConnectionInfo* info = nullptr;  ///< What is known of the connection so far, if any.
+    const Response* response = nullptr;    ///< response_headers, request_done: the response.
+    const Error* error = nullptr;          ///< What failed; null when nothing did.
+};
+
 /// What a Client is built with besides its policy: logging, the limits that protect it from
 /// a broken or hostile server, and TLS key logging. The defaults suit a production client.
 struct ClientOptions {
@@ -341,6 +395,10 @@ struct ClientOptions {
     /// appending. Whoever can read the file can decrypt the traffic: for debugging only.
     std::string keylog_file;
     bool keylog_from_environment = true;  ///< Whether an empty keylog_file means $SSLKEYLOGFILE.
+    /// Told of each phase of every request and connection (see EventKind), on the I/O thread,
+    /// as it happens: for metrics, tracing, a curl `-w` line. Keep it short and do not block;
+    /// an exception it throws is dropped (the request goes on). Unset: nothing is built for it.
+    std::function<void(const Event&)> on_event;
 };
 
 /// Sends HTTP requests over pooled connections, negotiating each connection's protocol as the
@@ -475,6 +533,25 @@ public:
         std::size_t retries = 0;  ///< Requests queued again because a connection did not process
                                   ///< them (GOAWAY, REFUSED_STREAM, closed before answering an
                                   ///< idempotent one, h2 rejected and falling back).
+        /// The counters of one origin (scheme, host, port) since the Client started.
+        struct Origin {
+            std::string origin;        ///< `"https://api.example.com:443"`.
+            std::size_t requests = 0;  ///< Requests ended, with a response or an error.
+            std::size_t errors = 0;    ///< Of those, the ones that ended with an error.
+            /// The errors by category (`"net"`, `"tls"`, `"pool"`, ...), most frequent first.
+            std::vector<std::pair<std::string, std::size_t>> errors_by_category;
+            std::size_t h2_connections = 0;     ///< Connections that became ready speaking h2.
+            std::size_t http1_connections = 0;  ///< ... speaking HTTP/1.1.
+            std::size_t fallbacks = 0;  ///< Times it was remembered as HTTP/1.1-only.
+            std::size_t retries = 0;    ///< Requests to it queued again (see Stats::retries).
+            /// Timings::total of its last 1,024 requests with a response (errors not included):
+            /// the median (nearest rank); zero before the first.
+            std::chrono::microseconds p50{0};
+            std::chrono::microseconds p99{0};  ///< The same requests' 99th percentile.
+        };
+        /// Per origin, in the order first seen; at most 1,024 origins are tracked one by one,
+        /// the rest only in the totals above.
+        std::vector<Origin> origins;
     };
     /// A snapshot of the counters, taken on the I/O thread (the call waits for it).
     /// \return the counters; all zero once the Client is closed.
