@@ -44,6 +44,7 @@ struct Route {
 class Connection;
 
 class Observer;
+struct OriginStats;
 
 struct Exchange {
     Request request;
@@ -83,6 +84,7 @@ struct Exchange {
     std::uint64_t id = 0;             // its number in the Client, from 1
     std::uint64_t connection_id = 0;  // the connection carrying it now, 0 before one
     bool body_noted = false;          // first_body_byte was told
+    OriginStats* origin_stats = nullptr;  // Client::Stats::origins: its origin's entry
 
     bool streaming() const noexcept { return static_cast<bool>(request.on_body); }
     // A body to send from a source: one with a known length of zero is no body at all.

@@ -116,6 +116,7 @@ Host& Pool::host_for(const Route& route) {
         slot->key = route.key;
         slot->policy = route.policy;
         slot->backend = route.backend;
+        slot->stats = origin_stats(route.policy->origin);
         HostMemory::Entry known = memory_.take(route.key);
         slot->http1_until = known.http1_until;
         slot->tls_session = std::move(known.tls_session);
@@ -181,6 +182,7 @@ void Pool::submit(const ExchangePtr& ex) {
                                                       : std::string("defaults")) +
                                   ", mode " + std::string(policy::to_string(ex->route.policy->policy.mode)) +
                                   ")");
+    ex->origin_stats = host.stats;
     host.waiting.push_back(ex);
     dispatch(host);
 }
@@ -249,7 +251,7 @@ void Pool::remember_http1(Host& host, const std::string& why) {
     host.http1_until = Clock::now() + host.policy->policy.remember;
     host.http1_why = why;
     ++stats_.fallbacks;
-    if (OriginStats* os = origin_stats(host.policy->origin)) ++os->counters.fallbacks;
+    if (OriginStats* os = host.stats) ++os->counters.fallbacks;
     if (observer_) {
         Event e;
         e.kind = EventKind::fallback;
@@ -528,7 +530,7 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
         setup.early = std::move(early);
         if (early_accepted) setup.early_sent = std::move(early_bytes);
     }
-    if (OriginStats* os = origin_stats(rp.origin))
+    if (OriginStats* os = host.stats)
         ++(setup.info.protocol == Protocol::h2 ? os->counters.h2_connections
                                                 : os->counters.http1_connections);
     auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
@@ -620,7 +622,7 @@ void Pool::requeue(Host& host, const ExchangePtr& ex, std::string_view why) {
         return;
     }
     ++stats_.retries;
-    if (OriginStats* os = origin_stats(ex->origin)) ++os->counters.retries;
+    if (OriginStats* os = host.stats) ++os->counters.retries;
     note(*ex, EventKind::retry, why);
     ex->connection_id = 0;
     ex->early = false;  // where it goes next, it goes after the handshake
@@ -646,7 +648,7 @@ void Pool::finish(const ExchangePtr& ex, Error err) {
         t.first_byte = us(ex->first_byte - ex->sent);
     ex->response.info.fallback = ex->response.info.fallback || ex->fallback;
     ++stats_.requests;
-    if (OriginStats* os = origin_stats(ex->origin)) {
+    if (OriginStats* os = ex->origin_stats) {
         ++os->counters.requests;
         if (err) {
             ++os->counters.errors;
@@ -915,7 +917,7 @@ void Pool::maybe_drained() {
     cb();
 }
 
-Pool::OriginStats* Pool::origin_stats(const policy::Origin& origin) {
+OriginStats* Pool::origin_stats(const policy::Origin& origin) {
     constexpr std::size_t max_origins = 1024;
     std::string key = origin.to_string();
     auto it = origins_.find(key);

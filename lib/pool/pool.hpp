@@ -41,6 +41,14 @@ std::string pool_key(const policy::ResolvedPolicy& rp);
 // learnt about the server (a TLS session to resume, a remembered HTTP/1.1 fallback). A Host
 // with no connection, no connect in flight, nobody waiting and no warm() pending is erased;
 // what it learnt moves to the pool's HostMemory and comes back with the next Host for the key.
+// Client::Stats::origins: one origin's counters, the last 1,024 totals in a ring.
+struct OriginStats {
+    Client::Stats::Origin counters;
+    std::map<std::string, std::size_t> errors;
+    std::vector<std::chrono::microseconds> totals;
+    std::size_t next = 0;
+};
+
 struct Host {
     struct Opening {  // a connect in flight
         std::size_t id = 0;
@@ -55,6 +63,7 @@ struct Host {
     };
 
     std::string key;
+    OriginStats* stats = nullptr;  // its origin's entry (null past the 1,024 tracked)
     std::shared_ptr<const policy::ResolvedPolicy> policy;  // as first resolved for this key
     const tls::Backend* backend = nullptr;                  // Route::backend
     std::vector<Opening> opening;
@@ -171,13 +180,7 @@ private:
     Client::Stats stats_;
     Observer observer_;  // ClientOptions::on_event
     std::uint64_t request_ids_ = 0;
-    // Client::Stats::origins, by origin; the last 1,024 totals of each in a ring.
-    struct OriginStats {
-        Client::Stats::Origin counters;
-        std::map<std::string, std::size_t> errors;
-        std::vector<std::chrono::microseconds> totals;
-        std::size_t next = 0;
-    };
+    // Client::Stats::origins, by origin (a Host finds its entry once, when it is made).
     OriginStats* origin_stats(const policy::Origin& origin);
     std::map<std::string, OriginStats> origins_;
     std::vector<std::string> origin_order_;
