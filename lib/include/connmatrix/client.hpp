@@ -316,7 +316,8 @@ struct Http2Limits {
 /// (dns_*, connect_*, tls_*, negotiated, connection_*) name the connection; the ones of a
 /// connect name the request that asked for it no more than any other waiting request.
 enum class EventKind : std::uint8_t {
-    request_queued,     ///< send*() handed the request over; it waits for a connection.
+    request_queued,     ///< The I/O thread took the request from send*() (a thread hop after
+                        ///< the call, where Timings::total starts); it waits for a connection.
     dns_start,          ///< Resolving the first hop's name (detail: the name).
     dns_end,            ///< Resolved (detail: the addresses, in the order tried), or `error`.
     connect_start,      ///< A TCP attempt to `address` began (Happy Eyeballs: one per address).
@@ -406,9 +407,9 @@ struct ClientOptions {
 ///
 /// A Client owns one I/O thread, the connection pool and the TLS backends it resolves once.
 /// Its public methods are safe to call from any thread, at the same time. Callbacks (the
-/// `done` of send_async(), a LogSink) run on the I/O thread, never inside the call that
-/// started the request: do not block there, and do not call the blocking methods (send(),
-/// warm()) from there, they answer pool::errc::wrong_thread.
+/// `done` of send_async(), a LogSink, ClientOptions::on_event) run on the I/O thread, never
+/// inside the call that started the request: do not block there, and do not call the blocking
+/// methods (send(), warm()) from there, they answer pool::errc::wrong_thread.
 ///
 /// Every request ends exactly once, with a Response or an Error, within its timeout. The
 /// Client is movable, not copyable; a moved-from Client may only be destroyed or assigned to.
