@@ -48,11 +48,21 @@ void fit_body(Exchange& ex) {
 }
 
 namespace {
+// "POST https://host:443/path", for the errors of sinks and sources.
+std::string named(const Exchange& ex) {
+    return ex.request.method + " " + ex.origin.to_string() + ex.target;
+}
+
 Error sink_threw(const Exchange& ex, const char* which, const std::string& what) {
     return {pool::errc::body_sink_failed,
-            ex.request.method + " " + ex.origin.to_string() + ex.target + ": " + which +
-                " threw" + (what.empty() ? std::string() : ": " + what),
-            0, "pool"};
+            named(ex) + ": " + which + " threw" + (what.empty() ? std::string() : ": " + what), 0,
+            "pool"};
+}
+
+SourceState source_failed(Exchange& ex, Error& err, Error e) {
+    ex.upload_error = e;
+    err = std::move(e);
+    return SourceState::failed;
 }
 }  // namespace
 
@@ -95,27 +105,10 @@ SinkState deliver_body(Exchange& ex, std::span<const std::uint8_t> data, Error& 
         case BodyAction::abort: break;
     }
     err = {pool::errc::body_aborted,
-           ex.request.method + " " + ex.origin.to_string() + ex.target +
-               ": the body sink answered BodyAction::abort",
+           named(ex) + ": the body sink answered BodyAction::abort",
            0, "pool"};
     return SinkState::ended;
 }
-
-}  // namespace connmatrix::pool
-
-namespace connmatrix::pool {
-
-namespace {
-std::string named(const Exchange& ex) {
-    return ex.request.method + " " + ex.origin.to_string() + ex.target;
-}
-
-SourceState source_failed(Exchange& ex, Error& err, Error e) {
-    ex.upload_error = e;
-    err = std::move(e);
-    return SourceState::failed;
-}
-}  // namespace
 
 SourceState read_source(Exchange& ex, std::span<std::uint8_t> buf, std::size_t& n, Error& err) {
     n = 0;

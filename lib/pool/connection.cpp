@@ -477,8 +477,7 @@ void Connection::arm_age_timer() {
                                       std::to_string(c->active()) + " in flight finish first");
         c->proto_->shutdown();
         if (c->active() == 0) {
-            c->closing_why_ = "older than pool.max_connection_age";
-            c->close_transport();
+            c->arm_idle_timer();  // which closes an aged connection with nothing on it
             return;
         }
         c->events_.changed(*c);  // waiting requests may need a connection of their own now
