@@ -36,7 +36,7 @@ DEPENDS = {
     "negotiate":    ["policy"],                      # lib/negotiate
     "http1":        ["public"],                      # lib/http1
     "http2":        ["public", "nghttp2"],           # lib/http2
-    "net":          ["public", "tls_core", "asio"],  # lib/net
+    "net":          ["public", "tls_core", "asio", "c-ares"],  # lib/net
     "pool":         ["net", "negotiate", "http1", "http2"],  # lib/pool
     "client":       ["pool", "policy"],              # lib/client
     "cli":          ["public", "CLI11", "nlohmann-json"],    # tools/: the public API only
@@ -50,11 +50,11 @@ DEPENDS = {
 # External libraries a layer wraps and does not pass on: they are not part of the closure a
 # higher layer gets (as Meson's <layer>_dep does not carry them either). Since ninja's deps are
 # transitive, this also means that no header of http2 that pool includes may pull in nghttp2,
-# and no header of policy may pull in nlohmann-json: those stay in the layer's .cpp files (or in
-# internal headers only that layer includes, like lib/http2/nghttp2_glue.hpp). Asio is not
-# private: net's interface (lib/net/transport.hpp) is made of Asio types, so pool and client
-# get it through net. TLS libraries are private to their backend: nothing depends on a backend.
-PRIVATE = {"openssl", "gnutls", "mbedtls", "nghttp2", "nlohmann-json"}
+# no header of policy may pull in nlohmann-json, and none of net c-ares: those stay in the
+# layer's .cpp files (or in internal headers only that layer includes, like
+# lib/http2/nghttp2_glue.hpp). Asio is not private: net's interface (lib/net/transport.hpp)
+# is made of Asio types, so pool and client get it through net. TLS libraries are private to their backend: nothing depends on a backend.
+PRIVATE = {"openssl", "gnutls", "mbedtls", "nghttp2", "nlohmann-json", "c-ares"}
 
 # Folders and the layer whose headers (and objects) they hold.
 LIB_FOLDERS = {            # lib/<folder>/
@@ -86,6 +86,7 @@ EXTERNAL = {
     "nghttp2": "nghttp2",
     "asio": "asio",
     "asio.hpp": "asio",
+    "ares.h": "c-ares",
     "nlohmann": "nlohmann-json",
     "CLI": "CLI11",
     "doctest": "doctest",

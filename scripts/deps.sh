@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config openssl
-  libssl-dev libgnutls28-dev libmbedtls-dev libnghttp2-dev libasio-dev
+  libssl-dev libgnutls28-dev libmbedtls-dev libnghttp2-dev libasio-dev libc-ares-dev
   nlohmann-json3-dev doctest-dev libcli11-dev
   python3 python3-jsonschema
   groff-base  # the cli suite renders connmatrix(1) with groff -man -ww

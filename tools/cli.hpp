@@ -192,6 +192,7 @@ struct GetOptions {
     std::optional<std::chrono::milliseconds> retry_max_time;  // --retry-max-time
     bool retry_connrefused = false;  // --retry-connrefused
     bool retry_all_errors = false;   // --retry-all-errors
+    std::vector<std::string> dns_servers;  // --dns-servers ADDR[,ADDR]: ClientOptions::dns.servers
     // Whether main() prints the error line of a Failure: not under -s without -S.
     bool errors_shown() const { return !silent || show_error; }
 };

@@ -338,7 +338,16 @@ int run_get(const GetOptions& o) {
         };
         copts.log_level = o.verbose >= 2 ? LogLevel::debug : LogLevel::info;
     }
-    Client client(std::move(cfg), std::move(copts));
+    copts.dns.servers = o.dns_servers;
+    std::optional<Client> made;
+    try {
+        made.emplace(std::move(cfg), std::move(copts));
+    } catch (const std::system_error& e) {
+        // The one option of ours the Client checks: a malformed --dns-servers entry.
+        if (e.code() != net::errc::resolve_failed) throw;
+        throw Failure(exit_usage, std::string("--dns-servers: ") + e.what());
+    }
+    Client& client = *made;
     Verbose v(o.verbose, client);
     const bool https = origin.scheme == policy::Scheme::https;
 

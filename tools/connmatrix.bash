@@ -41,7 +41,8 @@ _connmatrix() {
                 -i --include $shared --backend --mode --timeout -v --verbose -n --repeat -f --fail
                 --http1.1 --http2 --http2-prior-knowledge --no-alpn --tlsv1.2 --tlsv1.3
                 -w --write-out -s --silent -S --show-error --retry --retry-delay --retry-max-time
-                --retry-connrefused --retry-all-errors -L --location --max-redirs --compressed"
+                --retry-connrefused --retry-all-errors -L --location --max-redirs --compressed
+                --dns-servers"
             ;;
         probe)
             flags="-h --help --backends --modes --tls $shared --json --expect --junit --html
@@ -74,7 +75,7 @@ _connmatrix() {
             ;;
         -H | --header | -d | --data | --data-binary | -w | --write-out | --timeout | -n | --repeat | \
             --retry | --retry-delay | --retry-max-time | --max-redirs | --proxy | --pinnedpubkey | \
-            --key-pass-env | --parallel | --resolve | --connect-to)
+            --key-pass-env | --parallel | --resolve | --connect-to | --dns-servers)
             COMPREPLY=()  # a value of the user's own
             return 0
             ;;

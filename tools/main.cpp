@@ -212,6 +212,11 @@ int main(int argc, char** argv) {
     cmd_get->add_option("-o,--output", get.output, "write the body to FILE instead of stdout")
         ->type_name("FILE");
     cmd_get->add_flag("-i,--include", get.include, "print the status line and headers before the body");
+    cmd_get->add_option("--dns-servers", get.dns_servers,
+                        "ask these name servers instead of /etc/resolv.conf's (as curl's)")
+        ->type_name("ADDR[:PORT][,ADDR[:PORT]]")
+        ->delimiter(',')
+        ->allow_extra_args(false);
     add_shared(*cmd_get, get_shared, true);
     cmd_get->add_option("--timeout", get_timeout,
                         "give up after this long: seconds (5, 2.5) or a duration (250ms, 3s)")

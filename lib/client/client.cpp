@@ -3,6 +3,7 @@
 
 #include "lru.hpp"
 #include "pool.hpp"
+#include "resolver.hpp"
 
 #include <asio.hpp>
 
@@ -90,6 +91,14 @@ Error settle_keylog(ClientOptions& o) {
                 0, "tls"};
     ::close(fd);
     return {};
+}
+
+// What ClientOptions hold that can be wrong: the key log file (settled), the name servers.
+Error settle_options(ClientOptions& o) {
+    if (Error e = settle_keylog(o)) return e;
+    Error err;
+    if (!o.dns.system) (void)net::dns_servers_csv(o.dns.servers, err);
+    return err;
 }
 
 // Every client certificate the configuration names, loaded once by each backend that may use
@@ -382,7 +391,7 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
         : registry(tls::Registry::compiled_in()), engine(std::move(cfg), build_info(registry)),
           options(std::move(o)), log(make_logger(options)), work(asio::make_work_guard(io)) {
         // Refused to start: what() is the detail, then the code's own text.
-        if (Error e = settle_keylog(options)) throw std::system_error(e.code, e.detail);
+        if (Error e = settle_options(options)) throw std::system_error(e.code, e.detail);
         if (Error e = check_startup(engine.config(), registry))
             throw std::system_error(e.code, e.detail);
         if (!options.keylog_file.empty() && log.on(LogLevel::warn))
@@ -526,7 +535,7 @@ std::optional<Client> Client::from_file(const std::string& path, Error& err,
         err = loaded.error();
         return std::nullopt;
     }
-    if ((err = settle_keylog(options))) return std::nullopt;
+    if ((err = settle_options(options))) return std::nullopt;
     if ((err = check_startup(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
@@ -538,7 +547,7 @@ std::optional<Client> Client::from_json(std::string_view json, Error& err,
         err = loaded.error();
         return std::nullopt;
     }
-    if ((err = settle_keylog(options))) return std::nullopt;
+    if ((err = settle_options(options))) return std::nullopt;
     if ((err = check_startup(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }
@@ -549,7 +558,7 @@ std::optional<Client> Client::from_environment(Error& err, ClientOptions options
         err = loaded.error();
         return std::nullopt;
     }
-    if ((err = settle_keylog(options))) return std::nullopt;
+    if ((err = settle_options(options))) return std::nullopt;
     if ((err = check_startup(*loaded.config, tls::Registry::compiled_in()))) return std::nullopt;
     return Client(std::move(*loaded.config), std::move(options));
 }

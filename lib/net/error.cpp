@@ -22,8 +22,9 @@ constexpr ErrorEntry entries[] = {
 static_assert(std::size(entries) == static_cast<std::size_t>(errc::response_too_large));
 static_assert(names_every_enumerator<errc, std::size(entries)>(), "name every net::errc here");
 
-// Error::library_code is an errno value ("system") or one of Asio's own ("asio").
-constexpr std::string_view libraries[] = {"system", "asio"};
+// Error::library_code is an errno value ("system"), one of Asio's own ("asio"), or a c-ares
+// status (ARES_ENOTFOUND...: "c-ares").
+constexpr std::string_view libraries[] = {"system", "asio", "c-ares"};
 
 }  // namespace
 

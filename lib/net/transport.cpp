@@ -1,5 +1,7 @@
 #include "transport.hpp"
 
+#include "resolver.hpp"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -35,7 +37,7 @@ std::string Endpoint::to_string() const {
 }
 
 Transport::Transport(asio::io_context& io)
-    : io_(io), resolver_(io), socket_(io), timer_(io), stagger_timer_(io) {}
+    : io_(io), resolver_(io), socket_(io), timer_(io), stagger_timer_(io), delay_timer_(io) {}
 
 Transport::~Transport() = default;
 
@@ -88,6 +90,26 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
         return;
     }
     if (dial_.observe) dial_.observe(Dial::Step::resolving, first_hop.host, nullptr);
+    if (dial_.resolver) {
+        asio::error_code literal;
+        const auto addr = asio::ip::make_address(first_hop.host, literal);
+        if (!literal) {  // nothing to ask; answered from the loop, never inline
+            asio::post(io_, [this, self, phase, ep = asio::ip::tcp::endpoint(addr, first_hop.port)] {
+                if (!pending_ || phase != phase_) return;
+                answered_[ep.address().is_v6() ? 0 : 1].push_back(ep);
+                begin_race();
+            });
+            return;
+        }
+        answers_due_ = 2;
+        std::weak_ptr<Transport> weak = self;
+        dial_.resolver->lookup(first_hop.host, [weak, phase](const Resolver::Answer& a) {
+            const auto t = weak.lock();
+            if (!t || !t->pending_ || phase != t->phase_) return;
+            t->on_answer(a.family == Resolver::Family::v6 ? 0 : 1, a.addresses, a.error);
+        });
+        return;
+    }
     resolver_.async_resolve(first_hop.host, std::to_string(first_hop.port),
                             [this, self](const asio::error_code& ec,
                                          asio::ip::tcp::resolver::results_type results) {
@@ -95,23 +117,69 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
                             });
 }
 
+// getaddrinfo's answer: both families at once.
 void Transport::on_resolved(const asio::error_code& ec,
                             asio::ip::tcp::resolver::results_type results) {
     if (!pending_) return;
-    dns_time = since(phase_start_);
-    const Endpoint& hop = proxy_ ? *proxy_ : target_;
+    if (ec)
+        resolve_error_ = io_error(errc::resolve_failed,
+                                  "cannot resolve " + (proxy_ ? *proxy_ : target_).host, ec);
+    else
+        for (const auto& r : results)
+            answered_[r.endpoint().address().is_v6() ? 0 : 1].push_back(r.endpoint());
+    begin_race();
+}
+
+// RFC 8305 section 3: an AAAA answer with addresses starts connecting at once; an A answer
+// first waits the Resolution Delay for it; a family with nothing waits for the other.
+void Transport::on_answer(int family, const std::vector<asio::ip::address>& addresses,
+                          const Error& err) {
+    --answers_due_;
+    if (err && !resolve_error_) resolve_error_ = err;
+    const std::uint16_t port = (proxy_ ? *proxy_ : target_).port;
     std::vector<asio::ip::tcp::endpoint> eps;
-    if (!ec)
-        for (const auto& r : results) eps.push_back(r.endpoint());
-    if (ec || eps.empty()) {
-        const Error err = io_error(errc::resolve_failed,
-                                   "cannot resolve " + hop.host +
-                                       (ec ? std::string() : ": no usable address"),
-                                   ec);
+    for (const auto& a : addresses) eps.emplace_back(a, port);
+    if (racing_) {
+        join_race(std::move(eps));
+        return;
+    }
+    const bool useful = !eps.empty();
+    answered_[family] = std::move(eps);
+    if (answers_due_ == 0) {
+        begin_race();
+    } else if (family == 0 && useful) {
+        // At once, but after an A answer already queued behind this one (the cache, the hosts
+        // file): then the race, and dns_end, start with both families.
+        asio::post(io_, [this, self = shared_from_this(), phase = phase_] {
+            if (pending_ && phase == phase_ && !racing_) begin_race();
+        });
+    } else if (useful) {
+        delay_timer_.expires_after(dial_.resolution_delay);
+        delay_timer_.async_wait([this, self = shared_from_this(), phase = phase_](const asio::error_code& ec) {
+            if (ec || !pending_ || phase != phase_ || racing_) return;
+            begin_race();
+        });
+    }
+}
+
+void Transport::begin_race() {
+    delay_timer_.cancel();
+    dns_time = since(phase_start_);
+    std::vector<asio::ip::tcp::endpoint> eps = std::move(answered_[0]);
+    eps.insert(eps.end(), answered_[1].begin(), answered_[1].end());
+    answered_[1].clear();
+    const Endpoint& hop = proxy_ ? *proxy_ : target_;
+    if (eps.empty()) {
+        const Error err = resolve_error_ ? resolve_error_
+                                         : Error{errc::resolve_failed,
+                                                 "cannot resolve " + hop.host +
+                                                     ": no address of either family (AAAA, A)",
+                                                 0, "net"};
         if (dial_.observe) dial_.observe(Dial::Step::resolved, {}, &err);
         finish_connect(err);
         return;
     }
+    racing_ = true;
     if (dial_.observe) {
         std::string list;
         for (const auto& ep : happy_eyeballs_order(eps))
@@ -119,6 +187,36 @@ void Transport::on_resolved(const asio::error_code& ec,
         dial_.observe(Dial::Step::resolved, list, nullptr);
     }
     race(std::move(eps));
+}
+
+// The late family's addresses go among those not tried yet, interleaved again (RFC 8305
+// section 4); with no attempt pending the next starts now, else one stagger after the last.
+void Transport::join_race(std::vector<asio::ip::tcp::endpoint> more) {
+    if (more.empty()) {
+        fail_if_done();
+        return;
+    }
+    std::vector<asio::ip::tcp::endpoint> untried(endpoints_.begin() + static_cast<std::ptrdiff_t>(attempts_.size()),
+                                                 endpoints_.end());
+    untried.insert(untried.end(), more.begin(), more.end());
+    endpoints_.resize(attempts_.size());
+    for (auto& ep : happy_eyeballs_order(std::move(untried))) endpoints_.push_back(ep);
+    if (running_ == 0) {
+        ++stagger_gen_;
+        stagger_timer_.cancel();
+        stagger_armed_ = false;
+        start_attempt();
+    } else if (!stagger_armed_) {
+        const auto due = last_attempt_ + dial_.stagger - Clock::now();
+        arm_stagger(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(due),
+                             std::chrono::milliseconds(0)));
+    }
+}
+
+void Transport::fail_if_done() {
+    if (pending_ && racing_ && answers_due_ == 0 && running_ == 0 &&
+        attempts_.size() >= endpoints_.size())
+        finish_connect(attempt_error_);
 }
 
 std::vector<asio::ip::tcp::endpoint> happy_eyeballs_order(std::vector<asio::ip::tcp::endpoint> in) {
@@ -148,6 +246,7 @@ void Transport::start_attempt() {
     Attempt& a = *attempts_.back();
     a.endpoint = endpoints_[index];
     a.started = Clock::now();
+    last_attempt_ = a.started;
     ++running_;
     if (dial_.observe)
         dial_.observe(Dial::Step::attempt,
@@ -158,12 +257,19 @@ void Transport::start_attempt() {
         if (phase != phase_) return;
         on_attempt(index, ec);
     });
+    stagger_armed_ = false;
     if (attempts_.size() >= endpoints_.size()) return;
     // RFC 8305 section 5: the next attempt starts after the delay unless this one ends first.
+    arm_stagger(dial_.stagger);
+}
+
+void Transport::arm_stagger(std::chrono::milliseconds delay) {
     const unsigned gen = ++stagger_gen_;
-    stagger_timer_.expires_after(dial_.stagger);
-    stagger_timer_.async_wait([this, self, gen, phase](const asio::error_code& ec) {
+    stagger_armed_ = true;
+    stagger_timer_.expires_after(delay);
+    stagger_timer_.async_wait([this, self = shared_from_this(), gen, phase = phase_](const asio::error_code& ec) {
         if (ec || gen != stagger_gen_ || phase != phase_ || !pending_) return;
+        stagger_armed_ = false;
         start_attempt();
     });
 }
@@ -188,10 +294,11 @@ void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
         if (attempts_.size() < endpoints_.size()) {
             ++stagger_gen_;  // the pending stagger must not start another one too
             stagger_timer_.cancel();
+            stagger_armed_ = false;
             start_attempt();  // failed early (refused, unreachable): the next at once
-        } else if (running_ == 0) {
+        } else if (running_ == 0 && answers_due_ == 0) {
             finish_connect(attempt_error_);
-        }
+        }  // else the other family may still answer
         return;
     }
     // The winner: the others are closed, their handlers see the phase moved on.
@@ -311,6 +418,7 @@ void Transport::read_tunnel_reply() {
 void Transport::finish_connect(const Error& err) {
     ++phase_;
     timer_.cancel();
+    delay_timer_.cancel();
     ++stagger_gen_;
     stagger_timer_.cancel();
     close_attempts();
@@ -637,6 +745,7 @@ void Transport::detach() {
     if (pending_) {
         resolver_.cancel();
         timer_.cancel();
+        delay_timer_.cancel();
         ++stagger_gen_;
         stagger_timer_.cancel();
         close_attempts();

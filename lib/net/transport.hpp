@@ -31,6 +31,8 @@ struct Endpoint {
     std::string to_string() const;  // "host:port", "[::1]:443"
 };
 
+class Resolver;
+
 // How connect() reaches its first hop (the target, or the proxy).
 struct Dial {
     // RFC 8305 section 5, the Connection Attempt Delay: the next address is tried this long
@@ -39,6 +41,13 @@ struct Dial {
     // IP literals to connect to instead of resolving the first hop's name (policy `resolve`),
     // with its port. Empty: DNS.
     std::vector<std::string> addresses;
+    // DNS through this resolver (AAAA and A apart, cached). Null: getaddrinfo on Asio's
+    // resolver thread, both families in one answer.
+    Resolver* resolver = nullptr;
+    // RFC 8305 section 3, the Resolution Delay: an A answer that comes first waits this long
+    // for the AAAA one before connecting starts; an AAAA answer starts it at once. Addresses
+    // that come after connecting started join the race.
+    std::chrono::milliseconds resolution_delay{50};
     // Told of each step as it happens (the Client's events), on the loop: `what` is the name
     // resolving; the addresses resolved ("a, b"); the address an attempt goes to or ended at.
     // `err` null: it worked (or began).
@@ -120,8 +129,13 @@ public:
 
 private:
     void on_resolved(const asio::error_code& ec, asio::ip::tcp::resolver::results_type results);
+    void on_answer(int family, const std::vector<asio::ip::address>& addresses, const Error& err);
+    void begin_race();         // connecting starts with the addresses answered so far
+    void join_race(std::vector<asio::ip::tcp::endpoint> more);  // answered after it started
+    void fail_if_done();       // every attempt failed, and no more addresses can come
     void race(std::vector<asio::ip::tcp::endpoint> endpoints);
     void start_attempt();  // the next address, and the stagger timer for the one after
+    void arm_stagger(std::chrono::milliseconds delay);
     void on_attempt(std::size_t index, const asio::error_code& ec);
     void close_attempts();
     // One Happy Eyeballs attempt: its own socket until it wins (then it becomes socket_).
@@ -167,7 +181,14 @@ private:
     asio::ip::tcp::socket socket_;
     asio::steady_timer timer_;
     asio::steady_timer stagger_timer_;
+    asio::steady_timer delay_timer_;  // the Resolution Delay
     Dial dial_;
+    unsigned answers_due_ = 0;        // families the resolver has not answered yet
+    bool racing_ = false;
+    bool stagger_armed_ = false;
+    std::vector<asio::ip::tcp::endpoint> answered_[2];  // AAAA, A: before the race starts
+    Error resolve_error_;             // the first family that failed
+    Clock::time_point last_attempt_;
     std::vector<asio::ip::tcp::endpoint> endpoints_;  // in the order tried
     std::vector<std::unique_ptr<Attempt>> attempts_;  // started so far, by index
     std::size_t running_ = 0;                        // attempts still pending

@@ -50,9 +50,10 @@ std::string identity_source(const policy::ResolvedPolicy& rp) {
 class Attempt final : public ConnectAttempt, public std::enable_shared_from_this<Attempt> {
 public:
     Attempt(asio::io_context& io, const Logger& log, TlsContexts& contexts, ConnectTarget target,
-            Connector::Done done)
+            Connector::Done done, net::Resolver* resolver, std::chrono::milliseconds resolution_delay)
         : log_(log), contexts_(contexts), target_(std::move(target)), done_(std::move(done)),
-          transport_(std::make_shared<net::Transport>(io)) {
+          transport_(std::make_shared<net::Transport>(io)), resolver_(resolver),
+          resolution_delay_(resolution_delay) {
         const auto& rp = *target_.policy;
         info_.mode = std::string(policy::to_string(rp.policy.mode));
         info_.rule = rule_text(rp);
@@ -87,6 +88,8 @@ public:
                                          : net::Endpoint{rp.origin.host, rp.origin.port};
         net::Dial dial;
         dial.stagger = p.timeouts.happy_eyeballs;
+        dial.resolver = resolver_;
+        dial.resolution_delay = resolution_delay_;
         if (!p.connect_to) dial.addresses = p.resolve;  // unused through a proxy
         if (const Observer* ob = target_.observer; ob && *ob)
             dial.observe = [ob, id = target_.id](net::Dial::Step step, const std::string& what,
@@ -295,6 +298,8 @@ private:
     ConnectTarget target_;
     Connector::Done done_;  // empty once answered or cancelled
     std::shared_ptr<net::Transport> transport_;
+    net::Resolver* resolver_;  // the Connector's; null: getaddrinfo
+    std::chrono::milliseconds resolution_delay_;
     ConnectionInfo info_;
     std::vector<std::uint8_t> tls_session_;
     bool early_written_ = false;
@@ -311,11 +316,21 @@ std::shared_ptr<tls::ClientContext> TlsContexts::get(const tls::Backend& backend
     return ctx;
 }
 
-Connector::Connector(asio::io_context& io, Logger log, std::string keylog_file)
-    : io_(io), log_(std::move(log)), contexts_(TlsContexts::default_capacity, std::move(keylog_file)) {}
+Connector::Connector(asio::io_context& io, Logger log, std::string keylog_file,
+                     const DnsOptions& dns)
+    : io_(io), log_(std::move(log)), contexts_(TlsContexts::default_capacity, std::move(keylog_file)),
+      resolution_delay_(dns.resolution_delay) {
+    if (dns.system) return;
+    Error err;
+    resolver_ = net::Resolver::make(io, {dns.max_ttl, dns.servers}, err);
+    if (!resolver_) throw std::system_error(err.code, err.detail);
+}
+
+Connector::~Connector() = default;
 
 std::shared_ptr<ConnectAttempt> Connector::connect(ConnectTarget target, Done done) {
-    auto a = std::make_shared<Attempt>(io_, log_, contexts_, std::move(target), std::move(done));
+    auto a = std::make_shared<Attempt>(io_, log_, contexts_, std::move(target), std::move(done),
+                                       resolver_.get(), resolution_delay_);
     a->start();
     return a;
 }

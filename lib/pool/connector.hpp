@@ -11,6 +11,7 @@
 #include "events.hpp"
 #include "exchange.hpp"
 #include "lru.hpp"
+#include "resolver.hpp"
 #include "transport.hpp"
 
 #include <cstddef>
@@ -87,7 +88,11 @@ class Connector {
 public:
     using Done = std::function<void(Connected)>;
 
-    Connector(asio::io_context& io, Logger log, std::string keylog_file = {});
+    // `dns`: c-ares (a Resolver of this Connector's, its cache shared by every attempt) or,
+    // with dns.system, getaddrinfo. Throws std::system_error when c-ares cannot start.
+    Connector(asio::io_context& io, Logger log, std::string keylog_file = {},
+              const DnsOptions& dns = {});
+    ~Connector();
 
     // Starts an attempt. `done` runs exactly once, later, on the I/O thread (never inside this
     // call), unless the attempt is cancelled first.
@@ -99,6 +104,8 @@ private:
     asio::io_context& io_;
     Logger log_;
     TlsContexts contexts_;
+    std::unique_ptr<net::Resolver> resolver_;  // null: getaddrinfo
+    std::chrono::milliseconds resolution_delay_;
 };
 
 }  // namespace connmatrix::pool

@@ -104,7 +104,7 @@ Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
     : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
       max_interim_(options.max_interim_responses),
       max_connect_failures_(std::max(1u, options.max_connect_failures)),
-      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_, options.keylog_file),
+      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_, options.keylog_file, options.dns),
       observer_(options.on_event) {}
 
 Pool::~Pool() = default;

@@ -1931,9 +1931,74 @@ def probe_agrees_with_interop(c):
     print(f"probed {len(spec)} servers in {seconds:.1f} s")
 
 
+class NameServer:
+    """A DNS server over UDP on 127.0.0.1 (RFC 1035 4.1, what a client's queries need): A
+    queries for the names in `v4` get that address (TTL 60), AAAA queries an answer with no
+    record, other names NXDOMAIN. Counts the queries per (name, type)."""
+
+    def __init__(self, v4):
+        import socket
+        self.v4 = v4
+        self.asked = {}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import socket
+        while not self.stop:
+            try:
+                q, peer = self.sock.recvfrom(1500)
+            except socket.timeout:
+                continue
+            at, labels = 12, []
+            while at < len(q) and q[at]:
+                labels.append(q[at + 1:at + 1 + q[at]].decode().lower())
+                at += 1 + q[at]
+            name, qtype = ".".join(labels), int.from_bytes(q[at + 1:at + 3], "big")
+            self.asked[(name, qtype)] = self.asked.get((name, qtype), 0) + 1
+            known = name in self.v4
+            head = q[:2] + bytes([0x84 | (q[2] & 1), 0x80 if known else 0x83]) + b"\0\1"
+            answers = b""
+            if known and qtype == 1:
+                answers = (b"\xc0\x0c\0\1\0\1" + (60).to_bytes(4, "big") + b"\0\4" +
+                           bytes(int(x) for x in self.v4[name].split(".")))
+            count = 1 if answers else 0
+            self.sock.sendto(head + count.to_bytes(2, "big") + b"\0\0\0\0" + q[12:at + 5] + answers, peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+def dns_servers(c, port):
+    """get --dns-servers: names resolved by the name server given (c-ares), not the system's."""
+    ns = NameServer({"api.test": "127.0.0.1"})
+    try:
+        p = c.run("get", "-w", "%{remote_ip}", "--dns-servers", f"127.0.0.1:{ns.port}",
+                  f"http://api.test:{port}/ok/dns")
+        c.expect_exit(p, 0, "get --dns-servers ADDR:PORT")
+        c.check(p.stdout == "GET /ok/dns: attempt 1\n127.0.0.1", "--dns-servers: api.test answered by ours", p)
+        c.check(ns.asked.get(("api.test", 1)) == 1 and ns.asked.get(("api.test", 28)) == 1,
+                f"--dns-servers: one A and one AAAA query went to our server ({ns.asked})")
+        p = c.run("get", "--dns-servers", f"127.0.0.1:{ns.port}", f"http://nx.test:{port}/")
+        c.check(p.returncode == EXIT["net"] and "cannot resolve nx.test" in p.stderr,
+                "--dns-servers: NXDOMAIN from ours is net:resolve_failed naming the name", p)
+        p = c.run("get", "--dns-servers", f"127.0.0.1:{ns.port},dns.example", f"http://api.test:{port}/")
+        c.check(p.returncode == EXIT["usage"] and "--dns-servers" in p.stderr and "dns.example" in p.stderr,
+                "--dns-servers with a name, not an address: a usage error naming it", p)
+    finally:
+        ns.close()
+
+
 def connect_overrides(c):
     """--resolve and --connect-to against a local HTTP server, without DNS (.invalid names never
-    resolve, RFC 6761), and their usage errors."""
+    resolve, RFC 6761), and their usage errors; --dns-servers with a name server of ours."""
     s = FlakyServer()
     try:
         port = s.httpd.server_address[1]
@@ -1980,6 +2045,7 @@ def connect_overrides(c):
                   "http://x.invalid/")
         c.check(p.returncode == EXIT["config"] and "resolve and connect_to in one rule" in p.stderr,
                 "--resolve and --connect-to for the same HOST:PORT contradict", p)
+        dns_servers(c, port)
     finally:
         s.close()
 

@@ -319,7 +319,10 @@ enum class EventKind : std::uint8_t {
     request_queued,     ///< The I/O thread took the request from send*() (a thread hop after
                         ///< the call, where Timings::total starts); it waits for a connection.
     dns_start,          ///< Resolving the first hop's name (detail: the name).
-    dns_end,            ///< Resolved (detail: the addresses, in the order tried), or `error`.
+    dns_end,            ///< Resolved enough to connect (detail: the addresses, in the order
+                        ///< tried), or `error`. With c-ares (DnsOptions) that is the AAAA
+                        ///< answer, or the A one after the Resolution Delay: a family that
+                        ///< answers later joins the race with no event of its own.
     connect_start,      ///< A TCP attempt to `address` began (Happy Eyeballs: one per address).
     connect_end,        ///< That attempt connected, or failed with `error`.
     tls_start,          ///< The TLS handshake began (info: backend, ALPN offered).
@@ -367,6 +370,30 @@ struct Event {
     const Error* error = nullptr;          ///< What failed; null when nothing did.
 };
 
+/// How a Client resolves names (the first hop's: the origin, its `connect_to`, or the proxy;
+/// a rule's `resolve` and IP literals ask nothing). By default c-ares, as curl does: AAAA and A
+/// are asked apart, so that connecting starts on the first useful answer (RFC 8305 section 3),
+/// from /etc/hosts and the name servers of /etc/resolv.conf, and each answer is kept for its
+/// records' TTL, capped by max_ttl. One cache per Client.
+struct DnsOptions {
+    /// The longest an answer is kept, whatever its TTL says (curl keeps every answer 60 s). An
+    /// answer that a name has no address of one family is kept this long too; a failure is
+    /// not kept. 0: no cache, every connection asks.
+    std::chrono::seconds max_ttl{60};
+    /// RFC 8305 section 3, the Resolution Delay: when the A answer comes first, how long to
+    /// wait for the AAAA one before connecting over IPv4 (addresses that come later still join
+    /// the race).
+    std::chrono::milliseconds resolution_delay{50};
+    /// Name servers to ask instead of /etc/resolv.conf's, "ADDR", "ADDR:PORT" or "[V6]:PORT"
+    /// (curl's --dns-servers). A malformed entry stops the Client from starting, named by its
+    /// index (net::errc::resolve_failed).
+    std::vector<std::string> servers;
+    /// The system's getaddrinfo() instead (every NSS source, mDNS or LDAP too): both families in
+    /// one answer, on Asio's resolver thread, no TTLs and no cache; max_ttl, resolution_delay
+    /// and servers do not apply.
+    bool system = false;
+};
+
 /// What a Client is built with besides its policy: logging, the limits that protect it from
 /// a broken or hostile server, and TLS key logging. The defaults suit a production client.
 struct ClientOptions {
@@ -400,6 +427,7 @@ struct ClientOptions {
     /// as it happens: for metrics, tracing, a curl `-w` line. Keep it short and do not block;
     /// an exception it throws is dropped (the request goes on). Unset: nothing is built for it.
     std::function<void(const Event&)> on_event;
+    DnsOptions dns;  ///< How names are resolved: c-ares with a TTL cache, or getaddrinfo().
 };
 
 /// Sends HTTP requests over pooled connections, negotiating each connection's protocol as the
