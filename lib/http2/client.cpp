@@ -140,6 +140,7 @@ struct ClientSession::Impl {
                    // is queued, and this becomes the sticky error once it is drained
     std::uint64_t ping_counter = 0;
     std::map<std::array<std::uint8_t, 8>, Clock::time_point> pings;  // awaiting ACK
+    std::vector<std::int32_t> bodies_sent;  // since take_bodies_sent()
     glue::SessionPtr session;  // last: deleted first, while what its callbacks touch lives
 
     explicit Impl(const ClientOptions& o);
@@ -410,6 +411,9 @@ int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
     switch (f->hd.type) {
         case NGHTTP2_HEADERS:
             if (Stream* s = im.find(f->hd.stream_id)) s->headers_sent = true;
+            break;
+        case NGHTTP2_DATA:
+            if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) im.bodies_sent.push_back(f->hd.stream_id);
             break;
         case NGHTTP2_RST_STREAM:
             if (Stream* s = im.find(f->hd.stream_id)) {
@@ -911,6 +915,10 @@ Bytes ClientSession::take_output(std::size_t queued) {
         im.settle();
     }
     return std::exchange(im.out, {});
+}
+
+std::vector<std::int32_t> ClientSession::take_bodies_sent() {
+    return std::exchange(impl_->bodies_sent, {});
 }
 
 std::vector<Event> ClientSession::take_events() {

@@ -240,6 +240,9 @@ public:
     // Call again as the caller's queue drains (want_write() says whether a body waits): what
     // did not fit stays where it is until then.
     Bytes take_output(std::size_t queued = 0);
+    // The streams whose request body ended (a DATA frame with END_STREAM) in the output taken
+    // since the last call, in order: a request without a body has none.
+    std::vector<std::int32_t> take_bodies_sent();
     // Everything that happened since the last call. Taking Data events is what opens the flow
     // control windows again (WINDOW_UPDATE): a caller that stops taking events stops the server.
     std::vector<Event> take_events();

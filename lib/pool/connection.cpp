@@ -15,7 +15,8 @@ Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
       info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io), ping_timer_(io),
       age_timer_(io), keepalive_timer_(io),
-      max_interim_(setup.max_interim_responses), h2_limits_(setup.h2_limits),
+      max_interim_(setup.max_interim_responses), expect_timeout_(setup.expect_continue_timeout),
+      session_timer_(io), h2_limits_(setup.h2_limits),
       observer_(setup.observer), early_(std::move(setup.early)),
       early_sent_(std::move(setup.early_sent)) {}
 
@@ -43,7 +44,7 @@ void Connection::start() {
                                  h2_limits_);
     else
         proto_ = make_h1_session(*this, max_body_, d.basis == negotiate::Basis::h2c_upgrade,
-                                 max_interim_);
+                                 max_interim_, expect_timeout_);
     ready_at_ = Clock::now();
     if (observer_ && *observer_)
         observer_->connection(EventKind::negotiated, id_, &info_, info_.decision);
@@ -180,6 +181,15 @@ void Connection::submit(const ExchangePtr& ex) {
 
 void Connection::resume(Exchange& ex) {
     if (proto_) proto_->resume(ex);
+}
+
+void Connection::after(std::chrono::milliseconds delay, std::function<void()> f) {
+    session_timer_.expires_after(delay);
+    std::weak_ptr<Connection> weak = weak_from_this();
+    session_timer_.async_wait([weak, f = std::move(f)](const asio::error_code& ec) {
+        if (ec) return;
+        if (auto c = weak.lock(); c && c->state_ == State::ready) f();
+    });
 }
 
 void Connection::pause_reading() {
@@ -494,6 +504,7 @@ void Connection::shutdown() {
 
 void Connection::close() {
     idle_timer_.cancel();
+    session_timer_.cancel();
     age_timer_.cancel();
     keepalive_timer_.cancel();
     confirm_timer_.cancel();

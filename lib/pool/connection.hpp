@@ -58,6 +58,7 @@ struct ConnectionSetup {
     ConnectionInfo info;                        // from the Connector, protocol and decision set
     std::size_t max_response_body = 0;
     std::size_t max_interim_responses = 32;  // HTTP/1.1 1xx responses before the final one
+    std::chrono::milliseconds expect_continue_timeout{1000};  // HTTP/1.1 Expect: 100-continue
     Http2Limits h2_limits;  // ClientOptions::h2
     // TLS 1.3 early data: the request the first flight carried (info.early_data says whether
     // the server took it); it goes first, before anything is read. `early_sent`: when the
@@ -131,6 +132,7 @@ public:
     void pinged() override;
     void pause_reading() override;
     void resume_reading() override;
+    void after(std::chrono::milliseconds delay, std::function<void()> f) override;
 
 private:
     void on_transport_closed(const Error& err);
@@ -175,6 +177,8 @@ private:
     std::vector<std::uint8_t> out_pending_;  // coalesced until the end of this loop turn
     bool flush_posted_ = false;
     std::size_t max_interim_;
+    std::chrono::milliseconds expect_timeout_;
+    asio::steady_timer session_timer_;  // SessionOwner::after()
     Error end_error_;  // why it ended: the server closed it, an I/O error, fail_connection()
     Http2Limits h2_limits_;
     const Observer* observer_ = nullptr;

@@ -19,9 +19,9 @@ namespace {
 class H1Session final : public ProtoSession {
 public:
     H1Session(SessionOwner& owner, std::size_t max_body, bool offer_upgrade,
-              std::size_t max_interim)
+              std::size_t max_interim, std::chrono::milliseconds expect_timeout)
         : owner_(owner), max_body_(max_body), max_interim_(max_interim),
-          offer_upgrade_(offer_upgrade) {}
+          expect_timeout_(expect_timeout), offer_upgrade_(offer_upgrade) {}
 
     bool can_submit() const override { return !current_ && reusable_; }
     std::size_t active() const override { return current_ ? 1 : 0; }
@@ -73,11 +73,32 @@ public:
         ex->sent = Clock::now();
         owner_.send_bytes(out);
         note(*ex, EventKind::request_sent);
-        if (!rq.body.empty())
+        body_upload_ = source ? (ro.chunked ? Upload::chunked : Upload::plain) : Upload::none;
+        // RFC 9110 10.1.1: the body waits for 100 Continue, a final response, or the timeout.
+        if ((source || !rq.body.empty()) && expect_timeout_.count() > 0 &&
+            http1::has_token(rq.headers, "Expect", "100-continue")) {
+            awaiting_continue_ = true;
+            owner_.after(expect_timeout_, [this, alive = std::weak_ptr<void>(alive_), ex] {
+                if (alive.lock() && current_ == ex && awaiting_continue_) send_body();
+            });
+            return;
+        }
+        send_body();
+    }
+
+    // The current request's body, after its head: the buffered one at once, a source's as
+    // the socket drains.
+    void send_body() {
+        awaiting_continue_ = false;
+        const ExchangePtr ex = current_;
+        const auto& rq = ex->request;
+        if (!rq.body.empty()) {
             owner_.send_shared({reinterpret_cast<const std::uint8_t*>(rq.body.data()),
                                 rq.body.size()},
                                ex);
-        upload_ = source ? (ro.chunked ? Upload::chunked : Upload::plain) : Upload::none;
+            note(*ex, EventKind::request_body_sent);
+        }
+        upload_ = std::exchange(body_upload_, Upload::none);
         pump();
     }
 
@@ -127,7 +148,8 @@ public:
         }
         current_ = nullptr;
         pending_.clear();
-        upload_ = Upload::none;
+        upload_ = body_upload_ = Upload::none;
+        awaiting_continue_ = false;
         if (!parser_->started() && ex->response.info.reused) {
             // A kept-alive connection the server had already closed: the classic race.
             if (ex->idempotent()) {
@@ -153,7 +175,8 @@ public:
     void cancel(Exchange& ex) override {
         if (current_.get() != &ex) return;
         current_ = nullptr;
-        upload_ = Upload::none;
+        upload_ = body_upload_ = Upload::none;
+        awaiting_continue_ = false;
         reusable_ = false;
         // The only way to stop an HTTP/1.1 exchange, and at once: a graceful close would go on
         // writing the rest of a body to a server that may have stopped reading.
@@ -224,6 +247,7 @@ private:
                 const std::span<const std::uint8_t> piece{buf->data() + begin, end - begin};
                 owner_.send_shared(piece, std::move(buf));
             }
+            if (st == SourceState::end) note(*ex, EventKind::request_body_sent);
             if (st == SourceState::waiting) return;  // resume() reads again
         }
     }
@@ -249,7 +273,12 @@ private:
             http1::ResponseEvent ev = std::move(pending_.front());
             pending_.pop_front();
             switch (ev.kind) {
-                case http1::EventKind::interim: break;
+                case http1::EventKind::interim:
+                    if (awaiting_continue_ && ev.head.status == 100) {
+                        send_body();
+                        if (current_ != ex) return;
+                    }
+                    break;
                 case http1::EventKind::head:
                     if (ev.head.status == 101 && !upgrade_accepted(ev.head.headers)) {
                         fail(ex, {http1::errc::unsolicited_upgrade,
@@ -263,6 +292,20 @@ private:
                                             ", which offered no upgrade",
                                   0, "http1"});
                         return;
+                    }
+                    if (awaiting_continue_) {
+                        // Answered without the body (417, 401, 413...): it is never sent, and
+                        // the server, which may still wait for it, gets no other request here.
+                        awaiting_continue_ = false;
+                        body_upload_ = Upload::none;
+                        reusable_ = false;
+                        close_after_ = true;
+                        owner_.log()(LogLevel::debug,
+                                     "connection " + owner_.describe() + ": " +
+                                         std::to_string(ev.head.status) + " to " +
+                                         ex->request.method + " " + ex->target +
+                                         " before its body (Expect: 100-continue): the body is "
+                                         "not sent; the connection closes after the response");
                     }
                     ex->response.status = ev.head.status;
                     ex->response.headers = std::move(ev.head.headers);
@@ -352,7 +395,8 @@ private:
 
     void fail(const ExchangePtr& ex, const Error& e) {
         current_ = nullptr;
-        upload_ = Upload::none;
+        upload_ = body_upload_ = Upload::none;
+        awaiting_continue_ = false;
         pending_.clear();
         reusable_ = false;
         owner_.abort_transport();  // nothing more is worth sending on it
@@ -380,6 +424,10 @@ private:
     bool eof_pending_ = false;     // the stream ended while the sink was paused
     bool reusable_ = true;
     bool close_after_ = false;
+    std::chrono::milliseconds expect_timeout_;
+    bool awaiting_continue_ = false;      // Expect: 100-continue, the body not sent yet
+    Upload body_upload_ = Upload::none;   // the source's framing once the body may go
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for after()'s callback
     bool offer_upgrade_ = false;
     bool upgrading_ = false;
     Upload upload_ = Upload::none;  // the current request's body source is still being read
@@ -388,8 +436,9 @@ private:
 }  // namespace
 
 std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
-                                              bool offer_upgrade, std::size_t max_interim) {
-    return std::make_unique<H1Session>(owner, max_body, offer_upgrade, max_interim);
+                                              bool offer_upgrade, std::size_t max_interim,
+                                              std::chrono::milliseconds expect_timeout) {
+    return std::make_unique<H1Session>(owner, max_body, offer_upgrade, max_interim, expect_timeout);
 }
 
 }  // namespace connmatrix::pool

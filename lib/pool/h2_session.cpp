@@ -273,6 +273,8 @@ private:
     void flush() {
         http2::Bytes out = session_.take_output(owner_.queued());
         if (!out.empty()) owner_.send_owned(std::move(out));
+        for (const std::int32_t id : session_.take_bodies_sent())
+            if (const ExchangePtr ex = find(id)) note(*ex, EventKind::request_body_sent);
         // A body source failed while DATA were made: its stream was reset just now, and its
         // closing is an event to act on here (no read may come to prompt it).
         if (upload_failed_ && !in_events_ && session_.has_events()) {

@@ -41,6 +41,7 @@ public:
     void changed() override {}
     void close_transport() override {}
     void abort_transport() override {}
+    void after(std::chrono::milliseconds, std::function<void()>) override {}  // bodyless only
     const Logger& log() const override { return log_; }
     std::string describe() const override { return "(early data)"; }
 
@@ -103,6 +104,7 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
 Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
     : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
       max_interim_(options.max_interim_responses),
+      expect_timeout_(options.expect_continue_timeout),
       max_connect_failures_(std::max(1u, options.max_connect_failures)),
       reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_, options.keylog_file, options.dns),
       observer_(options.on_event) {}
@@ -409,7 +411,7 @@ std::vector<std::uint8_t> Pool::early_payload(const std::string& key, std::size_
             d.protocol == negotiate::Protocol::h2
                 ? make_h2_session(rec, max_body_, rp.policy.pool.max_concurrent_streams,
                                   !d.confirmed(), h2_limits_)
-                : make_h1_session(rec, max_body_, false, max_interim_);
+                : make_h1_session(rec, max_body_, false, max_interim_, expect_timeout_);
         // Only recorded here: its request_sent is told when its connection sends it.
         const Observer* observer = std::exchange(ex->observer, nullptr);
         s->submit(ex);
@@ -524,6 +526,7 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     setup.info = std::move(c.info);
     setup.max_response_body = max_body_;
     setup.max_interim_responses = max_interim_;
+    setup.expect_continue_timeout = expect_timeout_;
     setup.h2_limits = h2_limits_;
     setup.observer = &observer_;
     if (early && !early->finished) {

@@ -162,6 +162,7 @@ private:
     Logger log_;
     std::size_t max_body_;
     std::size_t max_interim_;
+    std::chrono::milliseconds expect_timeout_;  // ClientOptions::expect_continue_timeout
     unsigned max_connect_failures_;
     std::chrono::milliseconds reconnect_backoff_;
     Http2Limits h2_limits_;  // what an h2 server may make a connection do (ClientOptions::h2)

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -82,12 +83,19 @@ public:
     // Backpressure for a paused body sink over HTTP/1.1: stop reading the socket, and go on.
     virtual void pause_reading() {}
     virtual void resume_reading() {}
+    // Runs `f` on the loop after `delay`, unless the connection closes first; a second call
+    // replaces the first (HTTP/1.1's wait for 100 Continue: one exchange at a time).
+    virtual void after(std::chrono::milliseconds delay, std::function<void()> f) = 0;
 };
 
 // offer_upgrade: the first bodyless request offers `Upgrade: h2c` (policy cleartext h2c-upgrade).
+// expect_timeout: how long a request with `Expect: 100-continue` holds its body back for the
+// 100 (ClientOptions::expect_continue_timeout).
 std::unique_ptr<ProtoSession> make_h1_session(SessionOwner& owner, std::size_t max_body,
                                               bool offer_upgrade = false,
-                                              std::size_t max_interim = 32);
+                                              std::size_t max_interim = 32,
+                                              std::chrono::milliseconds expect_timeout =
+                                                  std::chrono::seconds(1));
 // `limits`: what the server may make the session do (ClientOptions::h2).
 std::unique_ptr<ProtoSession> make_h2_session(SessionOwner& owner, std::size_t max_body,
                                               std::uint32_t max_streams_cap,

@@ -243,10 +243,57 @@ TEST_CASE("an observer that throws: the event is dropped, the request goes on") 
     CHECK(calls >= 8);
 }
 
+TEST_CASE("request_body_sent: once per request with a body, buffered or streamed, h2 and HTTP/1.1") {
+    TestServer h2(tls_server(backend(), {"h2"}));
+    TestServer h1(TestServerOptions{});
+    Recorder rec;
+    Client c = make_client(client_json(backend().name(), "alpn"), rec.options());
+    const std::string h1_url = "http://127.0.0.1:" + std::to_string(h1.port()) + "/up";
+    std::uint64_t n = 0;
+    for (const std::string& url : {h2.url("/up"), h1_url}) {
+        INFO(url);
+        // A GET: no body, no event.
+        REQUIRE(c.send({.method = "GET", .url = url}));
+        ++n;
+        CHECK(!in_order(rec.kinds(n), {EventKind::request_body_sent}));
+        // A buffered body of 300 KiB: more than one h2 window of output, so the event waits
+        // for the last DATA frame.
+        Request post{.method = "POST", .url = url};
+        post.body.assign(300 * 1024, 'b');
+        Result r = c.send(std::move(post));
+        REQUIRE_MESSAGE(r, r.error.message());
+        ++n;
+        auto kinds = rec.kinds(n);
+        INFO(names(kinds));
+        CHECK(std::count(kinds.begin(), kinds.end(), EventKind::request_body_sent) == 1);
+        CHECK(in_order(kinds, {EventKind::request_sent, EventKind::request_body_sent, EventKind::request_done}));
+        // A body source of unknown length, in three reads.
+        Request streamed{.method = "PUT", .url = url};
+        auto reads = std::make_shared<int>(0);
+        streamed.body_source.read = [reads](std::span<std::uint8_t> buf) {
+            std::fill_n(buf.begin(), 10, std::uint8_t('s'));
+            return BodyRead{10, ++*reads == 3};
+        };
+        Result s = c.send(std::move(streamed));
+        REQUIRE_MESSAGE(s, s.error.message());
+        ++n;
+        kinds = rec.kinds(n);
+        INFO(names(kinds));
+        CHECK(*reads == 3);
+        CHECK(std::count(kinds.begin(), kinds.end(), EventKind::request_body_sent) == 1);
+        CHECK(in_order(kinds, {EventKind::request_sent, EventKind::request_body_sent, EventKind::request_done}));
+    }
+    const auto served = h2.served();
+    REQUIRE(served.size() == 3);
+    CHECK(served[1].body.size() == 300 * 1024);
+    CHECK(served[2].body == std::string(30, 's'));
+}
+
 TEST_CASE("to_string names every EventKind") {
     CHECK(to_string(EventKind::request_queued) == "request_queued");
     CHECK(to_string(EventKind::first_body_byte) == "first_body_byte");
     CHECK(to_string(EventKind::connection_closed) == "connection_closed");
+    CHECK(to_string(EventKind::request_body_sent) == "request_body_sent");
     CHECK(to_string(static_cast<EventKind>(200)) == "unknown");
 }
 

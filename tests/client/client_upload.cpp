@@ -3,9 +3,11 @@
 // until END_STREAM), a source with nothing ready resumed by RequestHandle::resume(), a source
 // that throws or gives more or fewer bytes than its length (its own request ends; the
 // connection's other requests do not), a retry after REFUSED_STREAM that rewinds the source
-// and none without a rewind, and a server that answers before the upload is done.
+// and none without a rewind, a server that answers before the upload is done, and
+// Expect: 100-continue (the body waits for the 100, a final status, or the timeout).
 #include "client_common.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -364,4 +367,194 @@ TEST_CASE("HTTP/1.1: a server that answers before the upload ends: the response,
     CHECK(r.response.status == 413);
     CHECK(r.response.body == "too large");
     CHECK(src.pos < (32u << 20));  // it stopped: not the whole 64 MiB
+}
+
+namespace {
+
+// An HTTP/1.1 server on one connection, for Expect: 100-continue: it reads a request head,
+// then says `interim` (empty: nothing) after checking for `quiet` that no body byte came
+// meanwhile, then `final`, reading the body first when `read_body`; then the next request the
+// same way, until the client closes. What it saw is kept for the test.
+struct ContinueServer {
+    std::uint16_t port = 0;
+    int listener = -1;
+    std::string interim, final_response;
+    bool read_body = true;
+    std::chrono::milliseconds quiet{300};
+    std::thread thread;
+    // Per request: the head, whether body bytes came before the interim/final answer, the body.
+    struct Seen {
+        std::vector<std::string> heads, bodies;
+        std::vector<bool> early_body;
+        int connections = 0;
+    };
+    Seen seen() {
+        std::lock_guard lock(mu);
+        return log;
+    }
+    std::mutex mu;
+    Seen log;
+
+    ContinueServer(std::string i, std::string f, bool rb) : interim(std::move(i)), final_response(std::move(f)), read_body(rb) {
+        listener = listen_tcp(INADDR_LOOPBACK, 4, port);
+        thread = std::thread([this] { run(); });
+    }
+    ~ContinueServer() {
+        ::shutdown(listener, SHUT_RDWR);
+        thread.join();
+        ::close(listener);
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/up"; }
+
+    void run() {
+        for (;;) {
+            const int fd = ::accept(listener, nullptr, nullptr);
+            if (fd < 0) return;
+            {
+                std::lock_guard lock(mu);
+                ++log.connections;
+            }
+            serve(fd);
+            ::close(fd);
+        }
+    }
+    void serve(int fd) {
+        std::string in;
+        char buf[65536];
+        auto fill = [&](std::chrono::milliseconds wait) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n <= 0) return false;
+            in.append(buf, static_cast<std::size_t>(n));
+            return true;
+        };
+        for (;;) {
+            while (in.find("\r\n\r\n") == std::string::npos)
+                if (!fill(5s)) return;
+            const std::size_t end = in.find("\r\n\r\n") + 4;
+            const std::string head = in.substr(0, end);
+            in.erase(0, end);
+            std::size_t length = 0;
+            if (const auto at = head.find("Content-Length: "); at != std::string::npos)
+                length = std::stoul(head.substr(at + 16));
+            // Nothing of the body may come before we answer.
+            const auto t0 = std::chrono::steady_clock::now();
+            while (in.empty() && std::chrono::steady_clock::now() - t0 < quiet)
+                if (!fill(quiet)) break;
+            const bool early = !in.empty();
+            if (!interim.empty()) (void)!::write(fd, interim.data(), interim.size());
+            if (read_body)
+                while (in.size() < length)
+                    if (!fill(5s)) return;
+            {
+                std::lock_guard lock(mu);
+                log.heads.push_back(head);
+                log.early_body.push_back(early);
+                log.bodies.push_back(in.substr(0, std::min(in.size(), length)));
+            }
+            in.erase(0, std::min(in.size(), length));
+            (void)!::write(fd, final_response.data(), final_response.size());
+        }
+    }
+};
+
+const std::string ok_response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+Request expecting(const std::string& url, std::string body) {
+    Request r{.method = "POST", .url = url};
+    r.headers = {{"Expect", "100-continue"}};
+    r.body = std::move(body);
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("Expect: 100-continue: the body waits for the 100, then goes; the connection is reused") {
+    ContinueServer srv("HTTP/1.1 100 Continue\r\n\r\n", ok_response, true);
+    ClientOptions o;
+    o.expect_continue_timeout = 10s;  // the 100 ends the wait, never the timeout
+    Client c = make_client(client_json(backend().name(), "alpn"), o);
+    for (int i = 0; i < 2; ++i) {
+        Result r = c.send(expecting(srv.url(), pattern(100000)));
+        INFO(r.error.message());
+        REQUIRE(r);
+        CHECK(r.response.status == 200);
+        CHECK(r.response.body == "ok");
+    }
+    // A body source waits the same way.
+    Source src(pattern(5000));
+    Request streamed{.method = "PUT", .url = srv.url()};
+    streamed.headers = {{"Expect", "100-continue"}};
+    streamed.body_source = src.source(5000);
+    Result r = c.send(std::move(streamed));
+    REQUIRE_MESSAGE(r, r.error.message());
+    c.close();
+    const auto seen = srv.seen();
+    REQUIRE(seen.heads.size() == 3);
+    CHECK(seen.early_body == std::vector<bool>{false, false, false});
+    CHECK(seen.bodies[0] == pattern(100000));
+    CHECK(seen.bodies[2] == pattern(5000));
+    CHECK(seen.connections == 1);
+}
+
+TEST_CASE("Expect: 100-continue answered with a final status: delivered, the body never sent, the connection closed") {
+    ContinueServer srv("", "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 4\r\n\r\nnope", false);
+    ClientOptions o;
+    o.expect_continue_timeout = 10s;
+    Client c = make_client(client_json(backend().name(), "alpn"), o);
+    Result r = c.send(expecting(srv.url(), pattern(100000)));
+    INFO(r.error.message());
+    REQUIRE(r);
+    CHECK(r.response.status == 417);
+    CHECK(r.response.body == "nope");
+    // The next request needs a new connection: the server may still be waiting for a body.
+    Result again = c.send({.method = "GET", .url = srv.url()});
+    REQUIRE_MESSAGE(again, again.error.message());
+    CHECK(c.stats().connections_opened == 2);
+    c.close();
+    const auto seen = srv.seen();
+    REQUIRE(seen.heads.size() == 2);
+    CHECK(seen.early_body[0] == false);
+    CHECK(seen.bodies[0].empty());
+    CHECK(seen.connections == 2);
+}
+
+TEST_CASE("Expect: 100-continue to a server that never says 100: the body goes after the timeout") {
+    ContinueServer srv("", ok_response, true);
+    srv.quiet = 100ms;  // shorter than the timeout below: the body must not have come by then
+    ClientOptions o;
+    o.expect_continue_timeout = 800ms;
+    Client c = make_client(client_json(backend().name(), "alpn"), o);
+    const auto t0 = std::chrono::steady_clock::now();
+    Result r = c.send(expecting(srv.url(), "hello"));
+    INFO(r.error.message());
+    REQUIRE(r);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 800ms);  // the body waited the timeout out
+    c.close();
+    CHECK(srv.seen().early_body == std::vector<bool>{false});
+    CHECK(srv.seen().bodies == std::vector<std::string>{"hello"});
+    // expect_continue_timeout 0: the header goes, and the body with it.
+    ContinueServer at_once("", ok_response, true);
+    at_once.quiet = 2s;
+    ClientOptions none;
+    none.expect_continue_timeout = 0ms;
+    Client c0 = make_client(client_json(backend().name(), "alpn"), none);
+    REQUIRE(c0.send(expecting(at_once.url(), "now")));
+    c0.close();
+    CHECK(at_once.seen().early_body == std::vector<bool>{true});
+    CHECK(at_once.seen().heads.at(0).find("Expect: 100-continue") != std::string::npos);
+}
+
+TEST_CASE("Expect: 100-continue over h2: the body goes at once, the response as usual") {
+    TestServer server(tls_server(backend(), {"h2"}));
+    ClientOptions o;
+    o.expect_continue_timeout = 60s;  // a wait for a 100 would outlast the request's timeout
+    Client c = make_client(client_json(backend().name(), "alpn"), o);
+    Request rq = expecting(server.url("/up"), "h2 body");
+    rq.timeout = 10s;
+    Result r = c.send(std::move(rq));
+    REQUIRE_MESSAGE(r, r.error.message());
+    CHECK(r.response.info.protocol == Protocol::h2);
+    CHECK(server.served().at(0).body == "h2 body");
 }

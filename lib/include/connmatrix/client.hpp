@@ -329,8 +329,8 @@ enum class EventKind : std::uint8_t {
     tls_end,            ///< It ended: `error`, or `info` with version, cipher, ALPN selected.
     negotiated,         ///< The protocol is decided and the connection ready (info; detail: why).
     connection_reused,  ///< The request goes on a connection that was ready before it came.
-    request_sent,       ///< The request was written to its connection (headers, and any
-                        ///< whole body, handed to the socket in order).
+    request_sent,       ///< The request's head was written to its connection (its body
+                        ///< follows: request_body_sent).
     response_headers,   ///< The final response's status and headers (`response`).
     first_body_byte,    ///< The first byte of the final response's body.
     request_done,       ///< It ended: `error` empty (`response` complete) or the error.
@@ -338,6 +338,10 @@ enum class EventKind : std::uint8_t {
     fallback,           ///< h2 was refused: the origin is HTTP/1.1 for a while (detail: why).
     connection_idle,    ///< The connection carries no request now and is kept for reuse.
     connection_closed,  ///< The connection ended (detail: why).
+    /// The request's body was all handed to the socket, after request_sent (a buffered body
+    /// at once on HTTP/1.1; on h2, and from a body_source, when its last byte went). None for
+    /// a request without a body (nor, on h2, for an empty one: its HEADERS end the stream). Last in the list so that the others keep their values.
+    request_body_sent,
 };
 
 /// The name of `k`: `"dns_start"`, `"request_done"`, ...
@@ -349,7 +353,7 @@ constexpr std::string_view to_string(EventKind k) noexcept {
         "connect_end",    "tls_start",         "tls_end",       "negotiated",
         "connection_reused", "request_sent",   "response_headers", "first_body_byte",
         "request_done",   "retry",             "fallback",      "connection_idle",
-        "connection_closed"};
+        "connection_closed", "request_body_sent"};
     const auto i = static_cast<std::size_t>(k);
     return i < std::size(names) ? names[i] : std::string_view("unknown");
 }
@@ -408,6 +412,13 @@ struct ClientOptions {
     /// HTTP/1.1: 1xx interim responses (100 Continue, 103 Early Hints) accepted before the final
     /// response; one more is http1::errc::too_many_interim_responses.
     std::size_t max_interim_responses = 32;
+    /// HTTP/1.1, a request with a body and `Expect: 100-continue` among its headers (RFC 9110
+    /// 10.1.1; you add the header, as with curl's `-H`): its body waits for the server's 100
+    /// Continue at most this long, then goes anyway (curl's --expect100-timeout, 1 s). A final
+    /// response first (417, 401, 413...) is delivered, the body is never sent, and the
+    /// connection is closed after it. 0: the header is sent and the body goes at once. Over
+    /// h2 the body goes at once (the header is passed on; a 100 is skipped like any 1xx).
+    std::chrono::milliseconds expect_continue_timeout{1000};
     /// Connections to one host (pool key) that may end in a row before carrying any request
     /// (refused, closed at once, unsolicited bytes, a bad proxy tunnel) while requests wait for
     /// one; then those requests fail with the last connection's error. Before each new attempt
