@@ -193,6 +193,7 @@ struct GetOptions {
     bool retry_connrefused = false;  // --retry-connrefused
     bool retry_all_errors = false;   // --retry-all-errors
     std::vector<std::string> dns_servers;  // --dns-servers ADDR[,ADDR]: ClientOptions::dns.servers
+    std::optional<std::chrono::milliseconds> expect100_timeout;  // --expect100-timeout
     // Whether main() prints the error line of a Failure: not under -s without -S.
     bool errors_shown() const { return !silent || show_error; }
 };

@@ -339,6 +339,7 @@ int run_get(const GetOptions& o) {
         copts.log_level = o.verbose >= 2 ? LogLevel::debug : LogLevel::info;
     }
     copts.dns.servers = o.dns_servers;
+    if (o.expect100_timeout) copts.expect_continue_timeout = *o.expect100_timeout;
     std::optional<Client> made;
     try {
         made.emplace(std::move(cfg), std::move(copts));

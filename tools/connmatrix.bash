@@ -42,7 +42,7 @@ _connmatrix() {
                 --http1.1 --http2 --http2-prior-knowledge --no-alpn --tlsv1.2 --tlsv1.3
                 -w --write-out -s --silent -S --show-error --retry --retry-delay --retry-max-time
                 --retry-connrefused --retry-all-errors -L --location --max-redirs --compressed
-                --dns-servers"
+                --dns-servers --expect100-timeout"
             ;;
         probe)
             flags="-h --help --backends --modes --tls $shared --json --expect --junit --html
@@ -75,7 +75,7 @@ _connmatrix() {
             ;;
         -H | --header | -d | --data | --data-binary | -w | --write-out | --timeout | -n | --repeat | \
             --retry | --retry-delay | --retry-max-time | --max-redirs | --proxy | --pinnedpubkey | \
-            --key-pass-env | --parallel | --resolve | --connect-to | --dns-servers)
+            --key-pass-env | --parallel | --resolve | --connect-to | --dns-servers | --expect100-timeout)
             COMPREPLY=()  # a value of the user's own
             return 0
             ;;

@@ -254,6 +254,12 @@ int main(int argc, char** argv) {
                         "make no retry that would end later than this after the first try (0: no "
                         "limit)")
         ->type_name("TIME");
+    std::string get_expect100;
+    cmd_get->add_option("--expect100-timeout", get_expect100,
+                        "with -H 'Expect: 100-continue', HTTP/1.1: wait this long for the 100 "
+                        "before sending the body anyway (seconds or 250ms, 3s; default 1 s, as "
+                        "curl's; 0: no wait)")
+        ->type_name("TIME");
     cmd_get->add_flag("--retry-connrefused", get.retry_connrefused,
                       "with --retry, a refused connection is transient too");
     cmd_get->add_flag("--retry-all-errors", get.retry_all_errors,
@@ -399,6 +405,10 @@ int main(int argc, char** argv) {
             get.retry_delay = retry_time(get_retry_delay, "--retry-delay");
             get.retry_max_time = retry_time(get_retry_max_time, "--retry-max-time");
             if (!get_timeout.empty()) get.flags.timeout = require_timeout(get_timeout, "--timeout");
+            if (get_expect100 == "0")
+                get.expect100_timeout = std::chrono::milliseconds(0);
+            else if (!get_expect100.empty())
+                get.expect100_timeout = require_timeout(get_expect100, "--expect100-timeout");
             get.config = get_shared.config;
             return run_get(get);
         }

@@ -1996,9 +1996,22 @@ def dns_servers(c, port):
         ns.close()
 
 
+def expect_continue(c, url):
+    """get -H 'Expect: 100-continue': Python's http.server answers 100 Continue, and the body goes
+    on it, not after --expect100-timeout (60 s here, beyond --timeout: a wait for it would fail)."""
+    p = c.run("get", "-H", "Expect: 100-continue", "--data-binary", "hello", "--expect100-timeout", "60",
+              "--timeout", "10", url + "/ok/expect")
+    c.expect_exit(p, 0, "get -H 'Expect: 100-continue' to a server that says 100")
+    c.check(p.stdout == "POST /ok/expect: attempt 1\n", "Expect: 100-continue: the body went on the 100", p)
+    p = c.run("get", "--expect100-timeout", "soon", url + "/ok/x")
+    c.check(p.returncode == EXIT["usage"] and "--expect100-timeout" in p.stderr,
+            "--expect100-timeout soon: a usage error naming the flag", p)
+
+
 def connect_overrides(c):
     """--resolve and --connect-to against a local HTTP server, without DNS (.invalid names never
-    resolve, RFC 6761), and their usage errors; --dns-servers with a name server of ours."""
+    resolve, RFC 6761), and their usage errors; --dns-servers with a name server of ours;
+    --expect100-timeout with Python's http.server."""
     s = FlakyServer()
     try:
         port = s.httpd.server_address[1]
@@ -2046,6 +2059,7 @@ def connect_overrides(c):
         c.check(p.returncode == EXIT["config"] and "resolve and connect_to in one rule" in p.stderr,
                 "--resolve and --connect-to for the same HOST:PORT contradict", p)
         dns_servers(c, port)
+        expect_continue(c, s.url)
     finally:
         s.close()
 
