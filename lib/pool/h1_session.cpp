@@ -219,7 +219,10 @@ private:
             ExchangePtr ex = current_;
             if (ex->upload_waiting) return;  // until resume()
             const bool chunked = upload_ == Upload::chunked;
-            auto buf = std::make_shared<std::vector<std::uint8_t>>(kChunkHead + kUploadPiece + 7);
+            // A piece's own buffer, since the transport keeps it until written; the one a
+            // source with nothing ready did not fill waits for the next read.
+            auto buf = spare_ ? std::move(spare_)
+                              : std::make_shared<std::vector<std::uint8_t>>(kChunkHead + kUploadPiece + 7);
             std::uint8_t* data = buf->data() + kChunkHead;
             std::size_t n = 0;
             Error err;
@@ -246,6 +249,8 @@ private:
             if (end != begin) {
                 const std::span<const std::uint8_t> piece{buf->data() + begin, end - begin};
                 owner_.send_shared(piece, std::move(buf));
+            } else {
+                spare_ = std::move(buf);
             }
             if (st == SourceState::end) note(*ex, EventKind::request_body_sent);
             if (st == SourceState::waiting) return;  // resume() reads again
@@ -431,6 +436,7 @@ private:
     bool offer_upgrade_ = false;
     bool upgrading_ = false;
     Upload upload_ = Upload::none;  // the current request's body source is still being read
+    std::shared_ptr<std::vector<std::uint8_t>> spare_;  // a piece's buffer nothing was read into
 };
 
 }  // namespace
