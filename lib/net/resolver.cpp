@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <string_view>
 
 namespace connmatrix::net {
 
@@ -20,6 +21,19 @@ Error cares_error(const std::string& what, int status) {
 }
 
 const char* record(Resolver::Family f) { return f == Resolver::Family::v6 ? "AAAA" : "A"; }
+
+// RFC 6761 6.3: "localhost" and names under it.
+bool is_localhost(std::string_view name) {
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    auto lower_is = [](std::string_view a, std::string_view b) {
+        return a.size() == b.size() &&
+               std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+                   return (x >= 'A' && x <= 'Z' ? static_cast<char>(x - 'A' + 'a') : x) == y;
+               });
+    };
+    return lower_is(name, "localhost") ||
+           (name.size() > 10 && lower_is(name.substr(name.size() - 10), ".localhost"));
+}
 
 }  // namespace
 
@@ -118,6 +132,19 @@ Resolver::~Resolver() {
 }
 
 void Resolver::lookup(const std::string& name, Handler on_answer) {
+    // Loopback, asked of nobody (RFC 6761 6.3). Also what keeps c-ares 1.18 out of its own
+    // localhost answer, which leaks the name's copy on every lookup of a family that
+    // /etc/hosts does not give localhost (Debian's hosts file has no ::1 line in containers).
+    if (is_localhost(name)) {
+        for (const Family f : {Family::v6, Family::v4}) {
+            Answer a;
+            a.family = f;
+            a.addresses = {f == Family::v6 ? asio::ip::address(asio::ip::address_v6::loopback())
+                                           : asio::ip::address(asio::ip::address_v4::loopback())};
+            asio::post(io_, [h = on_answer, a = std::move(a)] { h(a); });
+        }
+        return;
+    }
     const auto now = Clock::now();
     prune(now);
     Entry& e = cache_[name];

@@ -413,6 +413,24 @@ TEST_CASE("a malformed dns.servers entry: the Client does not start, and the err
     }
 }
 
+TEST_CASE("localhost and names under it: ::1 and 127.0.0.1, asked of nobody (RFC 6761)") {
+    NameServer ns({});
+    TestServer server(cleartext());  // 127.0.0.1: ::1 is refused first, at once
+    Events ev;
+    Client c = make_client(dns_config(), dns_options(ns, &ev));
+    const std::string p = std::to_string(server.port());
+    for (const std::string name : {"localhost", "LocalHost", "api.localhost"}) {
+        INFO(name);
+        Result r = c.send({.method = "GET", .url = url(name, server.port())});
+        INFO(r.error.message());
+        REQUIRE(r);
+        CHECK(r.response.info.remote_address == "127.0.0.1:" + p);
+    }
+    CHECK(ev.of(EventKind::dns_end).at(0) == "|[::1]:" + p + ", 127.0.0.1:" + p);
+    CHECK(ns.asked("localhost", type_a) + ns.asked("localhost", type_aaaa) == 0);
+    CHECK(ns.asked("api.localhost", type_a) + ns.asked("api.localhost", type_aaaa) == 0);
+}
+
 TEST_CASE("dns.system: getaddrinfo resolves localhost; literals and resolve ask no name server") {
     TestServer server(cleartext());
     ClientOptions sys;

@@ -378,7 +378,8 @@ struct Event {
 /// a rule's `resolve` and IP literals ask nothing). By default c-ares, as curl does: AAAA and A
 /// are asked apart, so that connecting starts on the first useful answer (RFC 8305 section 3),
 /// from /etc/hosts and the name servers of /etc/resolv.conf, and each answer is kept for its
-/// records' TTL, capped by max_ttl. One cache per Client.
+/// records' TTL, capped by max_ttl. One cache per Client. `localhost` and names under it are
+/// ::1 and 127.0.0.1, asked of nobody (RFC 6761 6.3).
 struct DnsOptions {
     /// The longest an answer is kept, whatever its TTL says (curl keeps every answer 60 s). An
     /// answer that a name has no address of one family is kept this long too; a failure is
