@@ -81,7 +81,7 @@ std::string dns_servers_csv(const std::vector<std::string>& servers, Error& err)
 // A socket c-ares opened, watched for the readiness it asked for. The descriptor stays
 // c-ares's: release() gives it back rather than closing it.
 struct Resolver::Watch {
-    Watch(asio::io_context& io, int fd) : desc(io, fd), fd(fd) {}
+    Watch(asio::io_context& io, int fd, asio::error_code& ec) : desc(io), fd(fd) { desc.assign(fd, ec); }
     asio::posix::stream_descriptor desc;
     int fd;
     bool want_read = false, want_write = false;
@@ -104,7 +104,11 @@ std::unique_ptr<Resolver> Resolver::make(asio::io_context& io, ResolverOptions o
     std::unique_ptr<Resolver> r(new Resolver(io, std::move(options)));
     ares_options o{};
     o.sock_state_cb = [](void* data, ares_socket_t fd, int readable, int writable) {
-        static_cast<Resolver*>(data)->watch(fd, readable != 0, writable != 0);
+        // Nothing may unwind through c-ares. A socket not watched still times out in c-ares.
+        try {
+            static_cast<Resolver*>(data)->watch(fd, readable != 0, writable != 0);
+        } catch (...) {
+        }
     };
     o.sock_state_cb_data = r.get();
     if (const int st = ares_init_options(&r->channel_, &o, ARES_OPT_SOCK_STATE_CB); st != ARES_SUCCESS) {
@@ -183,8 +187,10 @@ void Resolver::ask(const std::string& name, Family family) {
     auto* q = new Query{this, name, family};
     ares_getaddrinfo(
         channel_, name.c_str(), nullptr, &hints,
-        [](void* arg, int status, int, ares_addrinfo* result) {
+        // noexcept: nothing unwinds through c-ares (out of memory here ends the program).
+        [](void* arg, int status, int, ares_addrinfo* result) noexcept {
             std::unique_ptr<Query> q(static_cast<Query*>(arg));
+            std::unique_ptr<ares_addrinfo, void (*)(ares_addrinfo*)> owned(result, ares_freeaddrinfo);
             if (status == ARES_EDESTRUCTION) return;  // the Resolver is going: nobody to tell
             Answer a;
             a.family = q->family;
@@ -208,7 +214,6 @@ void Resolver::ask(const std::string& name, Family family) {
                 a.error = cares_error("cannot resolve " + q->name + " (" + record(q->family) + ")",
                                       status);
             }
-            if (result) ares_freeaddrinfo(result);
             q->resolver->answered(q->name, q->family, std::move(a), ttl == INT_MAX ? 0 : ttl);
         },
         q);
@@ -241,7 +246,12 @@ void Resolver::watch(int fd, bool readable, bool writable) {
         watches_.erase(it);
         return;
     }
-    if (it == watches_.end()) it = watches_.emplace(fd, std::make_shared<Watch>(io_, fd)).first;
+    if (it == watches_.end()) {
+        asio::error_code ec;
+        auto w = std::make_shared<Watch>(io_, fd, ec);
+        if (ec) return;  // not watched: the query times out in c-ares
+        it = watches_.emplace(fd, std::move(w)).first;
+    }
     const std::shared_ptr<Watch> w = it->second;
     w->want_read = readable;
     w->want_write = writable;
@@ -277,8 +287,8 @@ void Resolver::rearm_timer() {
     timeval tv{};
     if (!ares_timeout(channel_, nullptr, &tv)) return;
     timer_.expires_after(std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec));
-    timer_.async_wait([this](const asio::error_code& ec) {
-        if (ec) return;
+    timer_.async_wait([this, alive = std::weak_ptr<int>(alive_)](const asio::error_code& ec) {
+        if (ec || !alive.lock()) return;
         process(ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     });
 }

@@ -61,9 +61,14 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
     timer_.async_wait([this, self, timeout, phase](const asio::error_code& ec) {
         if (ec || !pending_ || phase != phase_) return;
         resolver_.cancel();
+        const bool all_failed = racing_ && !open_ && running_ == 0 && attempt_error_;
         close_attempts();
         asio::error_code ignored;
         socket_.close(ignored);
+        if (all_failed) {  // while the other family's answer was awaited in vain
+            finish_connect(attempt_error_);
+            return;
+        }
         finish_connect({errc::connect_timeout,
                         "no connection to " + (proxy_ ? "proxy " + proxy_->to_string()
                                                       : target_.to_string()) +
@@ -105,7 +110,9 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
         std::weak_ptr<Transport> weak = self;
         dial_.resolver->lookup(first_hop.host, [weak, phase](const Resolver::Answer& a) {
             const auto t = weak.lock();
-            if (!t || !t->pending_ || phase != t->phase_) return;
+            // open_: an attempt won (a proxy's CONNECT may still be under way): the dial is
+            // over, and a late family has nothing to join.
+            if (!t || !t->pending_ || phase != t->phase_ || t->open_) return;
             t->on_answer(a.family == Resolver::Family::v6 ? 0 : 1, a.addresses, a.error);
         });
         return;

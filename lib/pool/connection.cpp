@@ -184,6 +184,10 @@ void Connection::resume(Exchange& ex) {
 }
 
 void Connection::after(std::chrono::milliseconds delay, std::function<void()> f) {
+    if (!f) {
+        session_timer_.cancel();
+        return;
+    }
     session_timer_.expires_after(delay);
     std::weak_ptr<Connection> weak = weak_from_this();
     session_timer_.async_wait([weak, f = std::move(f)](const asio::error_code& ec) {

@@ -75,9 +75,10 @@ public:
         note(*ex, EventKind::request_sent);
         body_upload_ = source ? (ro.chunked ? Upload::chunked : Upload::plain) : Upload::none;
         // RFC 9110 10.1.1: the body waits for 100 Continue, a final response, or the timeout.
+        expected_continue_ = false;
         if ((source || !rq.body.empty()) && expect_timeout_.count() > 0 &&
             http1::has_token(rq.headers, "Expect", "100-continue")) {
-            awaiting_continue_ = true;
+            awaiting_continue_ = expected_continue_ = true;
             owner_.after(expect_timeout_, [this, alive = std::weak_ptr<void>(alive_), ex] {
                 if (alive.lock() && current_ == ex && awaiting_continue_) send_body();
             });
@@ -89,6 +90,7 @@ public:
     // The current request's body, after its head: the buffered one at once, a source's as
     // the socket drains.
     void send_body() {
+        if (awaiting_continue_) owner_.after({}, {});  // the wait is over: its timer goes
         awaiting_continue_ = false;
         const ExchangePtr ex = current_;
         const auto& rq = ex->request;
@@ -279,6 +281,7 @@ private:
             pending_.pop_front();
             switch (ev.kind) {
                 case http1::EventKind::interim:
+                    if (ev.head.status == 100) expected_continue_ = false;  // it said 100
                     if (awaiting_continue_ && ev.head.status == 100) {
                         send_body();
                         if (current_ != ex) return;
@@ -298,10 +301,14 @@ private:
                                   0, "http1"});
                         return;
                     }
-                    if (awaiting_continue_) {
-                        // Answered without the body (417, 401, 413...): it is never sent, and
-                        // the server, which may still wait for it, gets no other request here.
-                        awaiting_continue_ = false;
+                    if (expected_continue_) {
+                        // A final status without a 100 (417, 401, 413...): the body is not
+                        // sent if it still waited; either way the server, which may still wait
+                        // for it or may not have read what went on the timeout, gets no other
+                        // request here.
+                        const bool withheld = awaiting_continue_;
+                        if (withheld) owner_.after({}, {});
+                        awaiting_continue_ = expected_continue_ = false;
                         body_upload_ = Upload::none;
                         reusable_ = false;
                         close_after_ = true;
@@ -309,8 +316,9 @@ private:
                                      "connection " + owner_.describe() + ": " +
                                          std::to_string(ev.head.status) + " to " +
                                          ex->request.method + " " + ex->target +
-                                         " before its body (Expect: 100-continue): the body is "
-                                         "not sent; the connection closes after the response");
+                                         " without 100 Continue" +
+                                         (withheld ? "; the body is not sent" : "") +
+                                         "; the connection closes after the response");
                     }
                     ex->response.status = ev.head.status;
                     ex->response.headers = std::move(ev.head.headers);
@@ -431,6 +439,7 @@ private:
     bool close_after_ = false;
     std::chrono::milliseconds expect_timeout_;
     bool awaiting_continue_ = false;      // Expect: 100-continue, the body not sent yet
+    bool expected_continue_ = false;      // the current request asked for a 100, none came yet
     Upload body_upload_ = Upload::none;   // the source's framing once the body may go
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for after()'s callback
     bool offer_upgrade_ = false;

@@ -84,7 +84,8 @@ public:
     virtual void pause_reading() {}
     virtual void resume_reading() {}
     // Runs `f` on the loop after `delay`, unless the connection closes first; a second call
-    // replaces the first (HTTP/1.1's wait for 100 Continue: one exchange at a time).
+    // replaces the first (HTTP/1.1's wait for 100 Continue: one exchange at a time), and an
+    // empty `f` cancels it.
     virtual void after(std::chrono::milliseconds delay, std::function<void()> f) = 0;
 };
 

@@ -224,6 +224,79 @@ std::uint16_t closed_port(bool ipv6) {
     return tmp.port();
 }
 
+// An HTTP CONNECT proxy on 127.0.0.1 that answers 200 only after `delay`, then relays both
+// ways: a late DNS answer for its own name lands while the CONNECT is under way.
+class SlowProxy {
+public:
+    explicit SlowProxy(std::chrono::milliseconds delay) : delay_(delay) {
+        listener_ = listen_tcp(INADDR_LOOPBACK, 8, port_);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~SlowProxy() {
+        stop_ = true;
+        ::shutdown(listener_, SHUT_RDWR);
+        thread_.join();
+        ::close(listener_);
+    }
+    std::uint16_t port() const { return port_; }
+    int connections() const { return connections_; }
+
+private:
+    void run() {
+        for (;;) {
+            const int fd = ::accept(listener_, nullptr, nullptr);
+            if (fd < 0) return;
+            ++connections_;
+            relay(fd);
+            ::close(fd);
+        }
+    }
+    void relay(int fd) {
+        std::string head;
+        char buf[16384];
+        while (head.find("\r\n\r\n") == std::string::npos) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n <= 0) return;
+            head.append(buf, static_cast<std::size_t>(n));
+        }
+        // "CONNECT host:port HTTP/1.1": the target is on 127.0.0.1 in these tests.
+        const std::string target = head.substr(8, head.find(' ', 8) - 8);
+        const int port = std::stoi(target.substr(target.rfind(':') + 1));
+        const int up = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<std::uint16_t>(port));
+        if (::connect(up, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::close(up);
+            return;
+        }
+        std::this_thread::sleep_for(delay_);
+        const std::string ok = "HTTP/1.1 200 Connection established\r\n\r\n";
+        (void)!::write(fd, ok.data(), ok.size());
+        pollfd p[2] = {{fd, POLLIN, 0}, {up, POLLIN, 0}};
+        while (!stop_ && ::poll(p, 2, 100) >= 0) {
+            for (int i = 0; i < 2; ++i) {
+                if (!(p[i].revents & (POLLIN | POLLHUP))) continue;
+                const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+                if (n <= 0) {
+                    ::close(up);
+                    return;
+                }
+                (void)!::write(p[1 - i].fd, buf, static_cast<std::size_t>(n));
+            }
+        }
+        ::close(up);
+    }
+
+    std::chrono::milliseconds delay_;
+    int listener_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> connections_{0};
+    std::thread thread_;
+};
+
 }  // namespace
 
 TEST_SUITE("client_dns") {
@@ -357,6 +430,37 @@ TEST_CASE("AAAA answers first and ::1 refuses: the late A answer joins the race 
     CHECK(tried[1] == "127.0.0.1:" + p + "|");
     MESSAGE("AAAA first, ::1 refused, A 300 ms late: connected after "
             << (r.response.info.timings.dns + r.response.info.timings.connect).count() << " us");
+}
+
+TEST_CASE("a proxy's late AAAA answer during its CONNECT: the tunnel stands, one connection") {
+    // The proxy's A answer comes at once, its AAAA one (empty, or ::1 where nothing listens)
+    // 150 ms later, while the proxy holds its 200 for 500 ms: the dial is over by then.
+    for (const bool with_v6 : {false, true}) {
+        INFO("AAAA " << (with_v6 ? "::1" : "empty"));
+        TestServer server(cleartext());
+        SlowProxy proxy(500ms);
+        Zone z{.v4 = {"127.0.0.1"}, .delay_aaaa = 150ms};
+        if (with_v6) z.v6 = {"::1"};
+        NameServer ns({{"proxy.test", z}});
+        Client c = make_client(client_json(registry().default_backend().name(), "http1",
+                                           R"("proxy": "http://proxy.test:)" + std::to_string(proxy.port()) + R"(")"),
+                               dns_options(ns));
+        Result r = c.send({.method = "GET", .url = "http://127.0.0.1:" + std::to_string(server.port()) + "/t"});
+        INFO(r.error.message());
+        REQUIRE(r);
+        CHECK(r.response.status == 200);
+        CHECK(proxy.connections() == 1);
+        CHECK(ns.answered("proxy.test", type_aaaa) == 1);  // it came, during the CONNECT
+    }
+}
+
+TEST_CASE("every address refused while the other family never answers: the refusal, at the connect timeout") {
+    NameServer ns({{"half.test", Zone{.v4 = {"127.0.0.1"}, .v6 = {"::1"}, .drop_aaaa = true}}});
+    const std::uint16_t port = closed_port(false);
+    Client c = make_client(dns_config("600ms"), dns_options(ns));
+    Result r = c.send({.method = "GET", .url = url("half.test", port)});
+    CHECK(r.error.code == net::errc::connect_failed);
+    CHECK(r.error.message().find("(127.0.0.1:" + std::to_string(port) + ")") != std::string::npos);
 }
 
 TEST_CASE("both families answered, every address refused: connect_failed once all have answered") {
