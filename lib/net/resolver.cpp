@@ -22,17 +22,9 @@ Error cares_error(const std::string& what, int status) {
 
 const char* record(Resolver::Family f) { return f == Resolver::Family::v6 ? "AAAA" : "A"; }
 
-// RFC 6761 6.3: "localhost" and names under it.
+// RFC 6761 6.3: "localhost" and names under it (names come normalised, see lookup()).
 bool is_localhost(std::string_view name) {
-    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-    auto lower_is = [](std::string_view a, std::string_view b) {
-        return a.size() == b.size() &&
-               std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-                   return (x >= 'A' && x <= 'Z' ? static_cast<char>(x - 'A' + 'a') : x) == y;
-               });
-    };
-    return lower_is(name, "localhost") ||
-           (name.size() > 10 && lower_is(name.substr(name.size() - 10), ".localhost"));
+    return name == "localhost" || name.ends_with(".localhost");
 }
 
 }  // namespace
@@ -140,25 +132,16 @@ void Resolver::lookup(const std::string& name, Handler on_answer) {
     // localhost answer, which leaks the name's copy on every lookup of a family that
     // /etc/hosts does not give localhost (Debian's hosts file has no ::1 line in containers).
     if (is_localhost(name)) {
-        for (const Family f : {Family::v6, Family::v4}) {
-            Answer a;
-            a.family = f;
-            a.addresses = {f == Family::v6 ? asio::ip::address(asio::ip::address_v6::loopback())
-                                           : asio::ip::address(asio::ip::address_v4::loopback())};
-            asio::post(io_, [h = on_answer, a = std::move(a)] { h(a); });
-        }
+        reply(on_answer, {Family::v6, {asio::ip::address_v6::loopback()}, {}});
+        reply(on_answer, {Family::v4, {asio::ip::address_v4::loopback()}, {}});
         return;
     }
     const auto now = Clock::now();
     prune(now);
-    Entry& e = cache_[name];
     for (const Family f : {Family::v6, Family::v4}) {
-        Slot& s = f == Family::v6 ? e.v6 : e.v4;
+        Slot& s = slot(name, f);
         if (!s.asking && now < s.expires) {
-            Answer a;
-            a.family = f;
-            a.addresses = s.addresses;
-            asio::post(io_, [h = on_answer, a = std::move(a)] { h(a); });
+            reply(on_answer, {f, s.addresses, {}});
             continue;
         }
         s.waiting.push_back(on_answer);
@@ -177,8 +160,18 @@ void Resolver::prune(Clock::time_point now) {
     prune_at_ = std::max<std::size_t>(64, 2 * cache_.size());
 }
 
+Resolver::Slot& Resolver::slot(const std::string& name, Family family) {
+    Entry& e = cache_[name];
+    return family == Family::v6 ? e.v6 : e.v4;
+}
+
+// Never inside the call that asked: on the loop, later.
+void Resolver::reply(Handler h, Answer a) {
+    asio::post(io_, [h = std::move(h), a = std::move(a)] { h(a); });
+}
+
 void Resolver::ask(const std::string& name, Family family) {
-    Slot& s = family == Family::v6 ? cache_[name].v6 : cache_[name].v4;
+    Slot& s = slot(name, family);
     s.asking = true;
     ++asking_;
     ares_addrinfo_hints hints{};
@@ -222,7 +215,7 @@ void Resolver::ask(const std::string& name, Family family) {
 
 void Resolver::answered(const std::string& name, Family family, Answer answer, int ttl) {
     --asking_;
-    Slot& s = family == Family::v6 ? cache_[name].v6 : cache_[name].v4;
+    Slot& s = slot(name, family);
     s.asking = false;
     s.addresses = answer.addresses;
     // A failure is not kept; an answer for its records' TTL, capped; "no record of this
@@ -232,9 +225,9 @@ void Resolver::answered(const std::string& name, Family family, Answer answer, i
         keep = answer.addresses.empty() ? options_.max_ttl
                                         : std::min(options_.max_ttl, std::chrono::seconds(std::max(ttl, 0)));
     s.expires = keep.count() > 0 ? Clock::now() + keep : Clock::time_point{};
-    for (auto& h : std::exchange(s.waiting, {}))
-        asio::post(io_, [h = std::move(h), a = answer] { h(a); });
-    rearm_timer();
+    for (auto& h : std::exchange(s.waiting, {})) reply(std::move(h), answer);
+    // No rearm_timer() here: this runs inside ares_getaddrinfo() or ares_process_fd(), and
+    // ask() and process() rearm once c-ares has returned.
 }
 
 void Resolver::watch(int fd, bool readable, bool writable) {

@@ -48,7 +48,8 @@ public:
 
     // Asks for `name`'s AAAA and A records; `on_answer` runs twice, once per family, in the
     // order the answers come, later on the loop (never inside this call). A family answered
-    // within its TTL comes from the cache; one asked already joins that query.
+    // within its TTL comes from the cache; one asked already joins that query. `name` as the
+    // policy normalises hosts (lower case, no trailing dot): it is the cache's key.
     void lookup(const std::string& name, Handler on_answer);
 
 private:
@@ -66,6 +67,8 @@ private:
 
     Resolver(asio::io_context& io, ResolverOptions options);
     void prune(std::chrono::steady_clock::time_point now);  // names no longer kept or asked
+    Slot& slot(const std::string& name, Family family);
+    void reply(Handler h, Answer a);
     void ask(const std::string& name, Family family);
     void answered(const std::string& name, Family family, Answer answer, int ttl);
     static void on_socket_state(void* data, int fd, int readable, int writable);

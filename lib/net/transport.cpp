@@ -186,7 +186,6 @@ void Transport::begin_race() {
         finish_connect(err);
         return;
     }
-    racing_ = true;
     if (dial_.observe) {
         std::string list;
         for (const auto& ep : happy_eyeballs_order(eps))
@@ -209,9 +208,7 @@ void Transport::join_race(std::vector<asio::ip::tcp::endpoint> more) {
     endpoints_.resize(attempts_.size());
     for (auto& ep : happy_eyeballs_order(std::move(untried))) endpoints_.push_back(ep);
     if (running_ == 0) {
-        ++stagger_gen_;
-        stagger_timer_.cancel();
-        stagger_armed_ = false;
+        cancel_stagger();
         start_attempt();
     } else if (!stagger_armed_) {
         const auto due = last_attempt_ + dial_.stagger - Clock::now();
@@ -241,6 +238,7 @@ std::vector<asio::ip::tcp::endpoint> happy_eyeballs_order(std::vector<asio::ip::
 }
 
 void Transport::race(std::vector<asio::ip::tcp::endpoint> endpoints) {
+    racing_ = true;
     endpoints_ = happy_eyeballs_order(std::move(endpoints));
     connect_start_ = Clock::now();
     start_attempt();
@@ -264,7 +262,6 @@ void Transport::start_attempt() {
         if (phase != phase_) return;
         on_attempt(index, ec);
     });
-    stagger_armed_ = false;
     if (attempts_.size() >= endpoints_.size()) return;
     // RFC 8305 section 5: the next attempt starts after the delay unless this one ends first.
     arm_stagger(dial_.stagger);
@@ -279,6 +276,13 @@ void Transport::arm_stagger(std::chrono::milliseconds delay) {
         stagger_armed_ = false;
         start_attempt();
     });
+}
+
+// A stagger timer armed before starts nothing now.
+void Transport::cancel_stagger() {
+    ++stagger_gen_;
+    stagger_timer_.cancel();
+    stagger_armed_ = false;
 }
 
 void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
@@ -299,20 +303,17 @@ void Transport::on_attempt(std::size_t index, const asio::error_code& ec) {
                                   ec);
         if (dial_.observe) dial_.observe(Dial::Step::attempt_done, where, &attempt_error_);
         if (attempts_.size() < endpoints_.size()) {
-            ++stagger_gen_;  // the pending stagger must not start another one too
-            stagger_timer_.cancel();
-            stagger_armed_ = false;
-            start_attempt();  // failed early (refused, unreachable): the next at once
-        } else if (running_ == 0 && answers_due_ == 0) {
-            finish_connect(attempt_error_);
-        }  // else the other family may still answer
+            cancel_stagger();  // the pending stagger must not start another one too
+            start_attempt();   // failed early (refused, unreachable): the next at once
+        } else {
+            fail_if_done();  // unless others are pending, or the other family may still answer
+        }
         return;
     }
     // The winner: the others are closed, their handlers see the phase moved on.
     a.outcome = "connected after " + std::to_string(took.count()) + " ms";
     socket_ = std::move(a.socket);
-    ++stagger_gen_;
-    stagger_timer_.cancel();
+    cancel_stagger();
     close_attempts();
     asio::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -426,8 +427,7 @@ void Transport::finish_connect(const Error& err) {
     ++phase_;
     timer_.cancel();
     delay_timer_.cancel();
-    ++stagger_gen_;
-    stagger_timer_.cancel();
+    cancel_stagger();
     close_attempts();
     if (err) {
         open_ = false;
@@ -753,8 +753,7 @@ void Transport::detach() {
         resolver_.cancel();
         timer_.cancel();
         delay_timer_.cancel();
-        ++stagger_gen_;
-        stagger_timer_.cancel();
+        cancel_stagger();
         close_attempts();
         pending_ = nullptr;
     }

@@ -136,6 +136,7 @@ private:
     void race(std::vector<asio::ip::tcp::endpoint> endpoints);
     void start_attempt();  // the next address, and the stagger timer for the one after
     void arm_stagger(std::chrono::milliseconds delay);
+    void cancel_stagger();
     void on_attempt(std::size_t index, const asio::error_code& ec);
     void close_attempts();
     // One Happy Eyeballs attempt: its own socket until it wins (then it becomes socket_).
