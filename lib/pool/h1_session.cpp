@@ -90,8 +90,7 @@ public:
     // The current request's body, after its head: the buffered one at once, a source's as
     // the socket drains.
     void send_body() {
-        if (awaiting_continue_) owner_.after({}, {});  // the wait is over: its timer goes
-        awaiting_continue_ = false;
+        stop_waiting();
         const ExchangePtr ex = current_;
         const auto& rq = ex->request;
         if (!rq.body.empty()) {
@@ -102,6 +101,18 @@ public:
         }
         upload_ = std::exchange(body_upload_, Upload::none);
         pump();
+    }
+
+    // The wait for 100 Continue is over (the body goes, or never will): its timer goes too.
+    void stop_waiting() {
+        if (awaiting_continue_) owner_.after({}, {});
+        awaiting_continue_ = false;
+    }
+
+    // The current request's body will not be sent, or no more of it.
+    void drop_body() {
+        upload_ = body_upload_ = Upload::none;
+        stop_waiting();
     }
 
     // The body source's bytes go out as the socket drains: read while less than
@@ -150,8 +161,7 @@ public:
         }
         current_ = nullptr;
         pending_.clear();
-        upload_ = body_upload_ = Upload::none;
-        awaiting_continue_ = false;
+        drop_body();
         if (!parser_->started() && ex->response.info.reused) {
             // A kept-alive connection the server had already closed: the classic race.
             if (ex->idempotent()) {
@@ -177,8 +187,7 @@ public:
     void cancel(Exchange& ex) override {
         if (current_.get() != &ex) return;
         current_ = nullptr;
-        upload_ = body_upload_ = Upload::none;
-        awaiting_continue_ = false;
+        drop_body();
         reusable_ = false;
         // The only way to stop an HTTP/1.1 exchange, and at once: a graceful close would go on
         // writing the rest of a body to a server that may have stopped reading.
@@ -281,10 +290,12 @@ private:
             pending_.pop_front();
             switch (ev.kind) {
                 case http1::EventKind::interim:
-                    if (ev.head.status == 100) expected_continue_ = false;  // it said 100
-                    if (awaiting_continue_ && ev.head.status == 100) {
-                        send_body();
-                        if (current_ != ex) return;
+                    if (ev.head.status == 100) {
+                        expected_continue_ = false;
+                        if (awaiting_continue_) {
+                            send_body();
+                            if (current_ != ex) return;
+                        }
                     }
                     break;
                 case http1::EventKind::head:
@@ -307,9 +318,8 @@ private:
                         // for it or may not have read what went on the timeout, gets no other
                         // request here.
                         const bool withheld = awaiting_continue_;
-                        if (withheld) owner_.after({}, {});
-                        awaiting_continue_ = expected_continue_ = false;
-                        body_upload_ = Upload::none;
+                        expected_continue_ = false;
+                        if (withheld) drop_body();  // upload_ is none: nothing of it went
                         reusable_ = false;
                         close_after_ = true;
                         owner_.log()(LogLevel::debug,
@@ -408,8 +418,7 @@ private:
 
     void fail(const ExchangePtr& ex, const Error& e) {
         current_ = nullptr;
-        upload_ = body_upload_ = Upload::none;
-        awaiting_continue_ = false;
+        drop_body();
         pending_.clear();
         reusable_ = false;
         owner_.abort_transport();  // nothing more is worth sending on it
