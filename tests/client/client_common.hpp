@@ -67,19 +67,26 @@ inline ServedResponse echo_path(const ServedRequest& r) {
                                                        (r.body.empty() ? "" : " " + r.body)};
 }
 
-// A listening TCP socket on an IPv4 `address` (host order: INADDR_LOOPBACK, INADDR_ANY) and an
-// ephemeral port, which goes to `port`: for the suites' own raw-socket servers.
-inline int listen_tcp(std::uint32_t address, int backlog, std::uint16_t& port, int flags = 0) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | flags, 0);
+// A socket of `type` (SOCK_STREAM, SOCK_DGRAM, with `flags` or'ed in) bound to an IPv4
+// `address` (host order: INADDR_LOOPBACK, INADDR_ANY) and an ephemeral port, which goes to
+// `port`: for the suites' own raw-socket servers.
+inline int bind_ipv4(int type, std::uint32_t address, std::uint16_t& port, int flags = 0) {
+    const int fd = ::socket(AF_INET, type | flags, 0);
     REQUIRE(fd >= 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(address);
     REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, backlog) == 0);
     socklen_t len = sizeof a;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
     port = ntohs(a.sin_port);
+    return fd;
+}
+
+// The same, TCP and listening.
+inline int listen_tcp(std::uint32_t address, int backlog, std::uint16_t& port, int flags = 0) {
+    const int fd = bind_ipv4(SOCK_STREAM, address, port, flags);
+    REQUIRE(::listen(fd, backlog) == 0);
     return fd;
 }
 

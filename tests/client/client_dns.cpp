@@ -44,15 +44,7 @@ struct Zone {
 class NameServer {
 public:
     explicit NameServer(std::map<std::string, Zone> zones) : zones_(std::move(zones)) {
-        fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-        REQUIRE(fd_ >= 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        socklen_t len = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
+        fd_ = bind_ipv4(SOCK_DGRAM, INADDR_LOOPBACK, port_, SOCK_NONBLOCK);
         thread_ = std::thread([this] { run(); });
     }
     ~NameServer() {
@@ -218,6 +210,13 @@ std::string url(const std::string& name, std::uint16_t port) {
     return "http://" + name + ":" + std::to_string(port) + "/";
 }
 
+// GET http://name:port/, which must succeed (its error said when it does not).
+Result get_ok(Client& c, const std::string& name, std::uint16_t port) {
+    Result r = c.send({.method = "GET", .url = url(name, port)});
+    REQUIRE_MESSAGE(r, r.error.message());
+    return r;
+}
+
 // A port nothing listens on (a server's, closed again).
 std::uint16_t closed_port(bool ipv6) {
     TestServer tmp(cleartext(ipv6));
@@ -305,11 +304,8 @@ TEST_CASE("two connections to one name: one query per family, the second answere
     NameServer ns({{"svc.test", Zone{.v4 = {"127.0.0.1"}, .ttl = 30}}});
     TestServer a(cleartext()), b(cleartext());
     Client c = make_client(dns_config(), dns_options(ns));
-    Result ra = c.send({.method = "GET", .url = url("svc.test", a.port())});
-    INFO(ra.error.message());
-    REQUIRE(ra);
-    Result rb = c.send({.method = "GET", .url = url("svc.test", b.port())});  // another origin
-    REQUIRE(rb);
+    Result ra = get_ok(c, "svc.test", a.port());
+    Result rb = get_ok(c, "svc.test", b.port());  // another origin
     CHECK(rb.response.info.remote_address == "127.0.0.1:" + std::to_string(b.port()));
     CHECK(ns.asked("svc.test", type_a) == 1);
     CHECK(ns.asked("svc.test", type_aaaa) == 1);  // "no AAAA" is kept too
@@ -335,11 +331,9 @@ TEST_CASE("an answer is kept for its TTL, and no longer than max_ttl; max_ttl 0 
         ClientOptions o = dns_options(ns);
         o.dns.max_ttl = k.max_ttl;
         Client c = make_client(dns_config(), o);
-        REQUIRE(c.send({.method = "GET", .url = url("svc.test", a.port())}));
+        get_ok(c, "svc.test", a.port());
         std::this_thread::sleep_for(k.pause);
-        Result r = c.send({.method = "GET", .url = url("svc.test", b.port())});
-        INFO(r.error.message());
-        REQUIRE(r);
+        get_ok(c, "svc.test", b.port());
         CHECK(ns.asked("svc.test", type_a) == k.queries);
         CHECK(ns.asked("svc.test", type_aaaa) == k.aaaa_queries);
     }
@@ -368,9 +362,7 @@ TEST_CASE("A first, AAAA slow: IPv4 after the Resolution Delay, not after the AA
     TestServer server(cleartext());
     Events ev;
     Client c = make_client(dns_config(), dns_options(ns, &ev));
-    Result r = c.send({.method = "GET", .url = url("dual.test", server.port())});
-    INFO(r.error.message());
-    REQUIRE(r);
+    Result r = get_ok(c, "dual.test", server.port());
     CHECK(r.response.info.remote_address == "127.0.0.1:" + std::to_string(server.port()));
     CHECK(ns.asked("dual.test", type_aaaa) == 1);
     CHECK(ns.answered("dual.test", type_aaaa) == 0);  // still to come when the response came
@@ -391,9 +383,7 @@ TEST_CASE("an AAAA answer inside the Resolution Delay: ::1 is tried first, as RF
     ClientOptions o = dns_options(ns, &ev);
     o.dns.resolution_delay = 3s;  // far above the AAAA's 100 ms, even on a slow machine
     Client c = make_client(dns_config(), o);
-    Result r = c.send({.method = "GET", .url = url("dual.test", server.port())});
-    INFO(r.error.message());
-    REQUIRE(r);
+    Result r = get_ok(c, "dual.test", server.port());
     const std::string p = std::to_string(server.port());
     const auto tried = ev.of(EventKind::connect_start);
     REQUIRE(tried.size() == 2);
@@ -406,9 +396,7 @@ TEST_CASE("AAAA answers, A never does: ::1 connects at once") {
     NameServer ns({{"dual.test", Zone{.v4 = {"127.0.0.1"}, .v6 = {"::1"}, .drop_a = true}}});
     TestServer server(cleartext(true));
     Client c = make_client(dns_config(), dns_options(ns));
-    Result r = c.send({.method = "GET", .url = url("dual.test", server.port())});
-    INFO(r.error.message());
-    REQUIRE(r);
+    Result r = get_ok(c, "dual.test", server.port());
     CHECK(r.response.info.remote_address == "[::1]:" + std::to_string(server.port()));
     CHECK(ns.answered("dual.test", type_a) == 0);
 }
@@ -418,9 +406,7 @@ TEST_CASE("AAAA answers first and ::1 refuses: the late A answer joins the race 
     NameServer ns({{"dual.test", Zone{.v4 = {"127.0.0.1"}, .v6 = {"::1"}, .delay_a = 300ms}}});
     Events ev;
     Client c = make_client(dns_config(), dns_options(ns, &ev));
-    Result r = c.send({.method = "GET", .url = url("dual.test", server.port())});
-    INFO(r.error.message());
-    REQUIRE(r);
+    Result r = get_ok(c, "dual.test", server.port());
     CHECK(r.response.info.remote_address == "127.0.0.1:" + std::to_string(server.port()));
     const std::string p = std::to_string(server.port());
     CHECK(ev.of(EventKind::dns_end) == std::vector<std::string>{"|[::1]:" + p});
@@ -525,9 +511,7 @@ TEST_CASE("localhost and names under it: ::1 and 127.0.0.1, asked of nobody (RFC
     const std::string p = std::to_string(server.port());
     for (const std::string name : {"localhost", "LocalHost", "api.localhost"}) {
         INFO(name);
-        Result r = c.send({.method = "GET", .url = url(name, server.port())});
-        INFO(r.error.message());
-        REQUIRE(r);
+        Result r = get_ok(c, name, server.port());
         CHECK(r.response.info.remote_address == "127.0.0.1:" + p);
     }
     CHECK(ev.of(EventKind::dns_end).at(0) == "|[::1]:" + p + ", 127.0.0.1:" + p);
