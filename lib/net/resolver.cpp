@@ -73,7 +73,7 @@ std::string dns_servers_csv(const std::vector<std::string>& servers, Error& err)
 // A socket c-ares opened, watched for the readiness it asked for. The descriptor stays
 // c-ares's: release() gives it back rather than closing it.
 struct Resolver::Watch {
-    Watch(asio::io_context& io, int fd, asio::error_code& ec) : desc(io), fd(fd) { desc.assign(fd, ec); }
+    Watch(const Executor& ex, int fd, asio::error_code& ec) : desc(ex), fd(fd) { desc.assign(fd, ec); }
     asio::posix::stream_descriptor desc;
     int fd;
     bool want_read = false, want_write = false;
@@ -87,13 +87,13 @@ struct Resolver::Query {
     Family family;
 };
 
-Resolver::Resolver(asio::io_context& io, ResolverOptions options)
-    : io_(io), options_(std::move(options)), timer_(io) {}
+Resolver::Resolver(const Executor& ex, ResolverOptions options)
+    : ex_(ex), options_(std::move(options)), timer_(ex) {}
 
-std::unique_ptr<Resolver> Resolver::make(asio::io_context& io, ResolverOptions options, Error& err) {
+std::unique_ptr<Resolver> Resolver::make(const Executor& ex, ResolverOptions options, Error& err) {
     const std::string csv = dns_servers_csv(options.servers, err);
     if (err) return nullptr;
-    std::unique_ptr<Resolver> r(new Resolver(io, std::move(options)));
+    std::unique_ptr<Resolver> r(new Resolver(ex, std::move(options)));
     ares_options o{};
     o.sock_state_cb = [](void* data, ares_socket_t fd, int readable, int writable) {
         // Nothing may unwind through c-ares. A socket not watched still times out in c-ares.
@@ -167,7 +167,7 @@ Resolver::Slot& Resolver::slot(const std::string& name, Family family) {
 
 // Never inside the call that asked: on the loop, later.
 void Resolver::reply(Handler h, Answer a) {
-    asio::post(io_, [h = std::move(h), a = std::move(a)] { h(a); });
+    asio::post(ex_, [h = std::move(h), a = std::move(a)] { h(a); });
 }
 
 void Resolver::ask(const std::string& name, Family family) {
@@ -241,7 +241,7 @@ void Resolver::watch(int fd, bool readable, bool writable) {
     }
     if (it == watches_.end()) {
         asio::error_code ec;
-        auto w = std::make_shared<Watch>(io_, fd, ec);
+        auto w = std::make_shared<Watch>(ex_, fd, ec);
         if (ec) return;  // not watched: the query times out in c-ares
         it = watches_.emplace(fd, std::move(w)).first;
     }

@@ -1,9 +1,11 @@
-// net::Resolver - names to addresses with c-ares, on the Client's io_context: AAAA and A asked
+// net::Resolver - names to addresses with c-ares, on the Client's executor: AAAA and A asked
 // apart, so that a connection can start on the first useful answer (RFC 8305 section 3), and
 // each answer kept for its records' TTL, capped. One per Client; lib-internal.
 #pragma once
 
 #include <connmatrix/error.hpp>
+
+#include "executor.hpp"
 
 #include <asio.hpp>
 
@@ -41,7 +43,7 @@ public:
     using Handler = std::function<void(const Answer&)>;
 
     // A Resolver on `io`, or null with `err` saying why (a bad server address names it).
-    static std::unique_ptr<Resolver> make(asio::io_context& io, ResolverOptions options, Error& err);
+    static std::unique_ptr<Resolver> make(const Executor& ex, ResolverOptions options, Error& err);
     ~Resolver();
     Resolver(const Resolver&) = delete;
     Resolver& operator=(const Resolver&) = delete;
@@ -65,7 +67,7 @@ private:
         Slot v6, v4;
     };
 
-    Resolver(asio::io_context& io, ResolverOptions options);
+    Resolver(const Executor& ex, ResolverOptions options);
     void prune(std::chrono::steady_clock::time_point now);  // names no longer kept or asked
     Slot& slot(const std::string& name, Family family);
     void reply(Handler h, Answer a);
@@ -77,7 +79,7 @@ private:
     void process(int read_fd, int write_fd);
     void rearm_timer();
 
-    asio::io_context& io_;
+    Executor ex_;
     ResolverOptions options_;
     ares_channeldata* channel_ = nullptr;
     std::map<std::string, Entry> cache_;

@@ -36,8 +36,8 @@ std::string Endpoint::to_string() const {
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-Transport::Transport(asio::io_context& io)
-    : io_(io), resolver_(io), socket_(io), timer_(io), stagger_timer_(io), delay_timer_(io) {}
+Transport::Transport(const Executor& ex)
+    : ex_(ex), resolver_(ex), socket_(ex), timer_(ex), stagger_timer_(ex), delay_timer_(ex) {}
 
 Transport::~Transport() = default;
 
@@ -83,7 +83,7 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
             const auto addr = asio::ip::make_address(text, aec);
             if (!aec) eps.emplace_back(addr, first_hop.port);
         }
-        asio::post(io_, [this, self, phase, eps = std::move(eps)]() mutable {
+        asio::post(ex_, [this, self, phase, eps = std::move(eps)]() mutable {
             if (!pending_ || phase != phase_) return;
             if (eps.empty()) {
                 finish_connect({errc::resolve_failed,
@@ -99,7 +99,7 @@ void Transport::connect(const Endpoint& target, const std::optional<Endpoint>& p
         asio::error_code literal;
         const auto addr = asio::ip::make_address(first_hop.host, literal);
         if (!literal) {  // nothing to ask; answered from the loop, never inline
-            asio::post(io_, [this, self, phase, ep = asio::ip::tcp::endpoint(addr, first_hop.port)] {
+            asio::post(ex_, [this, self, phase, ep = asio::ip::tcp::endpoint(addr, first_hop.port)] {
                 if (!pending_ || phase != phase_) return;
                 answered_[ep.address().is_v6() ? 0 : 1].push_back(ep);
                 begin_race();
@@ -157,7 +157,7 @@ void Transport::on_answer(int family, const std::vector<asio::ip::address>& addr
     } else if (family == 0 && useful) {
         // At once, but after an A answer already queued behind this one (the cache, the hosts
         // file): then the race, and dns_end, start with both families.
-        asio::post(io_, [this, self = shared_from_this(), phase = phase_] {
+        asio::post(ex_, [this, self = shared_from_this(), phase = phase_] {
             if (pending_ && phase == phase_ && !racing_) begin_race();
         });
     } else if (useful) {
@@ -247,7 +247,7 @@ void Transport::race(std::vector<asio::ip::tcp::endpoint> endpoints) {
 void Transport::start_attempt() {
     if (!pending_ || attempts_.size() >= endpoints_.size()) return;
     const std::size_t index = attempts_.size();
-    attempts_.push_back(std::make_unique<Attempt>(io_));
+    attempts_.push_back(std::make_unique<Attempt>(ex_));
     Attempt& a = *attempts_.back();
     a.endpoint = endpoints_[index];
     a.started = Clock::now();
@@ -539,7 +539,7 @@ void Transport::start(std::function<void(std::span<const std::uint8_t>)> on_data
 void Transport::resume_reading() {
     if (!paused_) return;
     paused_ = false;
-    asio::post(io_, [self = shared_from_this()] {
+    asio::post(ex_, [self = shared_from_this()] {
         if (!self->open_ || self->ended_ || self->paused_ || !self->started_) return;
         self->pump();
         if (self->open_ && !self->ended_) self->read_loop();
@@ -653,7 +653,7 @@ void Transport::encrypt_some() {
         const std::size_t n = std::min(rest.size(), piece);
         if (tls_->write(rest.first(n)) != tls::Status::ok) {
             plain_.clear();
-            asio::post(io_, [self = shared_from_this(), err = tls_->error()] { self->end(err); });
+            asio::post(ex_, [self = shared_from_this(), err = tls_->error()] { self->end(err); });
             break;
         }
         p.offset += n;
@@ -749,6 +749,10 @@ void Transport::detach() {
     on_closed_ = nullptr;
     on_data_ = nullptr;
     on_sent_ = nullptr;
+    // The dial's observer and resolver are its owner's, which may go before a handler of ours
+    // still queued does (a pool on a caller's executor).
+    dial_.observe = nullptr;
+    dial_.resolver = nullptr;
     if (pending_) {
         resolver_.cancel();
         timer_.cancel();
@@ -795,6 +799,9 @@ void Transport::abort() {
 }
 
 void Transport::shutdown_now() {
+    // Nothing is left to time: close()'s linger would otherwise hold a caller's io_context
+    // (ClientOptions::executor) busy for close_linger after the socket is gone.
+    timer_.cancel();
     asio::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);

@@ -1,12 +1,14 @@
 // net::Transport - the only code that touches sockets. One TCP connection (direct, or through
 // an HTTP CONNECT proxy), optionally carrying a tls::Session, moving bytes between the socket,
-// the TLS state machine and whoever reads the plaintext (a codec). Runs on one io_context
-// thread; every callback runs there. Lib-internal.
+// the TLS state machine and whoever reads the plaintext (a codec). Runs on one executor (one
+// thread at a time); every callback runs there. Lib-internal.
 #pragma once
 
 #include <connmatrix/error.hpp>
 #include <connmatrix/errors/net.hpp>
 #include <connmatrix/tls.hpp>
+
+#include "executor.hpp"
 
 #include <asio.hpp>
 
@@ -63,7 +65,7 @@ class Transport : public std::enable_shared_from_this<Transport> {
 public:
     using Done = std::function<void(const Error&)>;
 
-    explicit Transport(asio::io_context& io);
+    explicit Transport(const Executor& ex);
     ~Transport();
     Transport(const Transport&) = delete;
     Transport& operator=(const Transport&) = delete;
@@ -141,7 +143,7 @@ private:
     void close_attempts();
     // One Happy Eyeballs attempt: its own socket until it wins (then it becomes socket_).
     struct Attempt {
-        explicit Attempt(asio::io_context& io) : socket(io) {}
+        explicit Attempt(const Executor& ex) : socket(ex) {}
         asio::ip::tcp::socket socket;
         asio::ip::tcp::endpoint endpoint;
         bool pending = true;
@@ -177,7 +179,7 @@ private:
     void end(const Error& err);
     void shutdown_now();  // the stream ended (cleanly or not): report once
 
-    asio::io_context& io_;
+    Executor ex_;
     asio::ip::tcp::resolver resolver_;
     asio::ip::tcp::socket socket_;
     asio::steady_timer timer_;

@@ -8,15 +8,15 @@
 
 namespace connmatrix::pool {
 
-Connection::Connection(asio::io_context& io, const Logger& log, ConnectionEvents& events,
+Connection::Connection(const net::Executor& ex, const Logger& log, ConnectionEvents& events,
                        ConnectionSetup setup)
-    : io_(io), log_(log), events_(events), id_(setup.id), key_(std::move(setup.key)),
+    : ex_(ex), log_(log), events_(events), id_(setup.id), key_(std::move(setup.key)),
       policy_(std::move(setup.policy)), max_body_(setup.max_response_body),
       transport_(std::move(setup.transport)), decision_(std::move(setup.decision)),
-      info_(std::move(setup.info)), idle_timer_(io), confirm_timer_(io), ping_timer_(io),
-      age_timer_(io), keepalive_timer_(io),
+      info_(std::move(setup.info)), idle_timer_(ex), confirm_timer_(ex), ping_timer_(ex),
+      age_timer_(ex), keepalive_timer_(ex),
       max_interim_(setup.max_interim_responses), expect_timeout_(setup.expect_continue_timeout),
-      session_timer_(io), h2_limits_(setup.h2_limits),
+      session_timer_(ex), h2_limits_(setup.h2_limits),
       observer_(setup.observer), early_(std::move(setup.early)),
       early_sent_(std::move(setup.early_sent)) {}
 
@@ -26,7 +26,11 @@ std::string Connection::end_reason() const {
     return "closed by the client";
 }
 
-Connection::~Connection() = default;
+// Still open when its pool goes (on a caller's executor, which keeps running): it hangs up
+// (close_notify, as close() does) rather than leave the socket reading for ever.
+Connection::~Connection() {
+    if (transport_ && transport_->is_open()) transport_->close();
+}
 
 std::string Connection::describe() const {
     return "#" + std::to_string(id_) + " " + std::string(to_string(info_.protocol)) + " " +
@@ -215,7 +219,7 @@ void Connection::cancel(Exchange& ex) {
 // starts its idle clock.
 void Connection::after_slot_freed() {
     std::weak_ptr<Connection> weak = weak_from_this();
-    asio::post(io_, [weak] {
+    asio::post(ex_, [weak] {
         auto c = weak.lock();
         if (!c || c->state_ != State::ready) return;
         c->events_.changed(*c);
@@ -241,7 +245,7 @@ std::span<const std::uint8_t> Connection::skip_early(std::span<const std::uint8_
         log()(LogLevel::error, err.message());
         transport_->abort();
         std::weak_ptr<Connection> weak = weak_from_this();
-        asio::post(io_, [weak, err] {
+        asio::post(ex_, [weak, err] {
             if (auto c = weak.lock()) c->on_transport_closed(err);
         });
         return {};
@@ -281,7 +285,7 @@ void Connection::post_flush() {
     if (flush_posted_ || out_pending_.empty()) return;
     flush_posted_ = true;
     std::weak_ptr<Connection> weak = weak_from_this();
-    asio::post(io_, [weak] {
+    asio::post(ex_, [weak] {
         auto c = weak.lock();
         if (!c) return;
         c->flush_posted_ = false;
@@ -357,7 +361,7 @@ void Connection::upgraded(const ExchangePtr& ex, std::vector<std::uint8_t> rest)
     ex->response.info.decision = info_.decision;
     log()(LogLevel::info, "connection " + describe() + ": " + info_.decision);
     std::weak_ptr<Connection> weak = self;
-    asio::post(io_, [weak] {
+    asio::post(ex_, [weak] {
         if (auto c = weak.lock()) c->retired_.reset();
     });
     if (!rest.empty()) proto_->on_data(rest);
@@ -423,7 +427,7 @@ void Connection::report_closed() {
     state_ = State::closed;
     // Report after the caller's stack unwinds (it may be our own session).
     std::weak_ptr<Connection> weak = weak_from_this();
-    asio::post(io_, [weak] {
+    asio::post(ex_, [weak] {
         if (auto c = weak.lock()) c->events_.closed(*c);
     });
 }

@@ -73,7 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Sessi
 public:
     enum class State { ready, closed };
 
-    Connection(asio::io_context& io, const Logger& log, ConnectionEvents& events,
+    Connection(const net::Executor& ex, const Logger& log, ConnectionEvents& events,
                ConnectionSetup setup);
     ~Connection() override;
 
@@ -150,7 +150,7 @@ private:
     std::span<const std::uint8_t> skip_early(std::span<const std::uint8_t> bytes);
     const policy::Policy& policy() const noexcept { return policy_->policy; }
 
-    asio::io_context& io_;
+    net::Executor ex_;
     const Logger& log_;
     ConnectionEvents& events_;
     std::size_t id_;

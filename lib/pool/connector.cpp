@@ -49,10 +49,10 @@ std::string identity_source(const policy::ResolvedPolicy& rp) {
 // One attempt: Transport::connect, then (https) the TLS session and Transport::handshake.
 class Attempt final : public ConnectAttempt, public std::enable_shared_from_this<Attempt> {
 public:
-    Attempt(asio::io_context& io, const Logger& log, TlsContexts& contexts, ConnectTarget target,
+    Attempt(const net::Executor& ex, const Logger& log, TlsContexts& contexts, ConnectTarget target,
             Connector::Done done, net::Resolver* resolver, std::chrono::milliseconds resolution_delay)
         : log_(log), contexts_(contexts), target_(std::move(target)), done_(std::move(done)),
-          transport_(std::make_shared<net::Transport>(io)), resolver_(resolver),
+          transport_(std::make_shared<net::Transport>(ex)), resolver_(resolver),
           resolution_delay_(resolution_delay) {
         const auto& rp = *target_.policy;
         info_.mode = std::string(policy::to_string(rp.policy.mode));
@@ -316,20 +316,20 @@ std::shared_ptr<tls::ClientContext> TlsContexts::get(const tls::Backend& backend
     return ctx;
 }
 
-Connector::Connector(asio::io_context& io, Logger log, std::string keylog_file,
+Connector::Connector(const net::Executor& ex, Logger log, std::string keylog_file,
                      const DnsOptions& dns)
-    : io_(io), log_(std::move(log)), contexts_(TlsContexts::default_capacity, std::move(keylog_file)),
+    : ex_(ex), log_(std::move(log)), contexts_(TlsContexts::default_capacity, std::move(keylog_file)),
       resolution_delay_(dns.resolution_delay) {
     if (dns.system) return;
     Error err;
-    resolver_ = net::Resolver::make(io, {dns.max_ttl, dns.servers}, err);
+    resolver_ = net::Resolver::make(ex, {dns.max_ttl, dns.servers}, err);
     if (!resolver_) throw std::system_error(err.code, err.detail);
 }
 
 Connector::~Connector() = default;
 
 std::shared_ptr<ConnectAttempt> Connector::connect(ConnectTarget target, Done done) {
-    auto a = std::make_shared<Attempt>(io_, log_, contexts_, std::move(target), std::move(done),
+    auto a = std::make_shared<Attempt>(ex_, log_, contexts_, std::move(target), std::move(done),
                                        resolver_.get(), resolution_delay_);
     a->start();
     return a;

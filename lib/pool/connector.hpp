@@ -90,7 +90,7 @@ public:
 
     // `dns`: c-ares (a Resolver of this Connector's, its cache shared by every attempt) or,
     // with dns.system, getaddrinfo. Throws std::system_error when c-ares cannot start.
-    Connector(asio::io_context& io, Logger log, std::string keylog_file = {},
+    Connector(const net::Executor& ex, Logger log, std::string keylog_file = {},
               const DnsOptions& dns = {});
     ~Connector();
 
@@ -101,7 +101,7 @@ public:
     const TlsContexts& contexts() const noexcept { return contexts_; }
 
 private:
-    asio::io_context& io_;
+    net::Executor ex_;
     Logger log_;
     TlsContexts contexts_;
     std::unique_ptr<net::Resolver> resolver_;  // null: getaddrinfo

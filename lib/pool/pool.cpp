@@ -101,15 +101,23 @@ std::string pool_key(const policy::ResolvedPolicy& rp) {
 // =============================================================================================
 // Pool
 
-Pool::Pool(asio::io_context& io, Logger log, const ClientOptions& options)
-    : io_(io), log_(std::move(log)), max_body_(options.max_response_body),
+Pool::Pool(const net::Executor& ex, Logger log, const ClientOptions& options)
+    : ex_(ex), log_(std::move(log)), max_body_(options.max_response_body),
       max_interim_(options.max_interim_responses),
       expect_timeout_(options.expect_continue_timeout),
       max_connect_failures_(std::max(1u, options.max_connect_failures)),
-      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(io, log_, options.keylog_file, options.dns),
+      reconnect_backoff_(std::max(options.reconnect_backoff, min_reconnect_backoff)), h2_limits_(options.h2), connector_(ex, log_, options.keylog_file, options.dns),
       observer_(options.on_event) {}
 
-Pool::~Pool() = default;
+// On a caller's executor the loop outlives the pool: a connect it started must not go on and
+// answer into it (its handlers, like every other here, find alive_ gone).
+Pool::~Pool() {
+    for (auto& [key, host] : hosts_) {
+        (void)key;
+        for (auto& o : host->opening)
+            if (o.attempt) o.attempt->cancel();
+    }
+}
 
 Host& Pool::host_for(const Route& route) {
     auto& slot = hosts_[route.key];
@@ -133,7 +141,8 @@ void Pool::evict_if_unused(Host& host) {
     std::erase_if(host.waiting, [](const ExchangePtr& e) { return e->finished; });
     if (!host.unused()) return;
     host.sweep_posted = true;
-    asio::post(io_, [this, key = host.key] {
+    asio::post(ex_, [this, alive = alive(), key = host.key] {
+        if (alive.expired()) return;
         const auto it = hosts_.find(key);
         if (it == hosts_.end()) return;
         Host& h = *it->second;
@@ -204,10 +213,10 @@ void Pool::arm_deadline(const ExchangePtr& ex) {
     const auto by_timeout = ex->started + timeout;
     const bool by_deadline = ex->request.deadline && *ex->request.deadline < by_timeout;
     ex->deadline = std::make_unique<asio::steady_timer>(
-        io_, by_deadline ? *ex->request.deadline : by_timeout);
+        ex_, by_deadline ? *ex->request.deadline : by_timeout);
     std::weak_ptr<Exchange> weak = ex;
-    ex->deadline->async_wait([this, weak, timeout, by_deadline](const asio::error_code& ec) {
-        if (ec) return;
+    ex->deadline->async_wait([this, alive = alive(), weak, timeout, by_deadline](const asio::error_code& ec) {
+        if (ec || alive.expired()) return;
         auto ex = weak.lock();
         if (!ex || ex->finished) return;
         Error err{net::errc::request_timeout,
@@ -331,7 +340,8 @@ void Pool::dispatch(Host& host) {
 
 // Later, once the caller's bookkeeping is done; by key, since the host may be gone by then.
 void Pool::dispatch_later(const std::string& key) {
-    asio::post(io_, [this, key] {
+    asio::post(ex_, [this, alive = alive(), key] {
+        if (alive.expired()) return;
         if (Host* host = find_host(key)) {
             dispatch(*host);
             evict_if_unused(*host);
@@ -368,15 +378,16 @@ void Pool::open_connection(Host& host) {
                 log_(LogLevel::debug, "connect #" + std::to_string(o.id) +
                                           ": no early data: this TLS session carried early data once");
         } else {
-            target.early = [this, key = host.key, id = o.id, ticket](
+            target.early = [this, alive = alive(), key = host.key, id = o.id, ticket](
                                const std::optional<std::string>& alpn, std::size_t capacity) {
+                if (alive.expired()) return std::vector<std::uint8_t>{};
                 return early_payload(key, id, ticket, alpn, capacity);
             };
         }
     }
     ++stats_.connections_opened;
-    o.attempt = connector_.connect(std::move(target), [this, key = host.key, id = o.id](Connected c) {
-        on_connect_done(key, id, std::move(c));
+    o.attempt = connector_.connect(std::move(target), [this, alive = alive(), key = host.key, id = o.id](Connected c) {
+        if (!alive.expired()) on_connect_done(key, id, std::move(c));
     });
     host.opening.push_back(std::move(o));
 }
@@ -536,7 +547,7 @@ void Pool::on_connect_done(const std::string& key, std::size_t id, Connected c) 
     if (OriginStats* os = host.stats)
         ++(setup.info.protocol == Protocol::h2 ? os->counters.h2_connections
                                                 : os->counters.http1_connections);
-    auto conn = std::make_shared<Connection>(io_, log_, *this, std::move(setup));
+    auto conn = std::make_shared<Connection>(ex_, log_, *this, std::move(setup));
     host.connections.push_back(conn);
     conn->start();
     if (conn->state() != Connection::State::ready) return;  // closed at once: already reported
@@ -812,11 +823,11 @@ void Pool::connection_wasted(Host& host, const Error& why) {
 bool Pool::backing_off(Host& host) {
     if (host.retry_at == Clock::time_point{} || Clock::now() >= host.retry_at) return false;
     if (!host.retry_armed) {
-        if (!host.retry_timer) host.retry_timer = std::make_unique<asio::steady_timer>(io_);
+        if (!host.retry_timer) host.retry_timer = std::make_unique<asio::steady_timer>(ex_);
         host.retry_armed = true;
         host.retry_timer->expires_at(host.retry_at);
-        host.retry_timer->async_wait([this, key = host.key](const asio::error_code& ec) {
-            if (ec) return;  // the Host went (nothing waits any more) or the pool closed
+        host.retry_timer->async_wait([this, alive = alive(), key = host.key](const asio::error_code& ec) {
+            if (ec || alive.expired()) return;  // the Host went (nothing waits any more) or the pool closed
             if (Host* h = find_host(key)) {
                 h->retry_armed = false;
                 dispatch(*h);
@@ -858,9 +869,9 @@ void Pool::close_all(std::function<void()> done, std::optional<std::chrono::mill
                 abort_all("the client was closed with no time left for requests in flight");
                 return;
             }
-            close_deadline_ = std::make_unique<asio::steady_timer>(io_, by);
-            close_deadline_->async_wait([this, ms = deadline->count()](const asio::error_code& ec) {
-                if (ec) return;
+            close_deadline_ = std::make_unique<asio::steady_timer>(ex_, by);
+            close_deadline_->async_wait([this, alive = alive(), ms = deadline->count()](const asio::error_code& ec) {
+                if (ec || alive.expired()) return;
                 abort_all("still in flight when close()'s deadline of " + std::to_string(ms) +
                           " ms passed");
             });

@@ -91,7 +91,7 @@ struct Host {
 
 class Pool final : public ConnectionEvents {
 public:
-    Pool(asio::io_context& io, Logger log, const ClientOptions& options);
+    Pool(const net::Executor& ex, Logger log, const ClientOptions& options);
     ~Pool() override;
 
     void submit(const ExchangePtr& ex);
@@ -158,7 +158,7 @@ private:
     void connection_wasted(Host& host, const Error& why);
     bool backing_off(Host& host);
 
-    asio::io_context& io_;
+    net::Executor ex_;
     Logger log_;
     std::size_t max_body_;
     std::size_t max_interim_;
@@ -185,6 +185,11 @@ private:
     OriginStats* origin_stats(const policy::Origin& origin);
     std::map<std::string, OriginStats> origins_;
     std::vector<std::string> origin_order_;
+    // What every handler of the pool holds weakly along with `this`: on a caller's executor
+    // (ClientOptions::executor) the loop outlives the pool, and what it queued for the pool
+    // still runs after the pool went (on the same strand, never at the same time).
+    std::shared_ptr<char> alive_ = std::make_shared<char>();
+    std::weak_ptr<char> alive() const { return alive_; }
 };
 
 }  // namespace connmatrix::pool
