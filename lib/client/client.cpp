@@ -1,4 +1,6 @@
-// The public Client: an I/O thread running Asio, the policy engine, and the pool.
+// The public Client: an I/O thread running Asio (or a strand over the caller's executor), the
+// policy engine, and the pool.
+#include <connmatrix/asio.hpp>
 #include <connmatrix/client.hpp>
 
 #include "lru.hpp"
@@ -93,8 +95,29 @@ Error settle_keylog(ClientOptions& o) {
     return {};
 }
 
-// What ClientOptions hold that can be wrong: the key log file (settled), the name servers.
+// An executor (ClientOptions::executor) crosses into the library as an any_io_executor: it
+// must be laid out as the library's is (the same Asio, configured the same), and hold one.
+Error check_executor(const ClientOptions& o) {
+    const auto& run_on = o.executor;
+    if (!run_on) return {};
+    if (run_on->asio_version != ASIO_VERSION || run_on->executor_size != sizeof(asio::any_io_executor))
+        return {config::errc::invalid_value,
+                "ClientOptions::executor comes from Asio " + std::to_string(run_on->asio_version) +
+                    " (an executor of " + std::to_string(run_on->executor_size) +
+                    " bytes); the library was built with Asio " + std::to_string(ASIO_VERSION) + " (" +
+                    std::to_string(sizeof(asio::any_io_executor)) +
+                    " bytes): build both with the same Asio, configured the same",
+                0, "config"};
+    if (!run_on->executor)
+        return {config::errc::invalid_value,
+                "ClientOptions::executor holds no executor", 0, "config"};
+    return {};
+}
+
+// What ClientOptions hold that can be wrong: the executor, the key log file (settled), the
+// name servers.
 Error settle_options(ClientOptions& o) {
+    if (Error e = check_executor(o)) return e;
     if (Error e = settle_keylog(o)) return e;
     Error err;
     if (!o.dns.system) (void)net::dns_servers_csv(o.dns.servers, err);
@@ -217,7 +240,7 @@ struct [[gnu::visibility("hidden")]] ClientGate {
     std::mutex mu;
     bool closed = false;
     bool stopped = false;
-    asio::io_context* io = nullptr;
+    net::Executor ex;  // the pool's: the I/O thread's, or the strand over the caller's
     pool::Pool* pool = nullptr;
 };
 
@@ -235,7 +258,7 @@ struct [[gnu::visibility("hidden")]] RequestHandle::State {
         if (!g) return;  // the Client is gone, and its requests ended with it
         std::lock_guard lock(g->mu);
         if (g->stopped) return;  // drained: every request has ended
-        asio::post(*g->io, [p = g->pool, weak = exchange] {
+        asio::post(g->ex, [p = g->pool, weak = exchange] {
             if (auto ex = weak.lock()) p->cancel(ex);
         });
     }
@@ -246,7 +269,7 @@ struct [[gnu::visibility("hidden")]] RequestHandle::State {
         if (!g) return;
         std::lock_guard lock(g->mu);
         if (g->stopped) return;
-        asio::post(*g->io, [p = g->pool, weak = exchange] {
+        asio::post(g->ex, [p = g->pool, weak = exchange] {
             if (auto ex = weak.lock()) p->resume(ex);
         });
     }
@@ -275,6 +298,39 @@ void RequestHandle::resume() const {
     if (state_) state_->resume();
 }
 
+// On a caller's executor a Client's state outlives the Client: what its destructor started
+// (the drain) finishes there, and the state is freed on the strand after it. When the
+// executor's context shuts down first (an io_context stopped, then destroyed after the
+// Client), nothing would be left to free it: this service of that context does, at its
+// shutdown, before the context destroys the handlers still queued (a service added after the
+// context's scheduler and reactor is shut down before them).
+class [[gnu::visibility("hidden")]] Reaper final : public asio::execution_context::service {
+public:
+    using key_type = Reaper;
+    static asio::execution_context::id id;  // Asio's key for the service: a tag, no state
+
+    explicit Reaper(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+    void adopt(Client::Impl* impl) {
+        std::lock_guard lock(mu_);
+        orphans_.push_back(impl);
+    }
+    // True once for each adopted state: whoever hears it frees it.
+    bool disown(Client::Impl* impl) {
+        std::lock_guard lock(mu_);
+        const auto it = std::find(orphans_.begin(), orphans_.end(), impl);
+        if (it == orphans_.end()) return false;
+        orphans_.erase(it);
+        return true;
+    }
+
+private:
+    void shutdown() override;  // frees what is left (below, once Impl is complete)
+    std::mutex mu_;
+    std::vector<Client::Impl*> orphans_;
+};
+
+asio::execution_context::id Reaper::id;
+
 // Hidden: nested in an exported class, it would otherwise be exported with it.
 struct [[gnu::visibility("hidden")]] Client::Impl {
     // The compiled-in backends, each constructed once for this Client. Everything below uses
@@ -283,29 +339,52 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
     policy::Engine engine;
     ClientOptions options;
     pool::Logger log;
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> work;
+    // Its own I/O thread's loop; null on a caller's executor.
+    std::unique_ptr<asio::io_context> own_io;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    // On a caller's executor: that executor, the strand over it that every handler of the
+    // Client runs on, and, when it is an io_context's, that executor (to tell a thread
+    // running it, where blocking would wait for itself).
+    asio::any_io_executor caller;
+    std::optional<asio::strand<asio::any_io_executor>> strand;
+    std::optional<asio::io_context::executor_type> caller_io;
+    net::Executor exec;  // what the pool runs on: own_io's, or the strand
     std::unique_ptr<pool::Pool> pool;
     std::thread thread;
     std::thread::id io_thread_id;
     std::shared_ptr<ClientGate> gate = std::make_shared<ClientGate>();
     std::once_flag join_once;
+    // On a caller's executor: ready once the pool has drained (what close() waits for), and
+    // whether the Client has let go of this state (then the drain frees it); under gate->mu.
+    std::promise<void> drained_promise;
+    std::shared_future<void> drained = drained_promise.get_future().share();
+    Reaper* reaper = nullptr;  // set when orphaned
     // After close() no I/O thread runs: requests sent then are answered on this one, started
     // at the first of them, so that an answer never runs inside the call that sent it. Joined
-    // by the destructor, once every answer queued has run.
+    // by the destructor, once every answer queued has run. (On a caller's executor they go
+    // there instead.)
     std::mutex late_mu;
     asio::io_context late_io;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> late_work;
     std::thread late_thread;
     std::atomic<std::thread::id> late_thread_id{};
 
-    // The I/O thread: the pool is ours.
-    bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id; }
-    // A thread callbacks run on (the I/O thread, or the late one): blocking calls from there
-    // would wait for themselves. The late thread does not own the pool.
+    bool on_caller_executor() const noexcept { return strand.has_value(); }
+    // The I/O thread (or the strand): the pool is ours.
+    bool on_io_thread() const noexcept {
+        return strand ? strand->running_in_this_thread()
+                      : std::this_thread::get_id() == io_thread_id;
+    }
+    // A thread blocking calls must not wait on: one running the Client's callbacks (the I/O
+    // thread, the late one), or the caller's io_context, which may be what would answer them.
+    // The late thread does not own the pool.
     bool on_callback_thread() const noexcept {
-        return on_io_thread() ||
+        return on_io_thread() || on_caller_io_thread() ||
                std::this_thread::get_id() == late_thread_id.load(std::memory_order_relaxed);
+    }
+    // A thread running the caller's io_context (when the executor is one's).
+    bool on_caller_io_thread() const noexcept {
+        return caller_io && caller_io->running_in_this_thread();
     }
 
     // Posts `fn` to the I/O thread unless the client is closed; false when closed.
@@ -313,12 +392,24 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
     bool post_if_open(F&& fn) {
         std::lock_guard lock(gate->mu);
         if (gate->closed) return false;
-        asio::post(io, std::forward<F>(fn));
+        asio::post(exec, std::forward<F>(fn));
         return true;
     }
 
-    // `done` with `err`, from the late thread (the client is closed: no I/O thread runs).
+    // `done` with `err`, never inside the caller's call: on the strand over the caller's
+    // executor (one at a time with the Client's other callbacks; it touches nothing of the
+    // Client's, so it may run after the state is freed), or on the late thread (the client is
+    // closed: no I/O thread runs).
     void answer_late(std::function<void(Result)> done, Error err) {
+        auto answer = [done = std::move(done), err = std::move(err)] {
+            Result r;
+            r.error = err;
+            done(std::move(r));
+        };
+        if (on_caller_executor()) {
+            asio::post(exec, std::move(answer));
+            return;
+        }
         std::lock_guard lock(late_mu);
         if (!late_thread.joinable()) {
             late_work.emplace(asio::make_work_guard(late_io));
@@ -327,11 +418,7 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
                 late_io.run();
             });
         }
-        asio::post(late_io, [done = std::move(done), err = std::move(err)] {
-            Result r;
-            r.error = err;
-            done(std::move(r));
-        });
+        asio::post(late_io, std::move(answer));
     }
     void join_late() {
         {
@@ -361,7 +448,8 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
                           "): certificates are NOT verified for " + rp.origin.to_string() +
                           " and any origin the same setting covers; anyone on the path can "
                           "impersonate the server (logged once per Client)";
-        asio::post(io, [this, msg = std::move(msg)] { log(LogLevel::warn, msg); });
+        std::lock_guard lock(gate->mu);
+        if (!gate->stopped) asio::post(exec, [this, msg = std::move(msg)] { log(LogLevel::warn, msg); });
     }
 
     pool::Route resolve(const policy::Origin& origin) {
@@ -389,24 +477,41 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
 
     Impl(policy::Config cfg, ClientOptions o)
         : registry(tls::Registry::compiled_in()), engine(std::move(cfg), build_info(registry)),
-          options(std::move(o)), log(make_logger(options)), work(asio::make_work_guard(io)) {
+          options(std::move(o)), log(make_logger(options)) {
         // Refused to start: what() is the detail, then the code's own text.
         if (Error e = settle_options(options)) throw std::system_error(e.code, e.detail);
         if (Error e = check_startup(engine.config(), registry))
             throw std::system_error(e.code, e.detail);
+        if (const auto& run_on = options.executor) {  // settle_options() checked it
+            caller = run_on->executor;
+            strand.emplace(asio::make_strand(caller));
+            exec = *strand;
+            if (const auto* io_ex = caller.target<asio::io_context::executor_type>())
+                caller_io.emplace(*io_ex);
+        } else {
+            own_io = std::make_unique<asio::io_context>();
+            work.emplace(asio::make_work_guard(*own_io));
+            exec = own_io->get_executor();
+        }
         if (!options.keylog_file.empty() && log.on(LogLevel::warn))
             log(LogLevel::warn, "TLS key logging is on: the secrets of every connection go to \"" +
                                     options.keylog_file +
                                     "\"; whoever reads that file can decrypt the traffic");
-        pool = std::make_unique<pool::Pool>(io, log, options);
-        gate->io = &io;
+        pool = std::make_unique<pool::Pool>(exec, log, options);
+        gate->ex = exec;
         gate->pool = pool.get();
-        thread = std::thread([this] { io.run(); });
-        io_thread_id = thread.get_id();
+        if (own_io) {
+            thread = std::thread([this] { own_io->run(); });
+            io_thread_id = thread.get_id();
+        }
     }
 
-    // Prompt: requests still in flight end with client_closed now, not at their timeouts.
+    // Its own thread: prompt, requests still in flight end with client_closed now, not at
+    // their timeouts. On a caller's executor this runs once the drain is over (release()), or
+    // at the executor's shutdown: the pool goes, and what its handlers left queued finds it
+    // gone.
     ~Impl() {
+        if (on_caller_executor()) return;
         shutdown(std::chrono::milliseconds::zero());
         {
             // The loop has stopped (joined): handles that outlive us must not post to it.
@@ -416,6 +521,34 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
         join_late();
     }
 
+    // The pool has drained (on the I/O thread): nothing posted from now on would run (its own
+    // thread) or find the pool (a caller's executor, where a Client already gone frees this
+    // state now, after whatever was queued for the pool before).
+    void on_drained() {
+        Reaper* orphaned = nullptr;
+        {
+            std::lock_guard l(gate->mu);
+            gate->stopped = true;
+            orphaned = reaper;
+        }
+        if (on_caller_executor()) {
+            drained_promise.set_value();
+            if (orphaned) free_on_strand(orphaned);
+            return;
+        }
+        work.reset();
+        // Let what close() queued (close_notify) be started, then stop.
+        asio::post(exec, [this] { own_io->stop(); });
+    }
+
+    // Later on the strand, after everything queued there before; unless the executor's
+    // context shuts down first, when the reaper frees it.
+    void free_on_strand(Reaper* r) {
+        asio::post(exec, [this, r] {
+            if (r->disown(this)) delete this;
+        });
+    }
+
     // Stops taking requests; the pool drains (requests in flight finish, or end with
     // client_closed at the deadline), closes every connection, then the loop stops. Safe from
     // any thread, the I/O thread too; a second call can only bring the deadline nearer.
@@ -423,35 +556,48 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
         std::lock_guard lock(gate->mu);
         if (gate->stopped) return;
         if (gate->closed) {
-            if (deadline) asio::post(io, [this, deadline] { pool->close_all({}, deadline); });
+            if (deadline) asio::post(exec, [this, deadline] { pool->close_all({}, deadline); });
             return;
         }
         gate->closed = true;
-        asio::post(io, [this, deadline] {
-            pool->close_all(
-                [this] {
-                    {
-                        std::lock_guard l(gate->mu);
-                        gate->stopped = true;
-                    }
-                    work.reset();
-                    // Let what close() queued (close_notify) be started, then stop.
-                    asio::post(io, [this] { io.stop(); });
-                },
-                deadline);
-        });
+        asio::post(exec, [this, deadline] { pool->close_all([this] { on_drained(); }, deadline); });
     }
 
-    // begin_close(), then wait for the I/O thread to finish. On the I/O thread itself (a
-    // callback called close()) it cannot wait: the drain goes on, and the destructor joins.
-    // With a deadline, what is still in flight then ends with client_closed (the pool's
-    // timer), so the wait is bounded by it; a later call may shorten it, never lengthen it.
+    // begin_close(), then wait for the I/O thread to finish (or, on a caller's executor, the
+    // drain). On the I/O thread itself (a callback called close()), or a thread running the
+    // caller's io_context, it cannot wait: the drain goes on, and the destructor joins. With a
+    // deadline, what is still in flight then ends with client_closed (the pool's timer), so
+    // the wait is bounded by it; a later call may shorten it, never lengthen it.
     void shutdown(std::optional<std::chrono::milliseconds> deadline) {
         begin_close(deadline);
-        if (on_io_thread()) return;
+        if (on_callback_thread()) return;
+        if (on_caller_executor()) {
+            drained.wait();
+            return;
+        }
         std::call_once(join_once, [this] {
             if (thread.joinable()) thread.join();
         });
+    }
+
+    // The Client lets go of its state. Its own thread: freed now (close(0ms), joined). On a
+    // caller's executor: close(0ms) is started, and the state is freed on the strand once
+    // the pool has drained, or by the reaper if the executor's context shuts down first.
+    static void release(std::unique_ptr<Impl> impl) noexcept {
+        if (!impl || !impl->on_caller_executor()) return;  // freed here, as it goes
+        // (Out of memory in here ends the program: freeing the state now, under handlers
+        // still queued for it, would be worse.)
+        Impl* raw = impl.release();  // the strand, or the reaper, frees it from here on
+        Reaper& r = asio::use_service<Reaper>(asio::query(raw->caller, asio::execution::context));
+        r.adopt(raw);
+        bool stopped = false;
+        {
+            std::lock_guard l(raw->gate->mu);
+            raw->reaper = &r;
+            stopped = raw->gate->stopped;
+        }
+        if (stopped) raw->free_on_strand(&r);
+        else raw->begin_close(std::chrono::milliseconds::zero());
     }
 
     RequestHandle send_async(Request req, std::function<void(Result)> done) {
@@ -511,6 +657,15 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
     }
 };
 
+void Reaper::shutdown() {
+    std::vector<Client::Impl*> left;
+    {
+        std::lock_guard lock(mu_);
+        left.swap(orphans_);
+    }
+    for (Client::Impl* impl : left) delete impl;
+}
+
 namespace {
 policy::Config config_from_environment() {
     auto loaded = config::from_environment();
@@ -564,8 +719,15 @@ std::optional<Client> Client::from_environment(Error& err, ClientOptions options
 }
 
 Client::Client(Client&&) noexcept = default;
-Client& Client::operator=(Client&&) noexcept = default;
-Client::~Client() = default;
+Client& Client::operator=(Client&& other) noexcept {
+    if (this != &other) {
+        Impl::release(std::move(impl_));
+        impl_ = std::move(other.impl_);
+    }
+    return *this;
+}
+
+Client::~Client() { Impl::release(std::move(impl_)); }
 
 RequestHandle Client::send_async(Request request, std::function<void(Result)> done) {
     return impl_->send_async(std::move(request), std::move(done));
@@ -583,8 +745,12 @@ Result Client::send(Request request) {
     if (impl_->on_callback_thread()) {
         Result r;
         r.error = {pool::errc::wrong_thread,
-                   "send() blocks, and was called on the client's own I/O thread (from a "
-                   "callback): use send_async() there",
+                   impl_->on_caller_io_thread() && !impl_->on_io_thread()
+                       ? "send() blocks, and was called on a thread running the client's "
+                         "executor (ClientOptions::executor), which may be what would answer "
+                         "it: use async_send() or send_async() there"
+                       : "send() blocks, and was called on the client's own I/O thread (from a "
+                         "callback): use send_async() there",
                    0, "pool"};
         return r;
     }
@@ -597,7 +763,11 @@ Error Client::warm(std::string_view url, unsigned n) {
     if (!origin) return {net::errc::bad_url, std::string(url) + ": " + why, 0, "net"};
     if (impl_->on_callback_thread())
         return {pool::errc::wrong_thread,
-                "warm() blocks, and was called on the client's own I/O thread (from a callback)",
+                impl_->on_caller_io_thread() && !impl_->on_io_thread()
+                    ? "warm() blocks, and was called on a thread running the client's executor "
+                      "(ClientOptions::executor)"
+                    : "warm() blocks, and was called on the client's own I/O thread (from a "
+                      "callback)",
                 0, "pool"};
     auto done = std::make_shared<std::promise<Error>>();
     auto fut = done->get_future();
@@ -611,6 +781,10 @@ Error Client::warm(std::string_view url, unsigned n) {
 void Client::close_idle_connections() {
     if (impl_->on_io_thread()) {  // from a callback: the pool is ours right now
         impl_->pool->close_idle();
+        return;
+    }
+    if (impl_->on_caller_io_thread()) {  // waiting could block what would answer
+        (void)impl_->post_if_open([p = impl_->pool.get()] { p->close_idle(); });
         return;
     }
     auto done = std::make_shared<std::promise<void>>();
@@ -632,6 +806,11 @@ const policy::Engine& Client::policy() const noexcept { return impl_->engine; }
 
 Client::Stats Client::stats() const {
     if (impl_->on_io_thread()) return impl_->pool->stats();  // we are the I/O thread
+    if (impl_->on_caller_io_thread())
+        throw std::system_error(pool::errc::wrong_thread,
+                                "stats() waits for the client's I/O, and was called on a thread "
+                                "running its executor (ClientOptions::executor) outside its "
+                                "callbacks");
     auto p = std::make_shared<std::promise<Stats>>();
     auto f = p->get_future();
     if (!impl_->post_if_open([pool = impl_->pool.get(), p] { p->set_value(pool->stats()); }))

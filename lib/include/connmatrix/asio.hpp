@@ -14,19 +14,45 @@
 ///
 /// The only public header that needs a third-party one: standalone Asio (`<asio.hpp>`, Debian's
 /// libasio-dev, the Asio the library itself is built with); include it only where you use Asio.
-/// The Client still runs its own I/O thread: the caller's io_context only runs the completions.
+/// A Client may also run on the caller's executor, with no thread of its own (run_on()):
+///
+///     asio::io_context io;
+///     connmatrix::ClientOptions o;
+///     o.executor = connmatrix::run_on(io.get_executor());
+///     connmatrix::Client client(config, o);   // its sockets and timers are io's now
+///     asio::co_spawn(io, fetch(client), asio::detached);
+///     io.run();
 #pragma once
 
 #include <connmatrix/client.hpp>
 
 #include <asio.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <type_traits>
 #include <utility>
 
 namespace connmatrix {
+
+/// The executor a Client runs on (ClientOptions::executor): make it with run_on(). The
+/// library checks that it was made by the Asio it was built with, configured the same way
+/// (an any_io_executor of another layout would be undefined behaviour across the boundary).
+struct IoExecutor {
+    asio::any_io_executor executor;
+    long asio_version = ASIO_VERSION;
+    std::size_t executor_size = sizeof(asio::any_io_executor);
+};
+
+/// A Client on `executor`, with no thread of its own: ClientOptions::executor. The Client's
+/// handlers run on a strand over it, one at a time, so the io_context behind it may be run
+/// by one thread or many.
+/// \param executor an io_context's executor, a thread_pool's, a strand, ...
+/// \return the value for ClientOptions::executor.
+inline std::shared_ptr<const IoExecutor> run_on(asio::any_io_executor executor) {
+    return std::make_shared<const IoExecutor>(IoExecutor{std::move(executor)});
+}
 
 /// Internal to async_send(); not part of the API.
 namespace asio_detail {

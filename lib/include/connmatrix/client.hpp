@@ -7,7 +7,8 @@
 ///     auto r = client->send({.method = "GET", .url = "https://api.example.com/v1/time"});
 ///     if (r) std::cout << r.response.status << " over " << r.response.info.alpn_selected.value_or("no ALPN");
 ///
-/// A Client owns one I/O thread and its connections. Its methods are safe to call from any
+/// A Client owns one I/O thread and its connections, or runs on the caller's Asio executor
+/// (ClientOptions::executor, <connmatrix/asio.hpp>). Its methods are safe to call from any
 /// thread; callbacks run on the I/O thread (don't block there). The destructor closes it at once:
 /// requests still in flight end with pool::errc::client_closed.
 #pragma once
@@ -37,6 +38,7 @@
 namespace connmatrix {
 
 struct Response;
+struct IoExecutor;  // defined in <connmatrix/asio.hpp>: an Asio executor to run a Client on
 
 /// What a body sink (Request::on_body) answers for each piece of the body it is given.
 enum class BodyAction {
@@ -440,16 +442,28 @@ struct ClientOptions {
     /// an exception it throws is dropped (the request goes on). Unset: nothing is built for it.
     std::function<void(const Event&)> on_event;
     DnsOptions dns;  ///< How names are resolved: c-ares with a TTL cache, or getaddrinfo().
+    /// Where the Client runs. Unset: on an I/O thread of its own. Set with connmatrix::run_on()
+    /// (<connmatrix/asio.hpp>): on the caller's Asio executor (an io_context's, a
+    /// thread_pool's, a strand), with no thread of its own. Its sockets, timers and callbacks
+    /// then run on a strand over that executor, so the io_context may be run by any number of
+    /// threads; wherever these docs say "the I/O thread", read that strand. It must be run for
+    /// anything to happen: the blocking calls (send(), warm(), close(), stats()) wait for it,
+    /// so make them from a thread that does not run it, or use async_send() and friends. The
+    /// destructor does not wait: what it closes finishes on the executor, which must outlive
+    /// the Client or be destroyed (shut down) with whatever is left, which is then freed.
+    std::shared_ptr<const IoExecutor> executor;
 };
 
 /// Sends HTTP requests over pooled connections, negotiating each connection's protocol as the
 /// policy says for its host.
 ///
-/// A Client owns one I/O thread, the connection pool and the TLS backends it resolves once.
+/// A Client owns one I/O thread (or a strand over the caller's executor: ClientOptions::executor),
+/// the connection pool and the TLS backends it resolves once.
 /// Its public methods are safe to call from any thread, at the same time. Callbacks (the
 /// `done` of send_async(), a LogSink, ClientOptions::on_event) run on the I/O thread, never
 /// inside the call that started the request: do not block there, and do not call the blocking
-/// methods (send(), warm()) from there, they answer pool::errc::wrong_thread.
+/// methods (send(), warm()) from there, they answer pool::errc::wrong_thread (so they do on a
+/// thread running the caller's io_context, when the executor is an io_context's).
 ///
 /// Every request ends exactly once, with a Response or an Error, within its timeout. The
 /// Client is movable, not copyable; a moved-from Client may only be destroyed or assigned to.
@@ -464,13 +478,16 @@ public:
     /// \throws std::system_error as above, or as Client(policy::Config, ClientOptions) throws.
     Client();
     /// A Client with this configuration, taken as it is: config::check() is not run (the
-    /// factories below, through config::load_*, run it). Starts the I/O thread.
+    /// factories below, through config::load_*, run it). Starts the I/O thread, unless
+    /// ClientOptions::executor says where to run.
     /// \param config the configuration (moved in).
     /// \param options logging, limits, key logging.
     /// \throws std::system_error when the Client cannot start: the key log file cannot be
     ///         opened for appending, a client certificate (tls.client_cert) cannot be loaded
     ///         by the backend that would use it, or tls.early_data is set for a backend without
-    ///         it (mbedTLS). The code is a tls::errc, what() names the setting.
+    ///         it (mbedTLS): the code is a tls::errc, what() names the setting. Or
+    ///         ClientOptions::executor is empty or was made by another Asio (version or
+    ///         configuration) than the library's: config::errc::invalid_value.
     explicit Client(policy::Config config, ClientOptions options = {});
     /// A Client with the policy of a configuration file. A Config from config::load_*: only
     /// when valid; otherwise nullopt and err says why.
@@ -541,12 +558,14 @@ public:
     Error warm(std::string_view url, unsigned n = 1);
     /// Closes the connections that carry no request now (Go's CloseIdleConnections, OkHttp's
     /// evictAll); what was learnt stays: the next connection resumes the TLS session. Returns
-    /// once they are closing. Requests in flight are untouched. Does nothing once closed.
+    /// once they are closing (on a thread running the caller's io_context: once that is queued).
+    /// Requests in flight are untouched. Does nothing once closed.
     void close_idle_connections();
 
     /// Stops taking requests, lets the ones in flight finish (each within its own timeout),
-    /// closes every connection, and waits for that. From a callback (the I/O thread) it starts
-    /// the same and returns at once. Never destroy a Client from its own callbacks.
+    /// closes every connection, and waits for that. From a callback (the I/O thread), or a
+    /// thread running the caller's io_context, it starts the same and returns at once. Never
+    /// destroy a Client from its own callbacks.
     /// Requests sent after it end at once with pool::errc::client_closed. Calling it again is
     /// harmless.
     void close();
@@ -594,8 +613,12 @@ public:
         /// the rest only in the totals above.
         std::vector<Origin> origins;
     };
-    /// A snapshot of the counters, taken on the I/O thread (the call waits for it).
+    /// A snapshot of the counters, taken on the I/O thread (the call waits for it; from a
+    /// callback it is taken at once).
     /// \return the counters; all zero once the Client is closed.
+    /// \throws std::system_error (pool::errc::wrong_thread) on a thread running the caller's
+    ///         io_context (ClientOptions::executor), outside the Client's callbacks: waiting
+    ///         there could be waiting for itself.
     Stats stats() const;
 
     /// The Client's state; defined in the library only.
