@@ -1,10 +1,12 @@
 // bench_client: connmatrix's side of bench/run.sh, in the shapes of its peers (h2load, and
 // bench/curl_peer for libcurl), with the same output line so they compare in one run.
 //
-//   bench_client throughput URL BACKEND MODE CA_FILE N M [async|blocking]
+//   bench_client throughput URL BACKEND MODE CA_FILE N M [async|blocking|executor]
 //       N requests over one warmed connection with at most M in flight, the way
 //       h2load -n N -c 1 -m M does it. async: send_async(), a new request from each callback;
-//       blocking: M threads calling send() (M = 1: sequential, one after another).
+//       blocking: M threads calling send() (M = 1: sequential, one after another); executor:
+//       as async, the Client on this thread's io_context (ClientOptions::executor), no other
+//       thread, as h2load runs.
 //   bench_client setup URL BACKEND MODE CA_FILE N
 //       N new connections one after another, each a full TLS handshake (tls.resumption off):
 //       send() after close_idle_connections(), so each pays TCP + TLS + the first response.
@@ -15,6 +17,7 @@
 // p99_us=Q protocol=h2". CPU is getrusage(RUSAGE_SELF) user + sys (every thread, the Client's
 // I/O thread included) over the timed part; latencies are per request (per connection in
 // setup). A request fails unless it is a 200 over h2 (and, in setup, on a new connection).
+#include <connmatrix/asio.hpp>
 #include <connmatrix/client.hpp>
 #include <connmatrix/policy.hpp>
 
@@ -96,7 +99,10 @@ Request get(const std::string& url) {
     return r;
 }
 
-int run_async(Client& client, const std::string& url, long n, long m) {
+// send_async(), a new request from each callback. With `io` (executor), the Client runs on it
+// and this thread runs it: the last callback stops the loop (the pooled connection is work on
+// it, so run() would not return by itself).
+int run_async(Client& client, const std::string& url, long n, long m, asio::io_context* io = nullptr) {
     std::mutex mu;
     std::condition_variable cv;
     long started = std::min(n, m);
@@ -121,12 +127,18 @@ int run_async(Client& client, const std::string& url, long n, long m) {
             if (more) launch();
             // Only the last one wakes the waiting thread: a wake-up per response would add two
             // context switches per request to what is measured (the benchmark's, not the Client's).
-            if (last) cv.notify_all();
+            if (last && io) io->stop();
+            else if (last) cv.notify_all();
         });
     };
     for (long i = 0; i < std::min(n, m); ++i) launch();
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done == n; });
+    if (io) {
+        io->restart();
+        io->run();
+    } else {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return done == n; });
+    }
     return tally.print();
 }
 
@@ -167,20 +179,20 @@ int run_setup(Client& client, const std::string& url, long n) {
 }
 
 std::optional<Client> make_client(const char* backend, const char* mode, const char* ca,
-                                  bool resumption) {
+                                  bool resumption, ClientOptions options = {}) {
     Error err;
     const std::string json = std::string("{\"defaults\": {\"backend\": \"") + backend +
                              "\", \"mode\": \"" + mode + "\", \"tls\": {\"ca_file\": \"" + ca +
                              "\", \"resumption\": " + (resumption ? "true" : "false") +
                              "}, \"pool\": {\"max_connections_per_host\": 1}}}";
-    auto client = Client::from_json(json, err);
+    auto client = Client::from_json(json, err, std::move(options));
     if (!client) std::fprintf(stderr, "bench_client: config: %s\n", err.message().c_str());
     return client;
 }
 
 int usage(const char* argv0) {
     std::fprintf(stderr,
-                 "usage: %s throughput URL BACKEND MODE CA_FILE N M [async|blocking]\n"
+                 "usage: %s throughput URL BACKEND MODE CA_FILE N M [async|blocking|executor]\n"
                  "       %s setup URL BACKEND MODE CA_FILE N\n"
                  "       %s backends\n",
                  argv0, argv0, argv0);
@@ -200,17 +212,37 @@ int main(int argc, char** argv) {
     const bool throughput = (argc == 8 || argc == 9) && std::strcmp(argv[1], "throughput") == 0;
     const bool setup = argc == 7 && std::strcmp(argv[1], "setup") == 0;
     const bool blocking = argc == 9 && std::strcmp(argv[8], "blocking") == 0;
-    if ((!throughput && !setup) || (argc == 9 && !blocking && std::strcmp(argv[8], "async") != 0))
+    const bool on_executor = argc == 9 && std::strcmp(argv[8], "executor") == 0;
+    if ((!throughput && !setup) ||
+        (argc == 9 && !blocking && !on_executor && std::strcmp(argv[8], "async") != 0))
         return usage(argv[0]);
     const std::string url = argv[2];
     const long n = std::max(1L, std::atol(argv[6]));
-    auto client = make_client(argv[3], argv[4], argv[5], !setup);
+    asio::io_context io;  // executor: the Client's loop, run by this thread
+    ClientOptions options;
+    if (on_executor) options.executor = run_on(io.get_executor());
+    auto client = make_client(argv[3], argv[4], argv[5], !setup, std::move(options));
     if (!client) return 3;
     if (setup) return run_setup(*client, url, n);
+    const long m = std::max(1L, std::atol(argv[7]));
+    if (on_executor) {
+        // warm() waits for the loop: here, a first request run on it stands for it.
+        std::optional<Result> first;
+        client->send_async(get(url), [&](Result r) {
+            first = std::move(r);
+            io.stop();
+        });
+        io.run();
+        if (!first || !*first) {
+            std::fprintf(stderr, "bench_client: warm: %s\n",
+                         first ? first->error.message().c_str() : "no answer");
+            return 4;
+        }
+        return run_async(*client, url, n, m, &io);
+    }
     if (Error e = client->warm(url, 1)) {
         std::fprintf(stderr, "bench_client: warm: %s\n", e.message().c_str());
         return 4;
     }
-    const long m = std::max(1L, std::atol(argv[7]));
     return blocking ? run_blocking(*client, url, n, m) : run_async(*client, url, n, m);
 }

@@ -71,8 +71,9 @@ LIB_FOLDERS = {            # lib/<folder>/
 BACKEND_FOLDERS = {"openssl": "tls_openssl", "gnutls": "tls_gnutls", "mbedtls": "tls_mbedtls"}
 REGISTRY = "tls_registry"  # objects directly in backends/ (the generated registry.cpp)
 TOP_FOLDERS = {"tools": "cli", "examples": "examples", "bench": "bench", "tests": "tests"}
-# The targets in layer asio_api (see DEPENDS): connmatrix/asio.hpp's header check and example.
-ASIO_API_TARGETS = {"libheader_check_asio.a.p", "coroutine_client.p"}
+# The targets in layer asio_api (see DEPENDS): connmatrix/asio.hpp's header check, its
+# example, and the benchmark client (its executor mode runs the Client on its io_context).
+ASIO_API_TARGETS = {"libheader_check_asio.a.p", "coroutine_client.p", "bench_client.p"}
 # tests/ objects are not checked (tests may include anything), except this one: each of its
 # objects compiles one public header alone, so its deps are exactly what that header pulls in.
 PUBLIC_HEADER_CHECK_TARGET = "libheader_checks.a.p"
