@@ -16,7 +16,8 @@
 # in the same order (A B C A B C ..., medians over the rounds):
 #   - throughput over one warm h2 connection, N requests (default 20000) at 1, 10 and 100 in
 #     flight: h2load -c1 -m M, libcurl multi (CURLPIPE_MULTIPLEX, one connection), connmatrix
-#     send_async() per backend, and with 1 in flight send() per backend and libcurl easy (one
+#     send_async() per backend (its own I/O thread, and on the benchmark's io_context:
+#     ClientOptions::executor), and with 1 in flight send() per backend and libcurl easy (one
 #     reused handle): requests/s, client CPU µs/request, p50/p99 latency;
 #   - connection setup: new TCP + full TLS handshake + first response, one after another, per
 #     backend x mode x server key, against libcurl (OpenSSL; GnuTLS when Debian's
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) build=$1; shift ;;
   esac
@@ -224,6 +225,10 @@ for round in $(seq "$rounds"); do
     for b in "${backends[@]}"; do
       measure throughput "connmatrix async" "$b" alpn ec "$m" "$round" nghttpd-ec \
         "$bc" throughput "$u" "$b" alpn "$ca" "$nm" "$m" async
+    done
+    for b in "${backends[@]}"; do
+      measure throughput "connmatrix executor" "$b" alpn ec "$m" "$round" nghttpd-ec \
+        "$bc" throughput "$u" "$b" alpn "$ca" "$nm" "$m" executor
     done
     if [ "$m" = 1 ]; then
       for c in "${curls[@]}"; do
