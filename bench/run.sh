@@ -14,9 +14,9 @@
 # nghttpd --no-tls, which answers no ALPN. With 2 or more CPUs the servers run on the last one
 # and every client on CPU 0 (taskset). Then, R rounds (default 3), every peer once per round
 # in the same order (A B C A B C ..., medians over the rounds):
-#   - throughput over one warm h2 connection, N requests (default 20000) at 1, 10 and 100 in
-#     flight: h2load -c1 -m M, libcurl multi (CURLPIPE_MULTIPLEX, one connection), connmatrix
-#     send_async() per backend (its own I/O thread, and on the benchmark's io_context:
+#   - throughput over one warm h2 connection, N requests (default 20000; 10 x N with 10 and
+#     100 in flight) at 1, 10 and 100 in flight: h2load -c1 -m M, libcurl multi
+#     (CURLPIPE_MULTIPLEX, one connection), connmatrix send_async() per backend (its own I/O thread, and on the benchmark's io_context:
 #     ClientOptions::executor), and with 1 in flight send() per backend and libcurl easy (one
 #     reused handle): requests/s, client CPU µs/request, p50/p99 latency;
 #   - connection setup: new TCP + full TLS handshake + first response, one after another, per
@@ -169,19 +169,31 @@ measure() {
   s0=$(ticks "$spid")
   t0=$(date +%s%N)
   if [ "$peer" = h2load ]; then
-    # h2load prints no CPU: its own rusage, taken by its parent (the whole process, setup too).
+    # h2load prints no CPU: its rusage, taken by its parent, less that of the same command
+    # with -n 1 (its start-up: exec, libraries, the TLS handshake; some 50 ms of CPU, which
+    # over 20,000 requests would add 2.5 us to each, more than h2load's whole cost per
+    # request with 100 in flight), over the requests beyond that one.
     line=$(python3 -c '
 import resource, subprocess, sys
-p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+def cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+args = sys.argv[1:]
+one = list(args)
+one[one.index("-n") + 1] = "1"
+subprocess.run(one, capture_output=True)
+startup = cpu()
+p = subprocess.run(args, capture_output=True, text=True)
+spent = cpu() - startup
 fin = [l for l in p.stdout.splitlines() if l.startswith("finished in")]
 req = [l for l in p.stdout.splitlines() if l.startswith("requests:")]
 if p.returncode != 0 or not fin or not req:
     sys.stderr.write(p.stdout + p.stderr); sys.exit(1)
 n = int(req[0].split()[1]); ok = int(req[0].split()[7])
 rps = float(fin[0].split(",")[1].split()[0])
+per = max(0.0, (spent - startup) * 1e6 / max(1, n - 1))
 print("requests=%d failed=%d seconds=%.3f req_per_s=%.0f cpu_us_per_req=%.1f p50_us=0 p99_us=0 protocol=h2"
-      % (n, n - ok, n / rps, rps, (ru.ru_utime + ru.ru_stime) * 1e6 / n))
+      % (n, n - ok, n / rps, rps, per))
 ' "${pin_client[@]}" "$@" 2>"$work/last.err") || rc=$?
   else
     line=$("${pin_client[@]}" "$@" 2>"$work/last.err") || rc=$?
@@ -215,7 +227,10 @@ u=${url[nghttpd-ec]}
 t_bench=$(date +%s)
 for round in $(seq "$rounds"); do
   for m in 1 10 100; do
+    # 10 x N with 10 and 100 in flight: h2load's CPU there is a few ms per 20,000 requests,
+    # within the kernel's CPU accounting's grain (its start-up, subtracted, varies as much).
     nm=$n
+    [ "$m" != 1 ] && nm=$((n * 10))
     [ $smoke -eq 1 ] && [ "$m" = 100 ] && nm=200
     measure throughput h2load - - ec "$m" "$round" nghttpd-ec h2load -n "$nm" -c 1 -m "$m" "$u"
     for c in "${curls[@]}"; do
