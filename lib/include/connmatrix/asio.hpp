@@ -40,9 +40,9 @@ namespace connmatrix {
 /// library checks that it was made by the Asio it was built with, configured the same way
 /// (an any_io_executor of another layout would be undefined behaviour across the boundary).
 struct IoExecutor {
-    asio::any_io_executor executor;
-    long asio_version = ASIO_VERSION;
-    std::size_t executor_size = sizeof(asio::any_io_executor);
+    asio::any_io_executor executor;  ///< What the Client runs on (a strand over it).
+    long asio_version = ASIO_VERSION;  ///< The Asio the executor was made with (ASIO_VERSION).
+    std::size_t executor_size = sizeof(asio::any_io_executor);  ///< Its any_io_executor's size there.
 };
 
 /// A Client on `executor`, with no thread of its own: ClientOptions::executor. The Client's
