@@ -342,10 +342,9 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
     // Its own I/O thread's loop; null on a caller's executor.
     std::unique_ptr<asio::io_context> own_io;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-    // On a caller's executor: that executor, the strand over it that every handler of the
-    // Client runs on, and, when it is an io_context's, that executor (to tell a thread
-    // running it, where blocking would wait for itself).
-    asio::any_io_executor caller;
+    // On a caller's executor: the strand over it that every handler of the Client runs on
+    // (its inner executor is the caller's), and, when that is an io_context's, that executor
+    // (to tell a thread running it, where blocking would wait for itself).
     std::optional<asio::strand<asio::any_io_executor>> strand;
     std::optional<asio::io_context::executor_type> caller_io;
     net::Executor exec;  // what the pool runs on: own_io's, or the strand
@@ -385,6 +384,13 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
     // A thread running the caller's io_context (when the executor is one's).
     bool on_caller_io_thread() const noexcept {
         return caller_io && caller_io->running_in_this_thread();
+    }
+    // Where a blocking call was refused (on_callback_thread()), for its message.
+    const char* refused_where() const noexcept {
+        return on_caller_io_thread() && !on_io_thread()
+                   ? "on a thread running the client's executor (ClientOptions::executor), which "
+                     "may be what would answer it"
+                   : "on the client's own I/O thread (from a callback)";
     }
 
     // Posts `fn` to the I/O thread unless the client is closed; false when closed.
@@ -483,10 +489,9 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
         if (Error e = check_startup(engine.config(), registry))
             throw std::system_error(e.code, e.detail);
         if (const auto& run_on = options.executor) {  // settle_options() checked it
-            caller = run_on->executor;
-            strand.emplace(asio::make_strand(caller));
+            strand.emplace(asio::make_strand(run_on->executor));
             exec = *strand;
-            if (const auto* io_ex = caller.target<asio::io_context::executor_type>())
+            if (const auto* io_ex = run_on->executor.target<asio::io_context::executor_type>())
                 caller_io.emplace(*io_ex);
         } else {
             own_io = std::make_unique<asio::io_context>();
@@ -588,7 +593,8 @@ struct [[gnu::visibility("hidden")]] Client::Impl {
         // (Out of memory in here ends the program: freeing the state now, under handlers
         // still queued for it, would be worse.)
         Impl* raw = impl.release();  // the strand, or the reaper, frees it from here on
-        Reaper& r = asio::use_service<Reaper>(asio::query(raw->caller, asio::execution::context));
+        Reaper& r = asio::use_service<Reaper>(
+            asio::query(raw->strand->get_inner_executor(), asio::execution::context));
         r.adopt(raw);
         bool stopped = false;
         {
@@ -745,12 +751,8 @@ Result Client::send(Request request) {
     if (impl_->on_callback_thread()) {
         Result r;
         r.error = {pool::errc::wrong_thread,
-                   impl_->on_caller_io_thread() && !impl_->on_io_thread()
-                       ? "send() blocks, and was called on a thread running the client's "
-                         "executor (ClientOptions::executor), which may be what would answer "
-                         "it: use async_send() or send_async() there"
-                       : "send() blocks, and was called on the client's own I/O thread (from a "
-                         "callback): use send_async() there",
+                   std::string("send() blocks, and was called ") + impl_->refused_where() +
+                       ": use send_async() (or async_send()) there",
                    0, "pool"};
         return r;
     }
@@ -763,12 +765,7 @@ Error Client::warm(std::string_view url, unsigned n) {
     if (!origin) return {net::errc::bad_url, std::string(url) + ": " + why, 0, "net"};
     if (impl_->on_callback_thread())
         return {pool::errc::wrong_thread,
-                impl_->on_caller_io_thread() && !impl_->on_io_thread()
-                    ? "warm() blocks, and was called on a thread running the client's executor "
-                      "(ClientOptions::executor)"
-                    : "warm() blocks, and was called on the client's own I/O thread (from a "
-                      "callback)",
-                0, "pool"};
+                std::string("warm() blocks, and was called ") + impl_->refused_where(), 0, "pool"};
     auto done = std::make_shared<std::promise<Error>>();
     auto fut = done->get_future();
     if (!impl_->post_if_open([p = impl_->pool.get(), route = impl_->resolve(*origin), n, done] {
@@ -808,9 +805,8 @@ Client::Stats Client::stats() const {
     if (impl_->on_io_thread()) return impl_->pool->stats();  // we are the I/O thread
     if (impl_->on_caller_io_thread())
         throw std::system_error(pool::errc::wrong_thread,
-                                "stats() waits for the client's I/O, and was called on a thread "
-                                "running its executor (ClientOptions::executor) outside its "
-                                "callbacks");
+                                std::string("stats() waits for the client's I/O, and was called ") +
+                                    impl_->refused_where());
     auto p = std::make_shared<std::promise<Stats>>();
     auto f = p->get_future();
     if (!impl_->post_if_open([pool = impl_->pool.get(), p] { p->set_value(pool->stats()); }))

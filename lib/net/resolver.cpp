@@ -280,8 +280,8 @@ void Resolver::rearm_timer() {
     timeval tv{};
     if (!ares_timeout(channel_, nullptr, &tv)) return;
     timer_.expires_after(std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec));
-    timer_.async_wait([this, alive = std::weak_ptr<int>(alive_)](const asio::error_code& ec) {
-        if (ec || !alive.lock()) return;
+    timer_.async_wait([this, alive = alive_.token()](const asio::error_code& ec) {
+        if (ec || alive.expired()) return;
         process(ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     });
 }

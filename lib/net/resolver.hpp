@@ -86,7 +86,7 @@ private:
     std::map<int, std::shared_ptr<Watch>> watches_;
     asio::steady_timer timer_;
     std::size_t asking_ = 0;     // queries c-ares has not answered yet
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for the timer's handler
+    Alive alive_;  // for the timer's handler
     std::size_t prune_at_ = 64;  // the cache's size that makes lookup() prune it
 };
 

@@ -2,6 +2,7 @@
 #include "session.hpp"
 
 #include "body.hpp"
+#include "executor.hpp"
 #include "events.hpp"
 #include "http1.hpp"
 #include "http2.hpp"
@@ -79,8 +80,8 @@ public:
         if ((source || !rq.body.empty()) && expect_timeout_.count() > 0 &&
             http1::has_token(rq.headers, "Expect", "100-continue")) {
             awaiting_continue_ = expected_continue_ = true;
-            owner_.after(expect_timeout_, [this, alive = std::weak_ptr<void>(alive_), ex] {
-                if (alive.lock() && current_ == ex && awaiting_continue_) send_body();
+            owner_.after(expect_timeout_, [this, alive = alive_.token(), ex] {
+                if (!alive.expired() && current_ == ex && awaiting_continue_) send_body();
             });
             return;
         }
@@ -450,7 +451,7 @@ private:
     bool awaiting_continue_ = false;      // Expect: 100-continue, the body not sent yet
     bool expected_continue_ = false;      // the current request asked for a 100, none came yet
     Upload body_upload_ = Upload::none;   // the source's framing once the body may go
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for after()'s callback
+    net::Alive alive_;  // for after()'s callback
     bool offer_upgrade_ = false;
     bool upgrading_ = false;
     Upload upload_ = Upload::none;  // the current request's body source is still being read

@@ -114,9 +114,12 @@ Pool::Pool(const net::Executor& ex, Logger log, const ClientOptions& options)
 Pool::~Pool() {
     for (auto& [key, host] : hosts_) {
         (void)key;
-        for (auto& o : host->opening)
-            if (o.attempt) o.attempt->cancel();
+        cancel_connects(*host);
     }
+}
+
+void Pool::cancel_connects(Host& host) {
+    for (auto& o : std::exchange(host.opening, {})) o.attempt->cancel();
 }
 
 Host& Pool::host_for(const Route& route) {
@@ -886,8 +889,7 @@ void Pool::abort_all(const std::string& why) {
     // Connections and connects first: nothing they would report can come after this.
     for (auto& [key, host] : hosts_) {
         (void)key;
-        auto opening = std::exchange(host->opening, {});
-        for (auto& o : opening) o.attempt->cancel();
+        cancel_connects(*host);
         auto conns = std::exchange(host->connections, {});
         for (auto& c : conns) c->close();
         host->waiting.clear();
@@ -917,9 +919,7 @@ void Pool::maybe_drained() {
     if (close_deadline_) close_deadline_->cancel();
     for (auto& [key, host] : hosts_) {
         (void)key;
-        auto opening = std::move(host->opening);
-        host->opening.clear();
-        for (auto& o : opening) o.attempt->cancel();
+        cancel_connects(*host);
         auto conns = std::move(host->connections);
         host->connections.clear();
         for (auto& c : conns) c->close();

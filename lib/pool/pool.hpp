@@ -153,6 +153,7 @@ private:
     void settle_warmers(Host& host);
     void evict_if_unused(Host& host);
     void maybe_drained();
+    static void cancel_connects(Host& host);  // every connect in flight, out of `opening`
     // The reconnect bound: a connection (or connect) that ended before carrying a request while
     // requests wait; and whether a new connect must wait for the back-off.
     void connection_wasted(Host& host, const Error& why);
@@ -185,11 +186,11 @@ private:
     OriginStats* origin_stats(const policy::Origin& origin);
     std::map<std::string, OriginStats> origins_;
     std::vector<std::string> origin_order_;
-    // What every handler of the pool holds weakly along with `this`: on a caller's executor
+    // What every handler of the pool holds along with `this`: on a caller's executor
     // (ClientOptions::executor) the loop outlives the pool, and what it queued for the pool
     // still runs after the pool went (on the same strand, never at the same time).
-    std::shared_ptr<char> alive_ = std::make_shared<char>();
-    std::weak_ptr<char> alive() const { return alive_; }
+    net::Alive alive_;
+    std::weak_ptr<const void> alive() const { return alive_.token(); }
 };
 
 }  // namespace connmatrix::pool
